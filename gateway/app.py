@@ -1,0 +1,209 @@
+"""The composition root: builds every resource, runs gRPC and Hypercorn, owns the
+one shutdown path.
+
+Shutdown, on the first SIGTERM or SIGINT: readiness and gRPC health go
+NOT_SERVING at once; Hypercorn stops accepting and lets in-flight requests and
+streams finish; the gRPC server stops with the drain time that is left; then
+channels and provider sessions close. Everything is bounded by
+``server.shutdown_timeout``. A second signal exits at once.
+
+Example::
+
+    async with Gateway(settings) as gateway:
+        print(gateway.http_port, gateway.grpc_port)
+        await gateway.wait_closed()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import tempfile
+import time
+from types import TracebackType
+from typing import Literal
+
+from grpc import aio
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from gateway.config import Settings, parse_address
+from gateway.facade import DrainState, create_app
+from gateway.providers import build_providers
+from gateway.providers.base import Provider
+from gateway.routing import ModelRegistry, Router
+from gateway.service import CoreServer, create_server
+
+__all__ = ["Gateway", "run"]
+
+log = logging.getLogger("gateway")
+
+Only = Literal["grpc", "http"] | None
+
+
+def bind_socket(address: str) -> socket.socket:
+    """A listening TCP socket with SO_REUSEPORT, so worker processes share the port."""
+    host, port = parse_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _grpc_bind_address(address: str) -> str:
+    host, port = parse_address(address, default_host="::")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Gateway:
+    """One gateway process: the gRPC core, the REST facade, or both."""
+
+    def __init__(self, settings: Settings, *, only: Only = None, grpc_target: str = ""):
+        if only == "http" and not grpc_target:
+            raise ValueError("--only http needs --grpc-target HOST:PORT")
+        self.settings = settings
+        self.only = only
+        self.grpc_target = grpc_target
+        self.drain = DrainState()
+        self.http_port = 0
+        self.grpc_port = 0
+        self._providers: dict[str, Provider] = {}
+        self._core: CoreServer | None = None
+        self._channel: aio.Channel | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._unix_path = ""
+        self._stop = asyncio.Event()
+        self._closed = asyncio.Event()
+
+    # --- start -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Gateway:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_resources()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        s = self.settings
+        core_target = self.grpc_target
+        if self.only != "http":
+            self._providers = build_providers(s.providers)
+            registry = ModelRegistry(self._providers, s.providers, s.models, s.default_provider)
+            addresses = [_grpc_bind_address(s.server.grpc_address)]
+            if self.only is None and s.server.core_transport == "unix":
+                self._unix_path = os.path.join(
+                    tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
+                addresses.append(f"unix:{self._unix_path}")
+            self._core = await create_server(Router(registry), addresses)
+            await self._core.server.start()
+            self.grpc_port = self._core.ports[0]
+            if self.only is None:
+                core_target = (f"unix:{self._unix_path}" if self._unix_path
+                               else f"127.0.0.1:{self.grpc_port}")
+        if self.only != "grpc":
+            self._channel = aio.insecure_channel(core_target, options=(
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ))
+            app = create_app(self._channel, max_body=s.server.max_request_body_size,
+                             drain=self.drain)
+            sock = bind_socket(s.server.address)
+            self.http_port = sock.getsockname()[1]
+            hc = HypercornConfig()
+            hc.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns and closes it from here
+            hc.graceful_timeout = float(s.server.drain_timeout)
+            hc.keep_alive_timeout = 75
+            hc.accesslog = None
+            hc.errorlog = logging.getLogger("hypercorn.error")
+            self._http_task = asyncio.create_task(
+                hypercorn_serve(app, hc, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
+            )
+        log.info("serving", extra={"fields": {
+            "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,
+            "providers": sorted(self._providers), "core": core_target or "local",
+        }})
+
+    # --- stop --------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Begin the graceful shutdown (idempotent; safe from a signal handler)."""
+        if not self._stop.is_set():
+            self.drain.draining = True
+            self._stop.set()
+
+    async def wait_closed(self) -> None:
+        await self._stop.wait()
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        s = self.settings.server
+        started = time.monotonic()
+        if self._core is not None:
+            await self._core.enter_drain()
+        log.info("draining", extra={"fields": {"drain_timeout_s": float(s.drain_timeout)}})
+        try:
+            await asyncio.wait_for(self._stop_servers(started), timeout=float(s.shutdown_timeout))
+        except TimeoutError:
+            log.warning("shutdown timeout reached; closing what is left")
+        await self._close_resources()
+        self._closed.set()
+        log.info("stopped", extra={"fields": {
+            "shutdown_s": round(time.monotonic() - started, 3)}})
+
+    async def _stop_servers(self, started: float) -> None:
+        if self._http_task is not None:
+            await self._http_task  # returns once in-flight requests finished (graceful)
+        if self._core is not None:
+            remaining = float(self.settings.server.drain_timeout) - (time.monotonic() - started)
+            await self._core.server.stop(grace=max(remaining, 0.5))
+
+    async def _close_resources(self) -> None:
+        if self._http_task is not None and not self._http_task.done():
+            self._http_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._http_task
+        if self._channel is not None:
+            await self._channel.close()
+        if self._core is not None:
+            await self._core.server.stop(grace=None)
+        for provider in self._providers.values():
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        if self._unix_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._unix_path)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._closed.is_set():
+            self.request_stop()
+            await self._shutdown()
+
+
+async def run(settings: Settings, *, only: Only = None, grpc_target: str = "") -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    async with Gateway(settings, only=only, grpc_target=grpc_target) as gateway:
+
+        def on_signal(signum: int) -> None:
+            if gateway.drain.draining:
+                log.warning("second signal: exiting now")
+                os._exit(1)
+            log.info("signal received", extra={"fields": {"signal": signal.Signals(signum).name}})
+            gateway.request_stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        await gateway.wait_closed()

@@ -1,0 +1,209 @@
+"""The Quart application: thin routes over the core's gRPC stub.
+
+Example::
+
+    app = create_app(channel, max_body=10 << 20, drain=DrainState())
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import orjson
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from gateway.facade import translate
+from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.observability.context import new_request_id, valid_request_id
+
+__all__ = ["DrainState", "create_app"]
+
+log = logging.getLogger("gateway.facade")
+
+_JSON = "application/json"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_READY_TIMEOUT = 1.0
+
+
+@dataclass(slots=True)
+class DrainState:
+    """Set by the composition root on SIGTERM; readiness reads it."""
+
+    draining: bool = False
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status=status, headers=headers, content_type=_JSON)
+
+
+def _error(err: ApiError, request_id: str) -> Response:
+    headers = err.headers()
+    headers["X-Request-ID"] = request_id
+    return Response(err.body(), status=err.status, headers=headers, content_type=_JSON)
+
+
+def _request_id() -> str:
+    value = request.headers.get("X-Request-ID")
+    return value if value and valid_request_id(value) else new_request_id()
+
+
+def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
+    meta: list[tuple[str, str]] = [("x-request-id", request_id)]
+    auth = request.headers.get("Authorization")
+    if auth:
+        meta.append(("authorization", auth))
+    return tuple(meta)
+
+
+async def _read_json() -> dict[str, Any]:
+    return translate.parse_json_body(await request.get_data(cache=False, as_text=False))
+
+
+def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Quart:
+    """The facade over ``channel`` (a channel to the core, owned by the caller)."""
+    app = Quart("llm-gateway")
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
+    stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        message = {
+            404: "Unknown path.", 405: "Method not allowed.",
+            413: f"The request body exceeds the limit of {max_body} bytes.",
+        }.get(status, exc.description or exc.name)
+        code = "request_too_large" if status == 413 else None
+        return _error(ApiError(status, message, type=kind, code=code), _request_id())
+
+    @app.errorhandler(ApiError)
+    async def api_error(exc: ApiError) -> Response:
+        return _error(exc, _request_id())
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.error("unhandled error in the facade", exc_info=exc)
+        return _error(ApiError(500, "internal error", type="server_error"), _request_id())
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        request_id = _request_id()
+        body = await _read_json()
+        chat, stream, include_usage = translate.chat_request_to_proto(body)
+        metadata = _metadata(request_id)
+        if stream:
+            return await _stream_chat(stub, chat, include_usage, metadata, request_id)
+        try:
+            response = await stub.CreateChatCompletion(
+                gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata
+            )
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json(translate.completion_to_json(response.completion),
+                     headers={"X-Request-ID": request_id})
+
+    @app.get("/v1/models")
+    async def list_models() -> Response:
+        request_id = _request_id()
+        try:
+            response = await stub.ListModels(gateway_service_pb2.ListModelsRequest(),
+                                             metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json({"object": "list",
+                      "data": [translate.model_to_json(m) for m in response.models]},
+                     headers={"X-Request-ID": request_id})
+
+    @app.get("/v1/models/<path:model_id>")
+    async def get_model(model_id: str) -> Response:
+        request_id = _request_id()
+        try:
+            response = await stub.GetModel(gateway_service_pb2.GetModelRequest(model_id=model_id),
+                                           metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json(translate.model_to_json(response.model),
+                     headers={"X-Request-ID": request_id})
+
+    async def live() -> Response:
+        return _json({"status": "ok"})
+
+    async def ready() -> Response:
+        if drain.draining:
+            return _json({"status": "not_ready", "reason": "draining"}, 503)
+        try:
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""),
+                                        timeout=_READY_TIMEOUT)
+        except aio.AioRpcError as exc:
+            return _json({"status": "not_ready",
+                          "reason": f"grpc core: {exc.code().name.lower()}"}, 503)
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            return _json({"status": "not_ready", "reason": "grpc core: not serving"}, 503)
+        return _json({"status": "ready", "checks": {"grpc_core": "serving"}})
+
+    for path in ("/health", "/health/live"):
+        app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
+    for path in ("/ready", "/health/ready"):
+        app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
+    return app
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _stream_chat(
+    stub: gateway_service_pb2_grpc.GatewayServiceStub,
+    chat: Any,
+    include_usage: bool,
+    metadata: tuple[tuple[str, str], ...],
+    request_id: str,
+) -> Response:
+    """Open the stream and wait for its first chunk, so that a failure before any
+    output is an ordinary HTTP error; after that, failures end the stream with an
+    error event."""
+    call = stub.StreamChatCompletion(
+        gateway_service_pb2.StreamChatCompletionRequest(request=chat, include_usage=include_usage),
+        metadata=metadata,
+    )
+    try:
+        first = await call.read()
+    except aio.AioRpcError as exc:
+        return _error(from_rpc_error(exc), request_id)
+    except BaseException:
+        call.cancel()
+        raise
+    if first is grpc.aio.EOF:
+        return _error(ApiError(502, "the upstream returned an empty stream", type="upstream_error",
+                               code="empty_stream"), request_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield _sse(translate.chunk_to_json(first.chunk, include_usage))
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    break
+                yield _sse(translate.chunk_to_json(message.chunk, include_usage))
+            yield b"data: [DONE]\n\n"
+        except aio.AioRpcError as exc:
+            error = from_rpc_error(exc)
+            yield _sse(orjson.loads(error.body()))
+        finally:
+            call.cancel()  # the client went away, or we are done: stop the core's work
+
+    response = Response(events(), status=200, content_type="text/event-stream",
+                        headers={**_SSE_HEADERS, "X-Request-ID": request_id})
+    response.timeout = None
+    return response

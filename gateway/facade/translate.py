@@ -1,0 +1,380 @@
+"""Pure translators between OpenAI's chat JSON and the core's protobuf messages.
+
+Requests are validated as they are read: a wrong type raises :class:`ApiError`
+(400) naming the field. Request fields the gateway does not model are kept in
+``extra_json`` and reach OpenAI-compatible upstreams unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from llmgateway.v1 import chat_pb2, models_pb2
+
+from gateway.facade.errors import ApiError
+
+__all__ = [
+    "chat_request_to_proto",
+    "chunk_to_json",
+    "completion_to_json",
+    "model_to_json",
+    "parse_json_body",
+]
+
+_ROLES = {
+    "system": chat_pb2.CHAT_ROLE_SYSTEM,
+    "user": chat_pb2.CHAT_ROLE_USER,
+    "assistant": chat_pb2.CHAT_ROLE_ASSISTANT,
+    "tool": chat_pb2.CHAT_ROLE_TOOL,
+    "developer": chat_pb2.CHAT_ROLE_DEVELOPER,
+}
+_ROLE_NAMES = {v: k for k, v in _ROLES.items()}
+_FINISH_NAMES = {
+    chat_pb2.FINISH_REASON_STOP: "stop",
+    chat_pb2.FINISH_REASON_LENGTH: "length",
+    chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+    chat_pb2.FINISH_REASON_FUNCTION_CALL: "function_call",
+}
+_TOOL_CHOICE_MODES = {
+    "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO,
+    "none": chat_pb2.TOOL_CHOICE_MODE_NONE,
+    "required": chat_pb2.TOOL_CHOICE_MODE_REQUIRED,
+}
+_FORMATS = {
+    "text": chat_pb2.RESPONSE_FORMAT_TYPE_TEXT,
+    "json_object": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
+    "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
+}
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+# Fields handled explicitly; anything else is passed through in extra_json.
+_KNOWN = frozenset({
+    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "response_format",
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "user", "stream", "stream_options",
+})
+
+
+def _bad(message: str, param: str | None) -> ApiError:
+    return ApiError(400, message, param=param)
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    if not raw:
+        raise _bad("The request body is empty; expected a JSON object.", None)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "utf-8" in str(exc).lower() or "surrogate" in str(exc).lower():
+            raise _bad("The request body is not valid UTF-8.", None) from None
+        raise _bad(f"The request body is not valid JSON: {exc}", None) from None
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.", None)
+    return body
+
+
+def _str(value: Any, param: str, *, required: bool = False) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _bad(f"'{param}' must be a string.", param)
+    return value
+
+
+def _number(value: Any, param: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"'{param}' must be a number.", param)
+    if not low <= value <= high:
+        raise _bad(f"'{param}' must be between {low:g} and {high:g}.", param)
+    return float(value)
+
+
+def _int(value: Any, param: str, low: int, high: int = _INT32_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"'{param}' must be an integer.", param)
+    if not low <= value <= high:
+        raise _bad(f"'{param}' must be between {low} and {high}.", param)
+    return value
+
+
+def _bool(value: Any, param: str) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(f"'{param}' must be a boolean.", param)
+    return value
+
+
+def _object(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(f"'{param}' must be an object.", param)
+    return value
+
+
+def _list(value: Any, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(f"'{param}' must be an array.", param)
+    return value
+
+
+def _part(raw: Any, out: chat_pb2.ContentPart, param: str) -> None:
+    raw = _object(raw, param)
+    kind = raw.get("type")
+    if kind == "text":
+        out.text = _str(raw.get("text"), f"{param}.text", required=True)
+    elif kind == "image_url":
+        image = raw.get("image_url")
+        if isinstance(image, str):
+            out.image_url.url = image
+        else:
+            image = _object(image, f"{param}.image_url")
+            out.image_url.url = _str(image.get("url"), f"{param}.image_url.url", required=True)
+            out.image_url.detail = _str(image.get("detail"), f"{param}.image_url.detail")
+        if not out.image_url.url:
+            raise _bad(f"'{param}.image_url.url' must not be empty.", f"{param}.image_url.url")
+    elif kind == "input_audio":
+        audio = _object(raw.get("input_audio"), f"{param}.input_audio")
+        out.input_audio.data = _str(audio.get("data"), f"{param}.input_audio.data",
+                                    required=True)
+        out.input_audio.format = _str(audio.get("format"), f"{param}.input_audio.format")
+    elif kind == "refusal":
+        out.text = _str(raw.get("refusal"), f"{param}.refusal", required=True)
+    else:
+        raise _bad(f"'{param}.type' must be one of text, image_url, input_audio.",
+                   f"{param}.type")
+
+
+def _message(raw: Any, out: chat_pb2.ChatMessage, i: int) -> None:
+    param = f"messages[{i}]"
+    raw = _object(raw, param)
+    role = _ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+    if role is None:
+        raise _bad(f"'{param}.role' must be one of {', '.join(_ROLES)}.", f"{param}.role")
+    out.role = role  # type: ignore[assignment]
+    content = raw.get("content")
+    if isinstance(content, str):
+        out.content = content
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            _part(part, out.parts.add(), f"{param}.content[{j}]")
+    elif content is not None:
+        raise _bad(f"'{param}.content' must be a string or an array of parts.",
+                   f"{param}.content")
+    out.name = _str(raw.get("name"), f"{param}.name")
+    if (calls := raw.get("tool_calls")) is not None:
+        for j, call in enumerate(_list(calls, f"{param}.tool_calls")):
+            where = f"{param}.tool_calls[{j}]"
+            call = _object(call, where)
+            function = _object(call.get("function"), f"{where}.function")
+            out.tool_calls.add(
+                id=_str(call.get("id"), f"{where}.id"),
+                name=_str(function.get("name"), f"{where}.function.name", required=True),
+                arguments=_str(function.get("arguments"), f"{where}.function.arguments"),
+            )
+    out.tool_call_id = _str(raw.get("tool_call_id"), f"{param}.tool_call_id")
+    if (refusal := raw.get("refusal")) is not None:
+        out.refusal = _str(refusal, f"{param}.refusal")
+
+
+def _tools(raw: Any, out: chat_pb2.ChatRequest) -> None:
+    for i, tool in enumerate(_list(raw, "tools")):
+        tool = _object(tool, f"tools[{i}]")
+        if tool.get("type", "function") != "function":
+            raise _bad(f"'tools[{i}].type' must be 'function'.", f"tools[{i}].type")
+        function = _object(tool.get("function"), f"tools[{i}].function")
+        t = out.tools.add(
+            name=_str(function.get("name"), f"tools[{i}].function.name", required=True),
+            description=_str(function.get("description"), f"tools[{i}].function.description"),
+        )
+        if (params := function.get("parameters")) is not None:
+            t.parameters_json = orjson.dumps(_object(params, f"tools[{i}].function.parameters"))
+        if (strict := function.get("strict")) is not None:
+            t.strict = _bool(strict, f"tools[{i}].function.strict")
+
+
+def _tool_choice(raw: Any, out: chat_pb2.ToolChoice) -> None:
+    if isinstance(raw, str):
+        mode = _TOOL_CHOICE_MODES.get(raw)
+        if mode is None:
+            raise _bad("'tool_choice' must be auto, none, required or a function.",
+                       "tool_choice")
+        out.mode = mode  # type: ignore[assignment]
+        return
+    raw = _object(raw, "tool_choice")
+    function = _object(raw.get("function"), "tool_choice.function")
+    out.mode = chat_pb2.TOOL_CHOICE_MODE_FUNCTION
+    out.function_name = _str(function.get("name"), "tool_choice.function.name", required=True)
+
+
+def _response_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
+    raw = _object(raw, "response_format")
+    kind = _FORMATS.get(raw.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise _bad("'response_format.type' must be text, json_object or json_schema.",
+                   "response_format.type")
+    out.type = kind  # type: ignore[assignment]
+    if kind == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA:
+        schema = _object(raw.get("json_schema"), "response_format.json_schema")
+        js = out.json_schema
+        js.name = _str(schema.get("name"), "response_format.json_schema.name", required=True)
+        js.description = _str(schema.get("description"),
+                              "response_format.json_schema.description")
+        if (body := schema.get("schema")) is not None:
+            js.schema_json = orjson.dumps(_object(body, "response_format.json_schema.schema"))
+        if (strict := schema.get("strict")) is not None:
+            js.strict = _bool(strict, "response_format.json_schema.strict")
+
+
+def chat_request_to_proto(body: dict[str, Any]) -> tuple[chat_pb2.ChatRequest, bool, bool]:
+    """``(request, stream, include_usage)`` from an OpenAI chat completions body."""
+    req = chat_pb2.ChatRequest()
+    if "model" not in body:
+        raise _bad("'model' is required.", "model")
+    req.model = _str(body["model"], "model", required=True)
+    if not req.model:
+        raise _bad("'model' must not be empty.", "model")
+    messages = _list(body.get("messages"), "messages")
+    if not messages:
+        raise _bad("'messages' must contain at least one message.", "messages")
+    for i, message in enumerate(messages):
+        _message(message, req.messages.add(), i)
+    if (v := body.get("tools")) is not None:
+        _tools(v, req)
+    if (v := body.get("tool_choice")) is not None:
+        _tool_choice(v, req.tool_choice)
+    if (v := body.get("parallel_tool_calls")) is not None:
+        req.parallel_tool_calls = _bool(v, "parallel_tool_calls")
+    if (v := body.get("response_format")) is not None:
+        _response_format(v, req.response_format)
+    if (v := body.get("temperature")) is not None:
+        req.temperature = _number(v, "temperature", 0, 2)
+    if (v := body.get("top_p")) is not None:
+        req.top_p = _number(v, "top_p", 0, 1)
+    if (v := body.get("max_tokens")) is not None:
+        req.max_tokens = _int(v, "max_tokens", 1)
+    if (v := body.get("max_completion_tokens")) is not None:
+        req.max_completion_tokens = _int(v, "max_completion_tokens", 1)
+    if (v := body.get("n")) is not None:
+        req.n = _int(v, "n", 1, 128)
+    if (v := body.get("stop")) is not None:
+        stops = [v] if isinstance(v, str) else _list(v, "stop")
+        for j, stop in enumerate(stops):
+            req.stop.append(_str(stop, f"stop[{j}]", required=True))
+    if (v := body.get("seed")) is not None:
+        req.seed = _int(v, "seed", -_INT64_MAX - 1, _INT64_MAX)
+    if (v := body.get("presence_penalty")) is not None:
+        req.presence_penalty = _number(v, "presence_penalty", -2, 2)
+    if (v := body.get("frequency_penalty")) is not None:
+        req.frequency_penalty = _number(v, "frequency_penalty", -2, 2)
+    req.user = _str(body.get("user"), "user")
+    stream = _bool(body["stream"], "stream") if body.get("stream") is not None else False
+    include_usage = False
+    if (v := body.get("stream_options")) is not None:
+        options = _object(v, "stream_options")
+        if (usage := options.get("include_usage")) is not None:
+            include_usage = _bool(usage, "stream_options.include_usage")
+    extra = {k: v for k, v in body.items() if k not in _KNOWN}
+    if extra:
+        req.extra_json = orjson.dumps(extra).decode()
+    return req, stream, include_usage
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+def _usage_json(usage: chat_pb2.Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _tool_calls_json(calls: Any) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def completion_to_json(completion: chat_pb2.ChatCompletion) -> dict[str, Any]:
+    choices = []
+    for choice in completion.choices:
+        m = choice.message
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": m.content if m.HasField("content") else None,
+            "refusal": m.refusal if m.HasField("refusal") else None,
+        }
+        if m.tool_calls:
+            message["tool_calls"] = _tool_calls_json(m.tool_calls)
+        choices.append({"index": choice.index, "message": message, "logprobs": None,
+                        "finish_reason": _FINISH_NAMES.get(choice.finish_reason)})
+    out: dict[str, Any] = {
+        "id": completion.id,
+        "object": "chat.completion",
+        "created": completion.created,
+        "model": completion.model,
+        "choices": choices,
+        "usage": _usage_json(completion.usage) if completion.HasField("usage") else None,
+        "system_fingerprint": completion.system_fingerprint or None,
+    }
+    g = completion.gateway
+    out["x_gateway"] = {
+        "provider": g.provider, "model": g.model, "latency_ms": g.latency_ms,
+        "cost_usd": g.cost_usd, "cache_hit": g.cache_hit, "request_id": g.request_id,
+        "trace_id": g.trace_id or None,
+    }
+    return out
+
+
+def chunk_to_json(chunk: chat_pb2.ChatCompletionChunk, include_usage: bool) -> dict[str, Any]:
+    choices = []
+    for choice in chunk.choices:
+        d = choice.delta
+        delta: dict[str, Any] = {}
+        if d.role:
+            delta["role"] = _ROLE_NAMES.get(d.role, "assistant")
+        if d.HasField("content"):
+            delta["content"] = d.content
+        if d.HasField("refusal"):
+            delta["refusal"] = d.refusal
+        if d.tool_calls:
+            calls = []
+            for c in d.tool_calls:
+                call: dict[str, Any] = {"index": c.index}
+                if c.id:
+                    call["id"] = c.id
+                    call["type"] = "function"
+                function: dict[str, str] = {}
+                if c.name:
+                    function["name"] = c.name
+                function["arguments"] = c.arguments
+                call["function"] = function
+                calls.append(call)
+            delta["tool_calls"] = calls
+        choices.append({"index": choice.index, "delta": delta, "logprobs": None,
+                        "finish_reason": _FINISH_NAMES.get(choice.finish_reason)})
+    out: dict[str, Any] = {
+        "id": chunk.id,
+        "object": "chat.completion.chunk",
+        "created": chunk.created,
+        "model": chunk.model,
+        "choices": choices,
+    }
+    if chunk.system_fingerprint:
+        out["system_fingerprint"] = chunk.system_fingerprint
+    if include_usage:
+        out["usage"] = _usage_json(chunk.usage) if chunk.HasField("usage") else None
+    return out
+
+
+def model_to_json(model: models_pb2.Model) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": model.id, "object": "model", "created": model.created,
+                           "owned_by": model.owned_by}
+    if model.targets:
+        out["targets"] = list(model.targets)
+    if model.fallbacks:
+        out["fallbacks"] = list(model.fallbacks)
+    return out

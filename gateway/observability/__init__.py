@@ -1,0 +1,1 @@
+"""Cross-cutting observability: request context, logging (metrics and tracing later)."""

@@ -1,0 +1,82 @@
+"""What the routing layer calls (:class:`Provider`) and what each HTTP provider
+module implements (:class:`WireCodec`, pure transforms with no I/O).
+
+A new HTTP provider is one module with a ``WireCodec`` and one line in
+``registry.py``; :class:`gateway.providers.http.HttpProvider` does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from gateway.domain import ChatChunk, ChatCompletion, ChatRequest
+from gateway.errors import GatewayError
+
+__all__ = ["ChunkDecoder", "Provider", "SseEvent", "UpstreamRequest", "WireCodec"]
+
+
+class Provider(Protocol):
+    """A deployment the router can send a chat request to.
+
+    ``model`` is the upstream model name (the target's, not the client's alias);
+    ``timeout`` bounds the whole call in seconds.
+    """
+
+    name: str
+    type: str
+
+    async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion: ...
+
+    def stream_chat(
+        self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool
+    ) -> AsyncIterator[ChatChunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class UpstreamRequest:
+    """An HTTP request to an upstream, built by a codec, sent by the transport."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SseEvent:
+    """One server-sent event (``data`` lines joined by newlines), or one NDJSON line."""
+
+    data: str
+    event: str = ""
+
+
+class ChunkDecoder(Protocol):
+    """Turns a stream's events into chunks; one instance per stream (it keeps state).
+
+    ``done`` turns true on the provider's end-of-stream marker; a stream that
+    ends before that was cut. An in-stream error event raises a GatewayError.
+    """
+
+    done: bool
+
+    def decode(self, event: SseEvent) -> list[ChatChunk]: ...
+
+
+class WireCodec(Protocol):
+    """The pure half of an HTTP provider: canonical <-> wire, and error meaning."""
+
+    framing: Literal["sse", "ndjson"]
+
+    def chat_request(
+        self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool
+    ) -> UpstreamRequest: ...
+
+    def chat_response(self, body: bytes, model: str) -> ChatCompletion: ...
+
+    def stream_decoder(self, model: str) -> ChunkDecoder: ...
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...

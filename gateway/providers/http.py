@@ -1,0 +1,126 @@
+"""The I/O half of every HTTP provider: send what the codec built, read what came back.
+
+Failures are turned into the error tree here, once for all providers:
+connection problems and broken bodies are retryable :class:`UpstreamError`,
+timeouts are :class:`UpstreamTimeoutError`, error statuses go to the codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from gateway.domain import ChatChunk, ChatCompletion, ChatRequest
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from gateway.providers.base import UpstreamRequest, WireCodec
+from gateway.providers.transport import iter_events, new_session
+
+__all__ = ["HttpProvider"]
+
+
+class HttpProvider:
+    """A :class:`~gateway.providers.base.Provider` over HTTP, driven by a codec."""
+
+    def __init__(self, name: str, type_: str, codec: WireCodec, *, max_connections: int):
+        self.name = name
+        self.type = type_
+        self.codec = codec
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily so it binds to the running loop (the composition root may
+        # build providers before the loop serves).
+        if self._session is None:
+            self._session = new_session(self._max_connections)
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
+        return self.session.request(
+            wire.method,
+            wire.url,
+            data=wire.body,
+            headers=dict(wire.headers),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+
+    async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
+        wire = self.codec.chat_request(request, model, stream=False, include_usage=False)
+        try:
+            async with self._send(wire, timeout) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise self.codec.error(response.status, response.headers, body)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from None
+        return self._parse(body, model)
+
+    def _parse(self, body: bytes, model: str) -> ChatCompletion:
+        try:
+            return self.codec.chat_response(body, model)
+        except GatewayError:
+            raise
+        except Exception:
+            raise UpstreamError(
+                f"{self.name} returned a response the gateway could not read",
+                provider=self.name,
+                error_type="bad_response",
+            ) from None
+
+    async def stream_chat(
+        self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool
+    ) -> AsyncIterator[ChatChunk]:
+        wire = self.codec.chat_request(request, model, stream=True, include_usage=include_usage)
+        decoder = self.codec.stream_decoder(model)
+        try:
+            async with self._send(wire, timeout) as response:
+                if response.status >= 400:
+                    raise self.codec.error(response.status, response.headers, await response.read())
+                async for event in iter_events(response, self.codec.framing):
+                    try:
+                        chunks = decoder.decode(event)
+                    except GatewayError:
+                        raise
+                    except Exception:
+                        raise UpstreamError(
+                            f"{self.name} sent a stream event the gateway could not read",
+                            provider=self.name,
+                            error_type="bad_response",
+                        ) from None
+                    for chunk in chunks:
+                        yield chunk
+                    if decoder.done:
+                        return
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from None
+        raise UpstreamError(
+            f"{self.name} ended the stream before it was complete",
+            provider=self.name,
+            error_type="stream_cut",
+        )
+
+    def _transport_error(self, exc: BaseException) -> GatewayError:
+        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            return UpstreamTimeoutError(f"{self.name} did not answer in time", provider=self.name)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            kind, text = "connect_error", "could not connect to"
+        elif isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+            kind, text = "stream_cut", "dropped the connection to"
+        elif isinstance(exc, aiohttp.ClientError):
+            kind, text = "connection_error", "failed talking to"
+        else:
+            raise exc  # not a transport failure: a bug, let it surface
+        return UpstreamError(f"the gateway {text} {self.name}", provider=self.name,
+                             error_type=kind)

@@ -1,0 +1,116 @@
+"""The built-in ``mock`` provider: deterministic, offline, for demos, load tests and CI.
+
+It answers with text containing the last user message, reports non-zero usage,
+streams word by word, and honours ``latency`` (before answering) and
+``chunk_delay`` (between streamed words). With a JSON response format it answers
+a JSON object; with ``n`` it returns that many identical choices.
+
+Example::
+
+    mock/echo  "hello there"  ->  "Echo: hello there"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from gateway.config import ProviderConfig
+from gateway.domain import (
+    ChatChoice,
+    ChatChunk,
+    ChatCompletion,
+    ChatRequest,
+    ChunkChoice,
+    Delta,
+    Message,
+    Usage,
+)
+
+__all__ = ["MockProvider"]
+
+_ids = itertools.count(1)
+
+
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+class MockProvider:
+    type = "mock"
+
+    def __init__(self, name: str, config: ProviderConfig):
+        self.name = name
+        self._latency = float(config.latency)
+        self._chunk_delay = float(config.chunk_delay)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _reply(self, request: ChatRequest) -> str:
+        last = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
+        fmt = request.response_format
+        if fmt is not None and fmt.type in ("json_object", "json_schema"):
+            return orjson.dumps({"echo": last}).decode()
+        reply = f"Echo: {last}" if last else "Echo:"
+        limit = request.output_limit
+        if limit is not None:
+            reply = " ".join(reply.split()[: max(limit, 1)])
+        return reply
+
+    def _usage(self, request: ChatRequest, reply: str, n: int) -> Usage:
+        prompt = max(1, sum(_count_words(m.text()) for m in request.messages))
+        completion = max(1, _count_words(reply)) * n
+        return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                     total_tokens=prompt + completion)
+
+    def _finish(self, request: ChatRequest, reply: str) -> str:
+        limit = request.output_limit
+        return "length" if limit is not None and _count_words(reply) >= limit else "stop"
+
+    async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        reply = self._reply(request)
+        n = request.n or 1
+        finish = "length" if self._finish(request, reply) == "length" else "stop"
+        return ChatCompletion(
+            id=f"chatcmpl-mock-{next(_ids)}",
+            created=int(time.time()),
+            model=model,
+            choices=[
+                ChatChoice(index=i, message=Message(role="assistant", content=reply),
+                           finish_reason=finish)
+                for i in range(n)
+            ],
+            usage=self._usage(request, reply, n),
+        )
+
+    async def stream_chat(
+        self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool
+    ) -> AsyncIterator[ChatChunk]:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        reply = self._reply(request)
+        n = request.n or 1
+        chunk_id, created = f"chatcmpl-mock-{next(_ids)}", int(time.time())
+
+        def chunk(choices: list[ChunkChoice], usage: Usage | None = None) -> ChatChunk:
+            return ChatChunk(id=chunk_id, created=created, model=model, choices=choices,
+                             usage=usage)
+
+        yield chunk([ChunkChoice(i, Delta(role="assistant", content="")) for i in range(n)])
+        words = reply.split(" ")
+        for position, word in enumerate(words):
+            if self._chunk_delay:
+                await asyncio.sleep(self._chunk_delay)
+            text = word if position == 0 else " " + word
+            yield chunk([ChunkChoice(i, Delta(content=text)) for i in range(n)])
+        finish = "length" if self._finish(request, reply) == "length" else "stop"
+        yield chunk([ChunkChoice(i, Delta(), finish_reason=finish) for i in range(n)])
+        if include_usage:
+            yield chunk([], self._usage(request, reply, n))

@@ -1,0 +1,118 @@
+"""The shared transport: one aiohttp session per upstream, and stream framing.
+
+The decoders are pure (bytes in, events out) so they are tested without sockets;
+``iter_events`` feeds them from a response body as bytes arrive, with no
+buffering beyond one incomplete event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import aiohttp
+
+from gateway.providers.base import SseEvent
+
+__all__ = ["NdjsonDecoder", "SseDecoder", "iter_events", "new_session"]
+
+
+def new_session(max_connections: int) -> aiohttp.ClientSession:
+    """A pooled keep-alive session for one upstream; no timeout of its own (calls pass one)."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,
+        limit_per_host=max_connections,
+        ttl_dns_cache=300,
+        keepalive_timeout=30,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "llm-gateway"},
+    )
+
+
+class SseDecoder:
+    """Incremental ``text/event-stream`` parser (WHATWG framing, CRLF or LF).
+
+    Example::
+
+        SseDecoder().feed(b"data: {}\\n\\n")  # [SseEvent(data="{}")]
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[SseEvent]:
+        buffer = self._buffer + data
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):  # may be half of a CRLF: wait for the rest
+                self._buffer = buffer
+                return []
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events: list[SseEvent] = []
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            event = _parse_block(buffer[start:end])
+            if event is not None:
+                events.append(event)
+            start = end + 2
+        self._buffer = buffer[start:]
+        return events
+
+    def pending(self) -> bool:
+        """True when an incomplete event is buffered (a cut stream, at the end)."""
+        return bool(self._buffer.strip())
+
+
+def _parse_block(block: bytes) -> SseEvent | None:
+    data: list[str] = []
+    event = ""
+    for line in block.decode("utf-8", "replace").split("\n"):
+        if not line or line.startswith(":"):
+            continue  # blank, or a comment / keep-alive
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if not data and not event:
+        return None
+    return SseEvent(data="\n".join(data), event=event)
+
+
+class NdjsonDecoder:
+    """Incremental newline-delimited JSON framing: one event per non-empty line."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[SseEvent]:
+        buffer = self._buffer + data
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        return [SseEvent(data=line.decode("utf-8", "replace")) for line in lines if line.strip()]
+
+    def pending(self) -> bool:
+        return bool(self._buffer.strip())
+
+
+async def iter_events(
+    response: aiohttp.ClientResponse, framing: Literal["sse", "ndjson"]
+) -> AsyncIterator[SseEvent]:
+    """Yield events as they arrive; a trailing incomplete NDJSON line is yielded too."""
+    decoder = SseDecoder() if framing == "sse" else NdjsonDecoder()
+    async for data in response.content.iter_any():
+        for event in decoder.feed(data):
+            yield event
+    if framing == "ndjson" and decoder.pending():
+        for event in decoder.feed(b"\n"):
+            yield event

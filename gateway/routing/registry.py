@@ -1,0 +1,137 @@
+"""The model registry: what a client's model name means.
+
+* a name in ``models:`` is an alias with weighted targets and fallbacks;
+* ``provider/model`` goes straight to that provider;
+* any other bare name goes to ``default_provider`` when one is set.
+
+Example::
+
+    registry.resolve("mock-1").targets[0].model   # "echo"
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway.config import ModelConfig, ProviderConfig
+from gateway.domain import ModelInfo
+from gateway.errors import ModelNotFoundError
+from gateway.providers.base import Provider
+
+__all__ = ["ModelRegistry", "Route", "Target", "weighted_order"]
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """One deployment: a provider and the upstream model name to ask it for."""
+
+    provider: Provider
+    model: str
+    weight: float = 1.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model}"
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    """What a model name resolves to."""
+
+    name: str
+    targets: tuple[Target, ...]
+    fallbacks: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+def weighted_order(targets: Sequence[Target], rng: random.Random) -> list[Target]:
+    """All targets, ordered by weighted random sampling without replacement."""
+    if len(targets) == 1:
+        return [targets[0]]
+    pool = list(targets)
+    order: list[Target] = []
+    while pool:
+        pick = rng.uniform(0, sum(t.weight for t in pool))
+        for i, target in enumerate(pool):
+            pick -= target.weight
+            if pick <= 0 or i == len(pool) - 1:
+                order.append(pool.pop(i))
+                break
+    return order
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        provider_configs: Mapping[str, ProviderConfig],
+        models: Sequence[ModelConfig],
+        default_provider: str = "",
+    ):
+        self._providers = dict(providers)
+        self._default = default_provider
+        self._created = int(time.time())
+        self._aliases: dict[str, Route] = {
+            m.name: Route(
+                name=m.name,
+                targets=tuple(Target(self._providers[t.provider], t.model, t.weight)
+                              for t in m.targets),
+                fallbacks=m.fallbacks,
+                timeout=m.timeout,
+            )
+            for m in models
+        }
+        self._direct: dict[str, Route] = {}
+        # Models a provider advertises (its config's `models`) are listed as provider/model.
+        self._advertised = [
+            f"{name}/{model}" for name, cfg in provider_configs.items() for model in cfg.models
+        ]
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._providers
+
+    def resolve(self, name: str) -> Route:
+        """The route for a client's model name; :class:`ModelNotFoundError` if none."""
+        route = self._aliases.get(name) or self._direct.get(name)
+        if route is not None:
+            return route
+        provider_name, slash, model = name.partition("/")
+        if slash and model and provider_name in self._providers:
+            route = Route(name=name, targets=(Target(self._providers[provider_name], model),))
+        elif not slash and self._default:
+            route = Route(name=name, targets=(Target(self._providers[self._default], name),))
+        else:
+            raise ModelNotFoundError(name)
+        if len(self._direct) < 10_000:  # bounded: names come from clients
+            self._direct[name] = route
+        return route
+
+    def list_models(self) -> list[ModelInfo]:
+        infos = [
+            ModelInfo(
+                id=route.name,
+                owned_by="llm-gateway",
+                created=self._created,
+                targets=tuple(t.label for t in route.targets),
+                fallbacks=route.fallbacks,
+            )
+            for route in self._aliases.values()
+        ]
+        infos.extend(
+            ModelInfo(id=model_id, owned_by=model_id.partition("/")[0], created=self._created)
+            for model_id in self._advertised
+            if model_id not in self._aliases
+        )
+        return infos
+
+    def get_model(self, model_id: str) -> ModelInfo:
+        for info in self.list_models():
+            if info.id == model_id:
+                return info
+        route = self.resolve(model_id)  # routable though not advertised
+        return ModelInfo(id=model_id, owned_by=route.targets[0].provider.name,
+                         created=self._created)

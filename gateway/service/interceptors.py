@@ -1,0 +1,135 @@
+"""The core's one server interceptor: request context, error mapping, the request log.
+
+For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it in
+the initial metadata, opens a :class:`RequestContext`, turns a
+:class:`GatewayError` into its status with ``ErrorInfo``, turns any other
+exception into a bare INTERNAL (logged with its traceback, never sent), and logs
+one line when the RPC ends. Wrapped handlers are cached per method.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from gateway.errors import GatewayError
+from gateway.observability import context as reqctx
+from gateway.service.status import STATUS_DETAILS_KEY, status_details
+
+__all__ = ["RequestInterceptor"]
+
+log = logging.getLogger("gateway.request")
+
+# Health and reflection are infrastructure: no request log for them.
+_QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+def _request_id(context: aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return value if reqctx.valid_request_id(value) else reqctx.new_request_id()
+    return reqctx.new_request_id()
+
+
+async def _fail(context: aio.ServicerContext, exc: BaseException, ctx: reqctx.RequestContext) -> None:
+    if isinstance(exc, GatewayError):
+        ctx.status = exc.grpc_code.name
+        await context.abort(exc.grpc_code, exc.message, trailing_metadata=(
+            (STATUS_DETAILS_KEY, status_details(exc)), ("x-request-id", ctx.request_id)))
+    ctx.status = "INTERNAL"
+    log.error("unhandled error in %s", ctx.method, exc_info=exc,
+              extra={"fields": {"request_id": ctx.request_id}})
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error",
+                        trailing_metadata=(("x-request-id", ctx.request_id),))
+
+
+def _finish(ctx: reqctx.RequestContext, started: float) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info("request", extra={"fields": {
+            "request_id": ctx.request_id, "method": ctx.method, "tenant": ctx.tenant,
+            "model": ctx.model, "provider": ctx.provider, "status": ctx.status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
+        }})
+
+
+def _open(method: str, context: aio.ServicerContext) -> reqctx.RequestContext:
+    ctx = reqctx.RequestContext(request_id=_request_id(context), method=method)
+    context.set_trailing_metadata((("x-request-id", ctx.request_id),))
+    return ctx
+
+
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        ctx = _open(method, context)
+        token = reqctx.set_current(ctx)
+        try:
+            return await behavior(request, context)
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            await _fail(context, exc, ctx)
+        finally:
+            reqctx.reset(token)
+            _finish(ctx, started)
+
+    return handler
+
+
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        ctx = _open(method, context)
+        token = reqctx.set_current(ctx)
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            await _fail(context, exc, ctx)
+        finally:
+            reqctx.reset(token)
+            _finish(ctx, started)
+
+    return handler
+
+
+class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or method.startswith(_QUIET_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.unary_stream is not None:
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        else:  # client or bidi streaming: none in this API yet
+            return handler
+        self._cache[method] = wrapped
+        return wrapped

@@ -1,0 +1,78 @@
+"""The grpc.aio server factory: gateway service, health, reflection, on bound ports.
+
+Example::
+
+    core = await create_server(router, ["127.0.0.1:0"])
+    await core.server.start(); core.ports  # [the bound port]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+
+from gateway.routing import Router
+from gateway.service.gateway_servicer import GatewayServicer
+from gateway.service.interceptors import RequestInterceptor
+
+__all__ = ["SERVICE_NAMES", "CoreServer", "create_server"]
+
+SERVICE_NAMES = (
+    gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name,
+)
+# Generous limits: chat bodies with images run to megabytes.
+_OPTIONS = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.so_reuseport", 1),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+)
+
+
+@dataclass(slots=True)
+class CoreServer:
+    server: aio.Server
+    health: HealthServicer
+    ports: list[int]
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def enter_drain(self) -> None:
+        """Health answers NOT_SERVING for every service from now on."""
+        await self.health.enter_graceful_shutdown()
+
+
+async def create_server(router: Router, addresses: Sequence[str]) -> CoreServer:
+    """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``)."""
+    server = aio.server(interceptors=[RequestInterceptor()], options=_OPTIONS)
+    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(router), server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    ports = []
+    for address in addresses:
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:
+            raise OSError(f"cannot bind the gRPC address {address}") from None
+        ports.append(port)
+    core = CoreServer(server=server, health=health, ports=ports)
+    await core.set_serving(True)
+    return core
+
+

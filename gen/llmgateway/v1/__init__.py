@@ -1,0 +1,1 @@
+"""Generated from proto/llmgateway/v1; never edit by hand."""
