@@ -126,7 +126,7 @@ class Gateway:
             hc.accesslog = None
             hc.errorlog = logging.getLogger("hypercorn.error")
             self._http_task = asyncio.create_task(
-                hypercorn_serve(app, hc, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
+                hypercorn_serve(app, hc, shutdown_trigger=self._stop.wait)
             )
         log.info("serving", extra={"fields": {
             "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,

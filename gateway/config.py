@@ -334,7 +334,8 @@ def _build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            problems.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+            choices = ", ".join(map(repr, allowed))
+            problems.append(f"{path}: must be one of {choices}, got {value!r}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -467,12 +468,16 @@ def _apply_env(settings: Settings, env: Mapping[str, str], problems: list[str]) 
         value = get(var)
         if value is None:
             continue
-        if name in providers:
-            if not getattr(providers[name], attr):
-                providers[name] = replace(providers[name], **{attr: value})
-        else:
-            providers[name] = ProviderConfig(type=ptype, **{attr: value})
+        current = providers.get(name)
+        if current is None:
+            current = ProviderConfig(type=ptype)
             notes.append(f"registered provider '{name}' from {var}")
+        elif getattr(current, attr):
+            continue  # the file's value stands
+        if attr == "api_key":
+            providers[name] = replace(current, api_key=value)
+        else:
+            providers[name] = replace(current, base_url=value)
     if (v := get("OPENAI_BASE_URL")) is not None and "openai" in providers:
         providers["openai"] = replace(providers["openai"], base_url=v)
 
@@ -585,4 +590,4 @@ def load_settings(
     _cross_check(settings, problems)
     if problems:
         raise ConfigError(problems)
-    return typing.cast(Settings, settings)
+    return settings

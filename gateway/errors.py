@@ -19,7 +19,7 @@ INTERNAL with no detail.
     ├── BudgetExceededError        FAILED_PRECONDITION 402
     ├── UnavailableError           UNAVAILABLE         503  breaker open, draining
     ├── DeadlineExceededError      DEADLINE_EXCEEDED   504
-    └── UpstreamError              UNAVAILABLE         502  the provider failed (reason UPSTREAM_ERROR)
+    └── UpstreamError              UNAVAILABLE         502  the provider failed (UPSTREAM_ERROR)
         ├── UpstreamRateLimitedError RESOURCE_EXHAUSTED 429 the provider throttled us
         └── UpstreamTimeoutError   DEADLINE_EXCEEDED   504  the provider did not answer in time
 

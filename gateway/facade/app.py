@@ -64,7 +64,8 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
 
 
 async def _read_json() -> dict[str, Any]:
-    return translate.parse_json_body(await request.get_data(cache=False, as_text=False))
+    raw = await request.get_data(cache=False, as_text=False)
+    return translate.parse_json_body(raw if isinstance(raw, bytes) else raw.encode())
 
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Quart:

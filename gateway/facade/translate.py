@@ -148,10 +148,10 @@ def _part(raw: Any, out: chat_pb2.ContentPart, param: str) -> None:
 def _message(raw: Any, out: chat_pb2.ChatMessage, i: int) -> None:
     param = f"messages[{i}]"
     raw = _object(raw, param)
-    role = _ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+    role = _ROLES.get(raw.get("role"))
     if role is None:
         raise _bad(f"'{param}.role' must be one of {', '.join(_ROLES)}.", f"{param}.role")
-    out.role = role  # type: ignore[assignment]
+    out.role = role
     content = raw.get("content")
     if isinstance(content, str):
         out.content = content
@@ -188,7 +188,8 @@ def _tools(raw: Any, out: chat_pb2.ChatRequest) -> None:
             description=_str(function.get("description"), f"tools[{i}].function.description"),
         )
         if (params := function.get("parameters")) is not None:
-            t.parameters_json = orjson.dumps(_object(params, f"tools[{i}].function.parameters"))
+            t.parameters_json = orjson.dumps(
+                _object(params, f"tools[{i}].function.parameters")).decode()
         if (strict := function.get("strict")) is not None:
             t.strict = _bool(strict, f"tools[{i}].function.strict")
 
@@ -199,7 +200,7 @@ def _tool_choice(raw: Any, out: chat_pb2.ToolChoice) -> None:
         if mode is None:
             raise _bad("'tool_choice' must be auto, none, required or a function.",
                        "tool_choice")
-        out.mode = mode  # type: ignore[assignment]
+        out.mode = mode
         return
     raw = _object(raw, "tool_choice")
     function = _object(raw.get("function"), "tool_choice.function")
@@ -209,11 +210,11 @@ def _tool_choice(raw: Any, out: chat_pb2.ToolChoice) -> None:
 
 def _response_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
     raw = _object(raw, "response_format")
-    kind = _FORMATS.get(raw.get("type"))  # type: ignore[arg-type]
+    kind = _FORMATS.get(raw.get("type"))
     if kind is None:
         raise _bad("'response_format.type' must be text, json_object or json_schema.",
                    "response_format.type")
-    out.type = kind  # type: ignore[assignment]
+    out.type = kind
     if kind == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA:
         schema = _object(raw.get("json_schema"), "response_format.json_schema")
         js = out.json_schema
@@ -221,7 +222,8 @@ def _response_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
         js.description = _str(schema.get("description"),
                               "response_format.json_schema.description")
         if (body := schema.get("schema")) is not None:
-            js.schema_json = orjson.dumps(_object(body, "response_format.json_schema.schema"))
+            js.schema_json = orjson.dumps(
+                _object(body, "response_format.json_schema.schema")).decode()
         if (strict := schema.get("strict")) is not None:
             js.strict = _bool(strict, "response_format.json_schema.strict")
 

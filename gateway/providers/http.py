@@ -117,7 +117,7 @@ class HttpProvider:
         if isinstance(exc, aiohttp.ClientConnectorError):
             kind, text = "connect_error", "could not connect to"
         elif isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-            kind, text = "stream_cut", "dropped the connection to"
+            kind, text = "stream_cut", "lost the connection mid-response from"
         elif isinstance(exc, aiohttp.ClientError):
             kind, text = "connection_error", "failed talking to"
         else:

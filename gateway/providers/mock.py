@@ -27,6 +27,7 @@ from gateway.domain import (
     ChatRequest,
     ChunkChoice,
     Delta,
+    FinishReason,
     Message,
     Usage,
 )
@@ -68,7 +69,7 @@ class MockProvider:
         return Usage(prompt_tokens=prompt, completion_tokens=completion,
                      total_tokens=prompt + completion)
 
-    def _finish(self, request: ChatRequest, reply: str) -> str:
+    def _finish(self, request: ChatRequest, reply: str) -> FinishReason:
         limit = request.output_limit
         return "length" if limit is not None and _count_words(reply) >= limit else "stop"
 
@@ -77,7 +78,7 @@ class MockProvider:
             await asyncio.sleep(self._latency)
         reply = self._reply(request)
         n = request.n or 1
-        finish = "length" if self._finish(request, reply) == "length" else "stop"
+        finish = self._finish(request, reply)
         return ChatCompletion(
             id=f"chatcmpl-mock-{next(_ids)}",
             created=int(time.time()),
@@ -110,7 +111,7 @@ class MockProvider:
                 await asyncio.sleep(self._chunk_delay)
             text = word if position == 0 else " " + word
             yield chunk([ChunkChoice(i, Delta(content=text)) for i in range(n)])
-        finish = "length" if self._finish(request, reply) == "length" else "stop"
+        finish = self._finish(request, reply)
         yield chunk([ChunkChoice(i, Delta(), finish_reason=finish) for i in range(n)])
         if include_usage:
             yield chunk([], self._usage(request, reply, n))

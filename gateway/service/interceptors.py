@@ -36,7 +36,9 @@ def _request_id(context: aio.ServicerContext) -> str:
     return reqctx.new_request_id()
 
 
-async def _fail(context: aio.ServicerContext, exc: BaseException, ctx: reqctx.RequestContext) -> None:
+async def _fail(
+    context: aio.ServicerContext, exc: BaseException, ctx: reqctx.RequestContext
+) -> None:
     if isinstance(exc, GatewayError):
         ctx.status = exc.grpc_code.name
         await context.abort(exc.grpc_code, exc.message, trailing_metadata=(

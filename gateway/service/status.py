@@ -21,4 +21,4 @@ def status_details(error: GatewayError) -> bytes:
     detail.Pack(info)
     status = status_pb2.Status(code=error.grpc_code.value[0], message=error.message,
                                details=[detail])
-    return status.SerializeToString()
+    return bytes(status.SerializeToString())

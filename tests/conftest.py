@@ -1,0 +1,165 @@
+"""Shared fixtures: free ports, fake upstreams, and gateway processes.
+
+Gateways run as real processes (``python -m gateway serve``) on free loopback
+ports, so the tests exercise the CLI, config loading and shutdown too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class GatewayProcess:
+    proc: subprocess.Popen[bytes]
+    http_port: int
+    grpc_port: int
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("gateway did not stop after SIGTERM:\n" + self.logs()) from None
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def start_gateway(config: str | None, tmp: Path, *, env: dict[str, str] | None = None,
+                  args: tuple[str, ...] = (), wait: str | None = "/ready") -> GatewayProcess:
+    http_port, grpc_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "gateway", "serve", *args]
+    if config is not None:
+        path = tmp / f"config-{http_port}.yaml"
+        path.write_text(config)
+        cmd += ["--config", str(path)]
+    # A clean environment: no provider keys from the developer's shell.
+    base = {k: v for k, v in os.environ.items()
+            if not k.endswith(("_API_KEY", "_BASE_URL")) and k not in ("GATEWAY_CONFIG",)}
+    full_env = {**base, "ADDR": f"127.0.0.1:{http_port}", "GRPC_ADDR": f"127.0.0.1:{grpc_port}",
+                "LOG_LEVEL": "info", **(env or {})}
+    log_path = tmp / f"gateway-{http_port}.log"
+    with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+                                cwd=ROOT)
+    gw = GatewayProcess(proc, http_port, grpc_port, log_path)
+    if wait is not None:
+        try:
+            wait_http(gw.http_url + wait, 30, proc)
+        except Exception as exc:
+            gw.stop()
+            raise RuntimeError(f"gateway did not become ready: {exc}\n{gw.logs()}") from None
+    return gw
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways for one test; each is stopped (SIGTERM) and must exit 0."""
+    started: list[GatewayProcess] = []
+
+    def factory(config: str | None = None, **kwargs: object) -> GatewayProcess:
+        gw = start_gateway(config, tmp_path, **kwargs)  # type: ignore[arg-type]
+        started.append(gw)
+        return gw
+
+    yield factory
+    for gw in started:
+        code = gw.stop()
+        assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def module_tmp() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="gw-test-") as tmp:
+        yield Path(tmp)
+
+
+def openai_gateway_config(fake: FakeOpenAI) -> str:
+    return f"""
+logging: {{level: info, format: json}}
+server: {{max_request_body_size: 65536}}
+providers:
+  upstream:
+    type: openai
+    base_url: "{fake.base_url}/v1"
+    api_key: "${{FAKE_OPENAI_KEY}}"
+    models: [gpt-4o-mini]
+  mock: {{type: mock, models: [echo]}}
+models:
+  - name: gpt-4o-mini
+    targets: [{{provider: upstream, model: gpt-4o-mini}}]
+  - name: mock-1
+    targets: [{{provider: mock, model: echo}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProcess]:
+    """One gateway for a module: providers `upstream` (the fake OpenAI) and `mock`."""
+    gw = start_gateway(openai_gateway_config(fake_openai), module_tmp,
+                       env={"FAKE_OPENAI_KEY": FakeOpenAI.api_key})
+    yield gw
+    code = gw.stop()
+    assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake(request: pytest.FixtureRequest) -> None:
+    if "fake_openai" in request.fixturenames:
+        request.getfixturevalue("fake_openai").reset()
