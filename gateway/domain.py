@@ -22,6 +22,8 @@ __all__ = [
     "ChunkChoice",
     "ContentPart",
     "Delta",
+    "EmbeddingRequest",
+    "Embeddings",
     "FinishReason",
     "JsonSchemaFormat",
     "Message",
@@ -191,6 +193,23 @@ class ChatChunk:
     choices: list[ChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class EmbeddingRequest:
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    user: str = ""
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """Vectors in input order, and the tokens they cost."""
+
+    model: str
+    vectors: list[list[float]]
+    usage: Usage | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 import orjson
-from llmgateway.v1 import chat_pb2, gateway_service_pb2, models_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2, gateway_service_pb2, models_pb2
 
 from gateway.domain import (
     ChatChunk,
     ChatCompletion,
     ChatRequest,
     ContentPart,
+    EmbeddingRequest,
+    Embeddings,
     FinishReason,
     JsonSchemaFormat,
     Message,
@@ -32,6 +34,8 @@ from gateway.errors import InvalidRequestError
 
 __all__ = [
     "chat_request_from_proto",
+    "embedding_request_from_proto",
+    "embeddings_to_proto",
     "chunk_to_proto",
     "completion_to_proto",
     "model_to_proto",
@@ -64,6 +68,7 @@ _FORMATS = {
     chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: "json_schema",
 }
 MAX_N = 128
+MAX_EMBEDDING_INPUTS = 2048
 
 
 def _json_object(text: str, param: str) -> dict[str, Any] | None:
@@ -276,3 +281,33 @@ def model_to_proto(info: ModelInfo) -> models_pb2.Model:
         targets=info.targets,
         fallbacks=info.fallbacks,
     )
+
+
+def embedding_request_from_proto(
+    req: gateway_service_pb2.CreateEmbeddingsRequest,
+) -> EmbeddingRequest:
+    if not req.model:
+        raise InvalidRequestError("'model' is required", param="model")
+    if not req.inputs:
+        raise InvalidRequestError("'input' must contain at least one text", param="input")
+    if len(req.inputs) > MAX_EMBEDDING_INPUTS:
+        raise InvalidRequestError(f"'input' may hold at most {MAX_EMBEDDING_INPUTS} texts",
+                                  param="input")
+    dimensions = req.dimensions if req.HasField("dimensions") else None
+    if dimensions is not None and dimensions < 1:
+        raise InvalidRequestError("'dimensions' must be at least 1", param="dimensions")
+    return EmbeddingRequest(model=req.model, inputs=tuple(req.inputs), dimensions=dimensions,
+                            user=req.user)
+
+
+def embeddings_to_proto(
+    result: Embeddings, gateway: chat_pb2.GatewayInfo
+) -> gateway_service_pb2.CreateEmbeddingsResponse:
+    response = gateway_service_pb2.CreateEmbeddingsResponse(model=result.model)
+    response.embeddings.extend(
+        embeddings_pb2.Embedding(index=i, values=vector) for i, vector in enumerate(result.vectors)
+    )
+    if result.usage is not None:
+        _usage_into(result.usage, response.usage)
+    response.gateway.CopyFrom(gateway)
+    return response

@@ -114,6 +114,17 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Qua
         return _json(translate.completion_to_json(response.completion),
                      headers={"X-Request-ID": request_id})
 
+    @app.post("/v1/embeddings")
+    async def embeddings() -> Response:
+        request_id = _request_id()
+        embed, encoding = translate.embeddings_request_to_proto(await _read_json())
+        try:
+            response = await stub.CreateEmbeddings(embed, metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json(translate.embeddings_to_json(response, encoding),
+                     headers={"X-Request-ID": request_id})
+
     @app.get("/v1/models")
     async def list_models() -> Response:
         request_id = _request_id()

@@ -7,10 +7,12 @@ Requests are validated as they are read: a wrong type raises :class:`ApiError`
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import orjson
-from llmgateway.v1 import chat_pb2, models_pb2
+from llmgateway.v1 import chat_pb2, gateway_service_pb2, models_pb2
 
 from gateway.facade.errors import ApiError
 
@@ -18,6 +20,8 @@ __all__ = [
     "chat_request_to_proto",
     "chunk_to_json",
     "completion_to_json",
+    "embeddings_request_to_proto",
+    "embeddings_to_json",
     "model_to_json",
     "parse_json_body",
 ]
@@ -380,3 +384,59 @@ def model_to_json(model: models_pb2.Model) -> dict[str, Any]:
     if model.fallbacks:
         out["fallbacks"] = list(model.fallbacks)
     return out
+
+
+# --- embeddings ----------------------------------------------------------------------------
+
+
+def embeddings_request_to_proto(
+    body: dict[str, Any],
+) -> tuple[gateway_service_pb2.CreateEmbeddingsRequest, str]:
+    """``(request, encoding_format)`` from an OpenAI embeddings body."""
+    req = gateway_service_pb2.CreateEmbeddingsRequest()
+    if "model" not in body:
+        raise _bad("'model' is required.", "model")
+    req.model = _str(body["model"], "model", required=True)
+    if not req.model:
+        raise _bad("'model' must not be empty.", "model")
+    raw = body.get("input")
+    if isinstance(raw, str):
+        req.inputs.append(raw)
+    elif isinstance(raw, list) and raw:
+        for i, text in enumerate(raw):
+            if not isinstance(text, str):
+                raise _bad("'input' must be a string or an array of strings "
+                           "(token arrays are not supported).", f"input[{i}]")
+            req.inputs.append(text)
+    else:
+        raise _bad("'input' must be a non-empty string or array of strings.", "input")
+    if (v := body.get("dimensions")) is not None:
+        req.dimensions = _int(v, "dimensions", 1, 65536)
+    req.user = _str(body.get("user"), "user")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise _bad("'encoding_format' must be float or base64.", "encoding_format")
+    return req, encoding
+
+
+def embeddings_to_json(
+    response: gateway_service_pb2.CreateEmbeddingsResponse, encoding: str
+) -> dict[str, Any]:
+    data = []
+    for item in response.embeddings:
+        values = item.values
+        vector: Any = (
+            base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+            if encoding == "base64" else list(values)
+        )
+        data.append({"object": "embedding", "index": item.index, "embedding": vector})
+    g = response.gateway
+    return {
+        "object": "list",
+        "data": data,
+        "model": response.model,
+        "usage": {"prompt_tokens": response.usage.prompt_tokens,
+                  "total_tokens": response.usage.total_tokens},
+        "x_gateway": {"provider": g.provider, "model": g.model, "latency_ms": g.latency_ms,
+                      "cost_usd": g.cost_usd, "request_id": g.request_id},
+    }

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from gateway.domain import ChatChunk, ChatCompletion, ChatRequest
+from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError
 
 __all__ = ["ChunkDecoder", "Provider", "SseEvent", "UpstreamRequest", "WireCodec"]
@@ -32,6 +32,10 @@ class Provider(Protocol):
     def stream_chat(
         self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool
     ) -> AsyncIterator[ChatChunk]: ...
+
+    async def embed(
+        self, request: EmbeddingRequest, model: str, *, timeout: float
+    ) -> Embeddings: ...
 
     async def aclose(self) -> None: ...
 
@@ -78,5 +82,11 @@ class WireCodec(Protocol):
     def chat_response(self, body: bytes, model: str) -> ChatCompletion: ...
 
     def stream_decoder(self, model: str) -> ChunkDecoder: ...
+
+    def embed_request(self, request: EmbeddingRequest, model: str) -> UpstreamRequest:
+        """Raise InvalidRequestError when the provider has no embeddings API."""
+        ...
+
+    def embed_response(self, body: bytes, model: str) -> Embeddings: ...
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...

@@ -8,16 +8,19 @@ timeouts are :class:`UpstreamTimeoutError`, error statuses go to the codec.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import aiohttp
 
-from gateway.domain import ChatChunk, ChatCompletion, ChatRequest
+from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from gateway.providers.base import UpstreamRequest, WireCodec
 from gateway.providers.transport import iter_events, new_session
 
 __all__ = ["HttpProvider"]
+
+T = TypeVar("T")
 
 
 class HttpProvider:
@@ -52,22 +55,31 @@ class HttpProvider:
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
 
-    async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
-        wire = self.codec.chat_request(request, model, stream=False, include_usage=False)
+    async def _unary(self, wire: UpstreamRequest, timeout: float) -> bytes:
         try:
             async with self._send(wire, timeout) as response:
                 body = await response.read()
                 if response.status >= 400:
                     raise self.codec.error(response.status, response.headers, body)
+                return body
         except GatewayError:
             raise
         except Exception as exc:
             raise self._transport_error(exc) from None
-        return self._parse(body, model)
 
-    def _parse(self, body: bytes, model: str) -> ChatCompletion:
+    async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
+        wire = self.codec.chat_request(request, model, stream=False, include_usage=False)
+        body = await self._unary(wire, timeout)
+        return self._parse(self.codec.chat_response, body, model)
+
+    async def embed(self, request: EmbeddingRequest, model: str, *, timeout: float) -> Embeddings:
+        wire = self.codec.embed_request(request, model)
+        body = await self._unary(wire, timeout)
+        return self._parse(self.codec.embed_response, body, model)
+
+    def _parse(self, decode: Callable[[bytes, str], T], body: bytes, model: str) -> T:
         try:
-            return self.codec.chat_response(body, model)
+            return decode(body, model)
         except GatewayError:
             raise
         except Exception:

@@ -13,7 +13,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import math
+import struct
 import time
 from collections.abc import AsyncIterator
 
@@ -27,6 +30,8 @@ from gateway.domain import (
     ChatRequest,
     ChunkChoice,
     Delta,
+    EmbeddingRequest,
+    Embeddings,
     FinishReason,
     Message,
     Usage,
@@ -35,6 +40,7 @@ from gateway.domain import (
 __all__ = ["MockProvider"]
 
 _ids = itertools.count(1)
+_EMBEDDING_DIMENSIONS = 16
 
 
 def _count_words(text: str) -> int:
@@ -90,6 +96,23 @@ class MockProvider:
             ],
             usage=self._usage(request, reply, n),
         )
+
+    async def embed(self, request: EmbeddingRequest, model: str, *, timeout: float) -> Embeddings:
+        """Deterministic unit vectors derived from a hash of each text."""
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        size = request.dimensions or _EMBEDDING_DIMENSIONS
+        vectors = []
+        for text in request.inputs:
+            seed = hashlib.sha256(text.encode()).digest()
+            raw = b"".join(hashlib.sha256(seed + struct.pack("<I", i)).digest()
+                           for i in range((size * 4 + 31) // 32))
+            values = [v / 2**31 for v in struct.unpack(f"<{size}i", raw[: size * 4])]
+            norm = math.sqrt(sum(v * v for v in values)) or 1.0
+            vectors.append([v / norm for v in values])
+        tokens = max(1, sum(_count_words(t) for t in request.inputs))
+        return Embeddings(model=model, vectors=vectors,
+                          usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
     async def stream_chat(
         self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool

@@ -22,6 +22,8 @@ from gateway.domain import (
     ChunkChoice,
     ContentPart,
     Delta,
+    EmbeddingRequest,
+    Embeddings,
     Message,
     ToolCall,
     ToolCallDelta,
@@ -49,6 +51,7 @@ class OpenAICodec:
         self.name = name
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._url = f"{base}/chat/completions"
+        self._embeddings_url = f"{base}/embeddings"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -71,6 +74,13 @@ class OpenAICodec:
 
     def stream_decoder(self, model: str) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(self.name, model)
+
+    def embed_request(self, request: EmbeddingRequest, model: str) -> UpstreamRequest:
+        return UpstreamRequest("POST", self._embeddings_url, self._headers,
+                               orjson.dumps(encode_embedding_request(request, model)))
+
+    def embed_response(self, body: bytes, model: str) -> Embeddings:
+        return decode_embeddings(orjson.loads(body), model)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return classify_error(self.name, status, headers, body)
@@ -272,6 +282,28 @@ def decode_chunk(data: dict[str, Any], model: str) -> ChatChunk:
         choices=choices,
         usage=decode_usage(data.get("usage")),
         system_fingerprint=str(data.get("system_fingerprint") or ""),
+    )
+
+
+# --- embeddings ----------------------------------------------------------------------------
+
+
+def encode_embedding_request(request: EmbeddingRequest, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "input": list(request.inputs),
+                            "encoding_format": "float"}
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    if request.user:
+        body["user"] = request.user
+    return body
+
+
+def decode_embeddings(data: dict[str, Any], model: str) -> Embeddings:
+    items = sorted(data["data"], key=lambda item: int(item.get("index", 0)))
+    return Embeddings(
+        model=str(data.get("model") or model),
+        vectors=[[float(v) for v in item["embedding"]] for item in items],
+        usage=decode_usage(data.get("usage")),
     )
 
 

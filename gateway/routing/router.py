@@ -10,7 +10,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from gateway.domain import ChatChunk, ChatCompletion, ChatRequest
+from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.routing.registry import ModelRegistry, Target, weighted_order
 
 __all__ = ["Router", "Served"]
@@ -31,15 +31,15 @@ class Router:
         self.registry = registry
         self._rng = rng or random.Random()
 
-    def _pick(self, request: ChatRequest) -> tuple[Target, float]:
-        route = self.registry.resolve(request.model)
+    def _pick(self, model: str) -> tuple[Target, float]:
+        route = self.registry.resolve(model)
         target = weighted_order(route.targets, self._rng)[0]
         return target, route.timeout or DEFAULT_TIMEOUT
 
     async def chat(
         self, request: ChatRequest, served: Served, *, deadline: float | None = None
     ) -> ChatCompletion:
-        target, timeout = self._pick(request)
+        target, timeout = self._pick(request.model)
         served.provider, served.model = target.provider.name, target.model
         if deadline is not None:
             timeout = min(timeout, deadline)
@@ -53,7 +53,7 @@ class Router:
         include_usage: bool,
         deadline: float | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        target, timeout = self._pick(request)
+        target, timeout = self._pick(request.model)
         served.provider, served.model = target.provider.name, target.model
         if deadline is not None:
             timeout = min(timeout, deadline)
@@ -61,3 +61,12 @@ class Router:
             request, target.model, timeout=timeout, include_usage=include_usage
         ):
             yield chunk
+
+    async def embed(
+        self, request: EmbeddingRequest, served: Served, *, deadline: float | None = None
+    ) -> Embeddings:
+        target, timeout = self._pick(request.model)
+        served.provider, served.model = target.provider.name, target.model
+        if deadline is not None:
+            timeout = min(timeout, deadline)
+        return await target.provider.embed(request, target.model, timeout=timeout)

@@ -78,6 +78,32 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             if ctx is not None:
                 ctx.provider = served.provider
 
+    async def CreateEmbeddings(
+        self,
+        request: gateway_service_pb2.CreateEmbeddingsRequest,
+        context: aio.ServicerContext,
+    ) -> gateway_service_pb2.CreateEmbeddingsResponse:
+        started = time.perf_counter()
+        embed = proto.embedding_request_from_proto(request)
+        ctx = reqctx.current()
+        served = Served()
+        if ctx is not None:
+            ctx.model = embed.model
+        try:
+            result = await self._router.embed(embed, served, deadline=_deadline(context))
+        finally:
+            if ctx is not None:
+                ctx.provider = served.provider
+        if ctx is not None and result.usage is not None:
+            ctx.prompt_tokens = result.usage.prompt_tokens
+        info = chat_pb2.GatewayInfo(
+            provider=served.provider,
+            model=served.model,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            request_id=ctx.request_id if ctx is not None else "",
+        )
+        return proto.embeddings_to_proto(result, info)
+
     async def ListModels(
         self, request: gateway_service_pb2.ListModelsRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.ListModelsResponse:

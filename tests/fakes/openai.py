@@ -71,6 +71,20 @@ class FakeOpenAI(FakeServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.record(request)
+        if self.replies:
+            return await self.play(request, self.replies.popleft())
+        body = recorded.json
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        size = body.get("dimensions", 3)
+        # Out of order on purpose: clients must sort by index.
+        data = [{"object": "embedding", "index": i, "embedding": [float(i + 1)] * size}
+                for i in reversed(range(len(texts)))]
+        return web.json_response({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": 4, "total_tokens": 4}})
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         await self.record(request)

@@ -233,3 +233,24 @@ def test_request_id_is_accepted_and_echoed(gateway: GatewayProcess) -> None:
     r = httpx.post(gateway.http_url + "/v1/chat/completions", json=body,
                    headers={"X-Request-ID": "x" * 300})
     assert r.headers["X-Request-ID"].startswith("req_")
+
+
+def test_embeddings_float_and_base64(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+    result = client.embeddings.create(model="upstream/text-embedding-3-small",
+                                      input=["a", "b"], dimensions=2, encoding_format="float")
+    assert [d.embedding for d in result.data] == [[1.0, 1.0], [2.0, 2.0]]
+    assert result.usage.prompt_tokens == 4
+    assert fake_openai.requests[-1].json == {
+        "model": "text-embedding-3-small", "input": ["a", "b"], "encoding_format": "float",
+        "dimensions": 2}
+    # The SDK asks for base64 by default and decodes it itself.
+    result = client.embeddings.create(model="upstream/text-embedding-3-small", input="a")
+    assert result.data[0].embedding == [1.0, 1.0, 1.0]
+
+
+def test_mock_embeddings_are_deterministic(client: openai.OpenAI) -> None:
+    first = client.embeddings.create(model="mock/echo", input="same text")
+    second = client.embeddings.create(model="mock/echo", input=["same text", "other"])
+    assert first.data[0].embedding == second.data[0].embedding
+    assert first.data[0].embedding != second.data[1].embedding
+    assert abs(sum(v * v for v in first.data[0].embedding) - 1) < 1e-5

@@ -23,32 +23,37 @@ _sym_db = _symbol_database.Default()
 
 
 from llmgateway.v1 import chat_pb2 as llmgateway_dot_v1_dot_chat__pb2
+from llmgateway.v1 import embeddings_pb2 as llmgateway_dot_v1_dot_embeddings__pb2
 from llmgateway.v1 import models_pb2 as llmgateway_dot_v1_dot_models__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmgateway/v1/gateway_service.proto\x12\rllmgateway.v1\x1a\x18llmgateway/v1/chat.proto\x1a\x1allmgateway/v1/models.proto\"J\n\x1b\x43reateChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\"Q\n\x1c\x43reateChatCompletionResponse\x12\x31\n\ncompletion\x18\x01 \x01(\x0b\x32\x1d.llmgateway.v1.ChatCompletion\"a\n\x1bStreamChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"Q\n\x1cStreamChatCompletionResponse\x12\x31\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".llmgateway.v1.ChatCompletionChunk\"\x13\n\x11ListModelsRequest\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"7\n\x10GetModelResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.llmgateway.v1.Model2\x94\x03\n\x0eGatewayService\x12o\n\x14\x43reateChatCompletion\x12*.llmgateway.v1.CreateChatCompletionRequest\x1a+.llmgateway.v1.CreateChatCompletionResponse\x12q\n\x14StreamChatCompletion\x12*.llmgateway.v1.StreamChatCompletionRequest\x1a+.llmgateway.v1.StreamChatCompletionResponse0\x01\x12Q\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\x12K\n\x08GetModel\x12\x1e.llmgateway.v1.GetModelRequest\x1a\x1f.llmgateway.v1.GetModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmgateway/v1/gateway_service.proto\x12\rllmgateway.v1\x1a\x18llmgateway/v1/chat.proto\x1a\x1ellmgateway/v1/embeddings.proto\x1a\x1allmgateway/v1/models.proto\"J\n\x1b\x43reateChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\"Q\n\x1c\x43reateChatCompletionResponse\x12\x31\n\ncompletion\x18\x01 \x01(\x0b\x32\x1d.llmgateway.v1.ChatCompletion\"a\n\x1bStreamChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"Q\n\x1cStreamChatCompletionResponse\x12\x31\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".llmgateway.v1.ChatCompletionChunk\"n\n\x17\x43reateEmbeddingsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x17\n\ndimensions\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04user\x18\x04 \x01(\tB\r\n\x0b_dimensions\"\xa9\x01\n\x18\x43reateEmbeddingsResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\nembeddings\x18\x02 \x03(\x0b\x32\x18.llmgateway.v1.Embedding\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12+\n\x07gateway\x18\x04 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"\x13\n\x11ListModelsRequest\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"7\n\x10GetModelResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.llmgateway.v1.Model2\xf9\x03\n\x0eGatewayService\x12o\n\x14\x43reateChatCompletion\x12*.llmgateway.v1.CreateChatCompletionRequest\x1a+.llmgateway.v1.CreateChatCompletionResponse\x12q\n\x14StreamChatCompletion\x12*.llmgateway.v1.StreamChatCompletionRequest\x1a+.llmgateway.v1.StreamChatCompletionResponse0\x01\x12\x63\n\x10\x43reateEmbeddings\x12&.llmgateway.v1.CreateEmbeddingsRequest\x1a\'.llmgateway.v1.CreateEmbeddingsResponse\x12Q\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\x12K\n\x08GetModel\x12\x1e.llmgateway.v1.GetModelRequest\x1a\x1f.llmgateway.v1.GetModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.gateway_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=108
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=182
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=184
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=265
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=267
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=364
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=366
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=447
-  _globals['_LISTMODELSREQUEST']._serialized_start=449
-  _globals['_LISTMODELSREQUEST']._serialized_end=468
-  _globals['_LISTMODELSRESPONSE']._serialized_start=470
-  _globals['_LISTMODELSRESPONSE']._serialized_end=528
-  _globals['_GETMODELREQUEST']._serialized_start=530
-  _globals['_GETMODELREQUEST']._serialized_end=565
-  _globals['_GETMODELRESPONSE']._serialized_start=567
-  _globals['_GETMODELRESPONSE']._serialized_end=622
-  _globals['_GATEWAYSERVICE']._serialized_start=625
-  _globals['_GATEWAYSERVICE']._serialized_end=1029
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=140
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=214
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=216
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=297
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=299
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=396
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=398
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=479
+  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_start=481
+  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_end=591
+  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_start=594
+  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_end=763
+  _globals['_LISTMODELSREQUEST']._serialized_start=765
+  _globals['_LISTMODELSREQUEST']._serialized_end=784
+  _globals['_LISTMODELSRESPONSE']._serialized_start=786
+  _globals['_LISTMODELSRESPONSE']._serialized_end=844
+  _globals['_GETMODELREQUEST']._serialized_start=846
+  _globals['_GETMODELREQUEST']._serialized_end=881
+  _globals['_GETMODELRESPONSE']._serialized_start=883
+  _globals['_GETMODELRESPONSE']._serialized_end=938
+  _globals['_GATEWAYSERVICE']._serialized_start=941
+  _globals['_GATEWAYSERVICE']._serialized_end=1446
 # @@protoc_insertion_point(module_scope)

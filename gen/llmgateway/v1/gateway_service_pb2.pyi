@@ -1,4 +1,5 @@
 from llmgateway.v1 import chat_pb2 as _chat_pb2
+from llmgateway.v1 import embeddings_pb2 as _embeddings_pb2
 from llmgateway.v1 import models_pb2 as _models_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -33,6 +34,30 @@ class StreamChatCompletionResponse(_message.Message):
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     chunk: _chat_pb2.ChatCompletionChunk
     def __init__(self, chunk: _Optional[_Union[_chat_pb2.ChatCompletionChunk, _Mapping]] = ...) -> None: ...
+
+class CreateEmbeddingsRequest(_message.Message):
+    __slots__ = ("model", "inputs", "dimensions", "user")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    dimensions: int
+    user: str
+    def __init__(self, model: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., dimensions: _Optional[int] = ..., user: _Optional[str] = ...) -> None: ...
+
+class CreateEmbeddingsResponse(_message.Message):
+    __slots__ = ("model", "embeddings", "usage", "gateway")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    embeddings: _containers.RepeatedCompositeFieldContainer[_embeddings_pb2.Embedding]
+    usage: _chat_pb2.Usage
+    gateway: _chat_pb2.GatewayInfo
+    def __init__(self, model: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[_embeddings_pb2.Embedding, _Mapping]]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., gateway: _Optional[_Union[_chat_pb2.GatewayInfo, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

@@ -47,6 +47,11 @@ class GatewayServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionResponse.FromString,
                 _registered_method=True)
+        self.CreateEmbeddings = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/CreateEmbeddings',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/llmgateway.v1.GatewayService/ListModels',
                 request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.ListModelsRequest.SerializeToString,
@@ -79,6 +84,13 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEmbeddings(self, request, context):
+        """Embeddings of one or more texts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """Every model this gateway routes, aliases included.
         """
@@ -105,6 +117,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.StreamChatCompletion,
                     request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionResponse.SerializeToString,
+            ),
+            'CreateEmbeddings': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEmbeddings,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -174,6 +191,33 @@ class GatewayService:
             '/llmgateway.v1.GatewayService/StreamChatCompletion',
             llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionRequest.SerializeToString,
             llmgateway_dot_v1_dot_gateway__service__pb2.StreamChatCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEmbeddings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/CreateEmbeddings',
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateEmbeddingsResponse.FromString,
             options,
             channel_credentials,
             insecure,
