@@ -77,6 +77,13 @@ class HttpProvider:
         body = await self._unary(wire, timeout)
         return self._parse(self.codec.embed_response, body, model)
 
+    async def list_models(self, *, timeout: float) -> list[str]:
+        wire = self.codec.models_request()
+        if wire is None:
+            return []
+        body = await self._unary(wire, timeout)
+        return self._parse(lambda raw, _: self.codec.models_response(raw), body, "")
+
     def _parse(self, decode: Callable[[bytes, str], T], body: bytes, model: str) -> T:
         try:
             return decode(body, model)

@@ -58,6 +58,9 @@ class MockProvider:
     async def aclose(self) -> None:
         return None
 
+    async def list_models(self, *, timeout: float) -> list[str]:
+        return ["echo"]
+
     def _reply(self, request: ChatRequest) -> str:
         last = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
         fmt = request.response_format

@@ -52,6 +52,7 @@ class OpenAICodec:
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
+        self._models_url = f"{base}/models"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -81,6 +82,12 @@ class OpenAICodec:
 
     def embed_response(self, body: bytes, model: str) -> Embeddings:
         return decode_embeddings(orjson.loads(body), model)
+
+    def models_request(self) -> UpstreamRequest:
+        return UpstreamRequest("GET", self._models_url, self._headers)
+
+    def models_response(self, body: bytes) -> list[str]:
+        return [str(m["id"]) for m in orjson.loads(body).get("data") or ()]
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return classify_error(self.name, status, headers, body)
