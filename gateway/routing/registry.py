@@ -11,6 +11,8 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,11 @@ from gateway.errors import ModelNotFoundError
 from gateway.providers.base import Provider
 
 __all__ = ["ModelRegistry", "Route", "Target", "weighted_order"]
+
+log = logging.getLogger("gateway.routing")
+
+DISCOVERY_TTL = 300.0
+DISCOVERY_TIMEOUT = 5.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -85,10 +92,14 @@ class ModelRegistry:
             for m in models
         }
         self._direct: dict[str, Route] = {}
-        # Models a provider advertises (its config's `models`) are listed as provider/model.
+        # Models a provider advertises (its config's `models`) are listed as provider/model;
+        # a provider configured without a list is asked for its own (cached).
         self._advertised = [
             f"{name}/{model}" for name, cfg in provider_configs.items() for model in cfg.models
         ]
+        self._discover = [name for name, cfg in provider_configs.items() if not cfg.models]
+        self._discovered: dict[str, tuple[float, list[str]]] = {}
+        self._discovery_lock = asyncio.Lock()
 
     @property
     def providers(self) -> Mapping[str, Provider]:
@@ -110,7 +121,26 @@ class ModelRegistry:
             self._direct[name] = route
         return route
 
-    def list_models(self) -> list[ModelInfo]:
+    async def _discovered_models(self) -> list[str]:
+        """``provider/model`` names the upstreams report, refreshed every few minutes."""
+        names: list[str] = []
+        async with self._discovery_lock:
+            now = time.monotonic()
+            for provider_name in self._discover:
+                expires, models = self._discovered.get(provider_name, (0.0, []))
+                if expires < now:
+                    try:
+                        models = await self._providers[provider_name].list_models(
+                            timeout=DISCOVERY_TIMEOUT)
+                    except Exception as exc:  # an unreachable upstream lists nothing
+                        log.warning("model discovery failed", extra={"fields": {
+                            "provider": provider_name, "error": type(exc).__name__}})
+                        models = []
+                    self._discovered[provider_name] = (now + DISCOVERY_TTL, models)
+                names.extend(f"{provider_name}/{m}" for m in models)
+        return names
+
+    async def list_models(self) -> list[ModelInfo]:
         infos = [
             ModelInfo(
                 id=route.name,
@@ -121,15 +151,16 @@ class ModelRegistry:
             )
             for route in self._aliases.values()
         ]
+        listed = dict.fromkeys((*self._advertised, *await self._discovered_models()))
         infos.extend(
             ModelInfo(id=model_id, owned_by=model_id.partition("/")[0], created=self._created)
-            for model_id in self._advertised
+            for model_id in listed
             if model_id not in self._aliases
         )
         return infos
 
-    def get_model(self, model_id: str) -> ModelInfo:
-        for info in self.list_models():
+    async def get_model(self, model_id: str) -> ModelInfo:
+        for info in await self.list_models():
             if info.id == model_id:
                 return info
         route = self.resolve(model_id)  # routable though not advertised

@@ -70,9 +70,14 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             async for chunk in self._router.stream_chat(
                 chat, served, include_usage=request.include_usage, deadline=_deadline(context)
             ):
-                if ctx is not None and chunk.usage is not None:
-                    ctx.prompt_tokens = chunk.usage.prompt_tokens
-                    ctx.completion_tokens = chunk.usage.completion_tokens
+                if chunk.usage is not None:
+                    if ctx is not None:
+                        ctx.prompt_tokens = chunk.usage.prompt_tokens
+                        ctx.completion_tokens = chunk.usage.completion_tokens
+                    if not request.include_usage:
+                        if not chunk.choices:
+                            continue  # a usage-only chunk the client did not ask for
+                        chunk.usage = None
                 yield proto.chunk_to_proto(chunk)
         finally:
             if ctx is not None:
@@ -108,11 +113,11 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_service_pb2.ListModelsRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.ListModelsResponse:
         return gateway_service_pb2.ListModelsResponse(
-            models=[proto.model_to_proto(m) for m in self._router.registry.list_models()]
+            models=[proto.model_to_proto(m) for m in await self._router.registry.list_models()]
         )
 
     async def GetModel(
         self, request: gateway_service_pb2.GetModelRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.GetModelResponse:
-        info = self._router.registry.get_model(request.model_id)
+        info = await self._router.registry.get_model(request.model_id)
         return gateway_service_pb2.GetModelResponse(model=proto.model_to_proto(info))
