@@ -30,11 +30,15 @@ from typing import Literal
 from grpc import aio
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
+from redis.asyncio import Redis
 
 from gateway.config import Settings, parse_address
 from gateway.facade import DrainState, create_app
 from gateway.providers import build_providers
 from gateway.providers.base import Provider
+from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
+from gateway.resilience.breaker import Breaker, log_transition
+from gateway.resilience.redis_breaker import RedisBreakerGroup
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, create_server
 
@@ -76,6 +80,9 @@ class Gateway:
         self.http_port = 0
         self.grpc_port = 0
         self._providers: dict[str, Provider] = {}
+        self._redis: Redis | None = None
+        self.breakers: BreakerBoard | None = None
+        self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
         self._channel: aio.Channel | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -99,12 +106,17 @@ class Gateway:
         if self.only != "http":
             self._providers = build_providers(s.providers)
             registry = ModelRegistry(self._providers, s.providers, s.models, s.default_provider)
+            self.breakers = self._breaker_board()
+            retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff),
+                                float(s.retry.max_backoff))
+            router = Router(registry, Pipeline(self.breakers, retry))
             addresses = [_grpc_bind_address(s.server.grpc_address)]
             if self.only is None and s.server.core_transport == "unix":
                 self._unix_path = os.path.join(
                     tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
                 addresses.append(f"unix:{self._unix_path}")
-            self._core = await create_server(Router(registry), addresses)
+            self._core = await create_server(router, self.breakers, s, addresses,
+                                             degraded=self.degraded)
             await self._core.server.start()
             self.grpc_port = self._core.ports[0]
             if self.only is None:
@@ -116,7 +128,7 @@ class Gateway:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ))
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
-                             drain=self.drain)
+                             drain=self.drain, degraded=self.degraded)
             sock = bind_socket(s.server.address)
             self.http_port = sock.getsockname()[1]
             hc = HypercornConfig()
@@ -132,6 +144,38 @@ class Gateway:
             "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,
             "providers": sorted(self._providers), "core": core_target or "local",
         }})
+
+    def redis(self) -> Redis:
+        """The one Redis client of this process (created on first use)."""
+        if self._redis is None:
+            self._redis = Redis.from_url(self.settings.redis.url, socket_timeout=0.5,
+                                         socket_connect_timeout=0.5, health_check_interval=30)
+        return self._redis
+
+    def degraded(self) -> list[str]:
+        """Dependencies running in a fallback mode, for readiness and GetSystemInfo."""
+        out = []
+        if self._breaker_group is not None and self._breaker_group.degraded:
+            out.append("redis: unreachable, circuit breakers are local to this replica")
+        return out
+
+    def _breaker_board(self) -> BreakerBoard:
+        cb = self.settings.circuit_breaker
+        if cb.distributed:
+            if not self.settings.redis.url:
+                raise ValueError("circuit_breaker.distributed needs redis.url (or REDIS_URL)")
+            group = RedisBreakerGroup(self.redis(), cb, on_transition=log_transition)
+            self._breaker_group = group
+
+            def shared(name: str) -> Breaker:
+                return group.breaker(name)
+
+            return BreakerBoard(shared)
+
+        def local(name: str) -> Breaker:
+            return LocalBreaker(name, cb, on_transition=log_transition)
+
+        return BreakerBoard(local)
 
     # --- stop --------------------------------------------------------------------------
 
@@ -179,6 +223,9 @@ class Gateway:
         for provider in self._providers.values():
             with contextlib.suppress(Exception):
                 await provider.aclose()
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
         if self._unix_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._unix_path)

@@ -134,6 +134,8 @@ def openai_gateway_config(fake: FakeOpenAI) -> str:
     return f"""
 logging: {{level: info, format: json}}
 server: {{max_request_body_size: 65536}}
+# Protocol tests inject many upstream errors; breakers are tested on their own gateways.
+circuit_breaker: {{consecutive_failures: 100000, min_requests: 100000}}
 providers:
   upstream:
     type: openai

@@ -8,7 +8,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.facade import translate
+from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
 from gateway.observability.context import new_request_id, valid_request_id
 
@@ -55,12 +56,37 @@ def _request_id() -> str:
     return value if value and valid_request_id(value) else new_request_id()
 
 
+_FORWARDED = (("Authorization", "authorization"), ("X-Api-Key", "x-api-key"),
+              ("X-Provider", "x-provider"))
+MAX_TIMEOUT = 3600.0
+
+
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
     meta: list[tuple[str, str]] = [("x-request-id", request_id)]
-    auth = request.headers.get("Authorization")
-    if auth:
-        meta.append(("authorization", auth))
+    headers = request.headers
+    for header, key in _FORWARDED:
+        value = headers.get(header)
+        if value:
+            meta.append((key, value))
     return tuple(meta)
+
+
+def _timeout() -> float | None:
+    """The client's own timeout, which bounds the whole call: ``X-Request-Timeout``
+    (seconds), or the ``X-Stainless-Timeout`` the official OpenAI SDKs send."""
+    headers = request.headers
+    raw = headers.get("X-Request-Timeout") or headers.get("X-Stainless-Timeout")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, "'X-Request-Timeout' must be a number of seconds.",
+                       param="X-Request-Timeout") from None
+    if not 0 < value <= MAX_TIMEOUT:
+        raise ApiError(400, f"'X-Request-Timeout' must be in (0, {MAX_TIMEOUT:g}] seconds.",
+                       param="X-Request-Timeout")
+    return value
 
 
 async def _read_json() -> dict[str, Any]:
@@ -68,8 +94,13 @@ async def _read_json() -> dict[str, Any]:
     return translate.parse_json_body(raw if isinstance(raw, bytes) else raw.encode())
 
 
-def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Quart:
-    """The facade over ``channel`` (a channel to the core, owned by the caller)."""
+def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
+               degraded: Callable[[], Sequence[str]] = tuple) -> Quart:
+    """The facade over ``channel`` (a channel to the core, owned by the caller).
+
+    ``degraded`` lists dependencies running in a fallback mode (only known when the
+    core runs in this process); readiness reports them without failing.
+    """
     app = Quart("llm-gateway")
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
@@ -103,11 +134,13 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Qua
         body = await _read_json()
         chat, stream, include_usage = translate.chat_request_to_proto(body)
         metadata = _metadata(request_id)
+        timeout = _timeout()
         if stream:
-            return await _stream_chat(stub, chat, include_usage, metadata, request_id)
+            return await _stream_chat(stub, chat, include_usage, metadata, request_id, timeout)
         try:
             response = await stub.CreateChatCompletion(
-                gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata
+                gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata,
+                timeout=timeout,
             )
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
@@ -119,7 +152,8 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Qua
         request_id = _request_id()
         embed, encoding = translate.embeddings_request_to_proto(await _read_json())
         try:
-            response = await stub.CreateEmbeddings(embed, metadata=_metadata(request_id))
+            response = await stub.CreateEmbeddings(embed, metadata=_metadata(request_id),
+                                                   timeout=_timeout())
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
         return _json(translate.embeddings_to_json(response, encoding),
@@ -162,8 +196,12 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState) -> Qua
                           "reason": f"grpc core: {exc.code().name.lower()}"}, 503)
         if answer.status != health_pb2.HealthCheckResponse.SERVING:
             return _json({"status": "not_ready", "reason": "grpc core: not serving"}, 503)
-        return _json({"status": "ready", "checks": {"grpc_core": "serving"}})
+        body: dict[str, Any] = {"status": "ready", "checks": {"grpc_core": "serving"}}
+        if notes := list(degraded()):
+            body["degraded"] = notes
+        return _json(body)
 
+    app.register_blueprint(admin_routes(channel, _metadata, _error))
     for path in ("/health", "/health/live"):
         app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
     for path in ("/ready", "/health/ready"):
@@ -181,6 +219,7 @@ async def _stream_chat(
     include_usage: bool,
     metadata: tuple[tuple[str, str], ...],
     request_id: str,
+    timeout: float | None,
 ) -> Response:
     """Open the stream and wait for its first chunk, so that a failure before any
     output is an ordinary HTTP error; after that, failures end the stream with an
@@ -188,6 +227,7 @@ async def _stream_chat(
     call = stub.StreamChatCompletion(
         gateway_service_pb2.StreamChatCompletionRequest(request=chat, include_usage=include_usage),
         metadata=metadata,
+        timeout=timeout,
     )
     try:
         first = await call.read()

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gateway.config import ProviderConfig
+from gateway.providers.anthropic import AnthropicCodec
+from gateway.providers.azure import AzureOpenAICodec
 from gateway.providers.base import Provider
+from gateway.providers.google import GoogleCodec
 from gateway.providers.http import HttpProvider
 from gateway.providers.mock import MockProvider
+from gateway.providers.ollama import OllamaCodec
 from gateway.providers.openai import OpenAICodec
 
 __all__ = ["build_providers"]
@@ -22,6 +26,15 @@ _FACTORIES: dict[str, Callable[[str, ProviderConfig], Provider]] = {
     "openai": _openai,
     "openai_compatible": _openai,
     "mock": MockProvider,
+    "anthropic": lambda name, config: HttpProvider(
+        name, config.type, AnthropicCodec(name, config), max_connections=config.max_connections),
+    "ollama": lambda name, config: HttpProvider(
+        name, config.type, OllamaCodec(name, config), max_connections=config.max_connections),
+    "azure_openai": lambda name, config: HttpProvider(
+        name, config.type, AzureOpenAICodec(name, config),
+        max_connections=config.max_connections),
+    "google": lambda name, config: HttpProvider(
+        name, config.type, GoogleCodec(name, config), max_connections=config.max_connections),
 }
 
 

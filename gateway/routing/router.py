@@ -1,72 +1,141 @@
-"""The router: a canonical request in, an answer from one of the route's targets out.
+"""The router: a canonical request in, an answer from the first deployment that gives one.
 
-Targets are tried in weighted random order. Resilience (retries, breakers,
-fallbacks to other models) wraps the per-target call in ``gateway.resilience``.
+Candidates are the route's targets in weighted random order, then each fallback
+model's targets in theirs; an ``X-Provider`` pin keeps only that provider's
+targets (or, when the route has none, sends the model name straight to it).
+The resilience pipeline tries them with breakers, retries and the deadline.
+
+A stream is committed to a deployment once its first chunk arrives: failures
+before that fall back like a unary call; after it they end the stream with an
+error and count against that deployment's breaker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
-from gateway.routing.registry import ModelRegistry, Target, weighted_order
+from gateway.errors import GatewayError, InvalidRequestError, ModelNotFoundError, UpstreamError
+from gateway.resilience import Outcome, Pipeline
+from gateway.resilience.pipeline import Candidate
+from gateway.routing.registry import ModelRegistry, Route, Target, weighted_order
 
 __all__ = ["Router", "Served"]
+
+log = logging.getLogger("gateway.routing")
 
 DEFAULT_TIMEOUT = 600.0
 
 
 @dataclass(slots=True)
 class Served:
-    """Which deployment answered; filled in as the call proceeds."""
+    """Which deployment is answering; updated at every attempt."""
 
     provider: str = ""
     model: str = ""
+    attempts: int = 0
+
+    def attempt(self, target: Target) -> None:
+        self.provider, self.model = target.provider.name, target.model
+        self.attempts += 1
 
 
 class Router:
-    def __init__(self, registry: ModelRegistry, *, rng: random.Random | None = None):
+    def __init__(self, registry: ModelRegistry, pipeline: Pipeline, *,
+                 rng: random.Random | None = None):
         self.registry = registry
+        self.pipeline = pipeline
         self._rng = rng or random.Random()
 
-    def _pick(self, model: str) -> tuple[Target, float]:
+    def candidates(self, model: str, pin: str = "") -> list[Candidate[Target]]:
         route = self.registry.resolve(model)
-        target = weighted_order(route.targets, self._rng)[0]
-        return target, route.timeout or DEFAULT_TIMEOUT
+        groups: list[Route] = [route]
+        for name in route.fallbacks:
+            try:
+                groups.append(self.registry.resolve(name))
+            except ModelNotFoundError:
+                log.warning("fallback model is not routable", extra={"fields": {
+                    "model": model, "fallback": name}})
+        out: list[Candidate[Target]] = []
+        for group in groups:
+            targets = weighted_order(group.targets, self._rng)
+            if pin:
+                targets = [t for t in targets if t.provider.name == pin]
+            timeout = group.timeout or DEFAULT_TIMEOUT
+            out.extend(Candidate(t, t.provider.name, timeout) for t in targets)
+        if pin and not out:  # the pinned provider serves none of the route: ask it directly
+            bare = model.partition("/")[2] if "/" in model else model
+            direct = self.registry.resolve(f"{pin}/{bare}")
+            out = [Candidate(direct.targets[0], pin, route.timeout or DEFAULT_TIMEOUT)]
+        return out
 
-    async def chat(
-        self, request: ChatRequest, served: Served, *, deadline: float | None = None
-    ) -> ChatCompletion:
-        target, timeout = self._pick(request.model)
-        served.provider, served.model = target.provider.name, target.model
-        if deadline is not None:
-            timeout = min(timeout, deadline)
-        return await target.provider.chat(request, target.model, timeout=timeout)
+    def _deadline_at(self, deadline: float | None) -> float | None:
+        return None if deadline is None else time.monotonic() + deadline
 
-    async def stream_chat(
-        self,
-        request: ChatRequest,
-        served: Served,
-        *,
-        include_usage: bool,
-        deadline: float | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        target, timeout = self._pick(request.model)
-        served.provider, served.model = target.provider.name, target.model
-        if deadline is not None:
-            timeout = min(timeout, deadline)
-        async for chunk in target.provider.stream_chat(
-            request, target.model, timeout=timeout, include_usage=include_usage
-        ):
-            yield chunk
+    async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
+                   pin: str = "") -> ChatCompletion:
+        async def call(target: Target, timeout: float) -> ChatCompletion:
+            return await target.provider.chat(request, target.model, timeout=timeout)
 
-    async def embed(
-        self, request: EmbeddingRequest, served: Served, *, deadline: float | None = None
-    ) -> Embeddings:
-        target, timeout = self._pick(request.model)
-        served.provider, served.model = target.provider.name, target.model
-        if deadline is not None:
-            timeout = min(timeout, deadline)
-        return await target.provider.embed(request, target.model, timeout=timeout)
+        result, _, _ = await self.pipeline.run(
+            self.candidates(request.model, pin), call,
+            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt)
+        return result
+
+    async def embed(self, request: EmbeddingRequest, served: Served, *,
+                    deadline: float | None = None, pin: str = "") -> Embeddings:
+        async def call(target: Target, timeout: float) -> Embeddings:
+            return await target.provider.embed(request, target.model, timeout=timeout)
+
+        result, _, _ = await self.pipeline.run(
+            self.candidates(request.model, pin), call,
+            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt)
+        return result
+
+    async def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
+                          deadline: float | None = None, pin: str = ""
+                          ) -> AsyncGenerator[ChatChunk, None]:
+        async def open_stream(target: Target, timeout: float
+                              ) -> tuple[AsyncIterator[ChatChunk], ChatChunk]:
+            chunks = target.provider.stream_chat(request, target.model, timeout=timeout,
+                                                 include_usage=include_usage)
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                raise UpstreamError(f"{target.provider.name} sent an empty stream",
+                                    provider=target.provider.name,
+                                    error_type="empty_stream") from None
+            except BaseException:
+                await _close(chunks)
+                raise
+            return chunks, first
+
+        (chunks, first), _, ticket = await self.pipeline.run(
+            self.candidates(request.model, pin), open_stream,
+            deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt)
+        outcome = Outcome.IGNORED
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+            outcome = Outcome.SUCCESS
+        except InvalidRequestError:
+            raise
+        except GatewayError:
+            outcome = Outcome.FAILURE  # the deployment broke the stream it had begun
+            raise
+        finally:
+            await _close(chunks)
+            await ticket.report(outcome)
+
+
+async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()

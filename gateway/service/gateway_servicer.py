@@ -6,6 +6,7 @@ method converts, routes, converts back.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -25,6 +26,14 @@ def _deadline(context: aio.ServicerContext) -> float | None:
     return None if remaining is None else max(remaining, 0.001)
 
 
+def _pin(context: aio.ServicerContext) -> str:
+    """The ``x-provider`` metadata: a provider the caller wants, if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-provider":
+            return str(value)
+    return ""
+
+
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def __init__(self, router: Router):
         self._router = router
@@ -41,7 +50,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         if ctx is not None:
             ctx.model = chat.model
         try:
-            completion = await self._router.chat(chat, served, deadline=_deadline(context))
+            completion = await self._router.chat(chat, served, deadline=_deadline(context),
+                                                 pin=_pin(context))
         finally:
             if ctx is not None:
                 ctx.provider = served.provider
@@ -66,19 +76,20 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         served = Served()
         if ctx is not None:
             ctx.model = chat.model
+        chunks = self._router.stream_chat(chat, served, include_usage=request.include_usage,
+                                          deadline=_deadline(context), pin=_pin(context))
         try:
-            async for chunk in self._router.stream_chat(
-                chat, served, include_usage=request.include_usage, deadline=_deadline(context)
-            ):
-                if chunk.usage is not None:
-                    if ctx is not None:
-                        ctx.prompt_tokens = chunk.usage.prompt_tokens
-                        ctx.completion_tokens = chunk.usage.completion_tokens
-                    if not request.include_usage:
-                        if not chunk.choices:
-                            continue  # a usage-only chunk the client did not ask for
-                        chunk.usage = None
-                yield proto.chunk_to_proto(chunk)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    if chunk.usage is not None:
+                        if ctx is not None:
+                            ctx.prompt_tokens = chunk.usage.prompt_tokens
+                            ctx.completion_tokens = chunk.usage.completion_tokens
+                        if not request.include_usage:
+                            if not chunk.choices:
+                                continue  # a usage-only chunk the client did not ask for
+                            chunk.usage = None
+                    yield proto.chunk_to_proto(chunk)
         finally:
             if ctx is not None:
                 ctx.provider = served.provider
@@ -95,7 +106,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         if ctx is not None:
             ctx.model = embed.model
         try:
-            result = await self._router.embed(embed, served, deadline=_deadline(context))
+            result = await self._router.embed(embed, served, deadline=_deadline(context),
+                                              pin=_pin(context))
         finally:
             if ctx is not None:
                 ctx.provider = served.provider

@@ -8,16 +8,24 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from llmgateway.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    gateway_service_pb2,
+    gateway_service_pb2_grpc,
+)
 
+from gateway.config import Settings
+from gateway.resilience import BreakerBoard
 from gateway.routing import Router
+from gateway.service.admin_servicer import AdminServicer
 from gateway.service.gateway_servicer import GatewayServicer
 from gateway.service.interceptors import RequestInterceptor
 
@@ -25,6 +33,7 @@ __all__ = ["SERVICE_NAMES", "CoreServer", "create_server"]
 
 SERVICE_NAMES = (
     gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 # Generous limits: chat bodies with images run to megabytes.
 _OPTIONS = (
@@ -53,10 +62,19 @@ class CoreServer:
         await self.health.enter_graceful_shutdown()
 
 
-async def create_server(router: Router, addresses: Sequence[str]) -> CoreServer:
+async def create_server(
+    router: Router,
+    breakers: BreakerBoard,
+    settings: Settings,
+    addresses: Sequence[str],
+    *,
+    degraded: Callable[[], Sequence[str]] = tuple,
+) -> CoreServer:
     """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``)."""
     server = aio.server(interceptors=[RequestInterceptor()], options=_OPTIONS)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(router), server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(settings, breakers, degraded), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

@@ -173,12 +173,15 @@ def test_upstream_429_keeps_retry_after(client: openai.OpenAI, fake_openai: Fake
 
 def test_upstream_500_is_a_502_naming_the_provider(client: openai.OpenAI,
                                                    fake_openai: FakeOpenAI) -> None:
-    fake_openai.enqueue(openai_error(500, "boom", "server_error"))
+    # Retryable: the gateway tries twice (retry.attempts defaults to 2) before giving up.
+    fake_openai.enqueue(openai_error(500, "boom", "server_error"),
+                        openai_error(500, "boom", "server_error"))
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="gpt-4o-mini",
                                        messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
     assert info.value.body["provider"] == "upstream"  # type: ignore[index]
+    assert len(fake_openai.requests) == 2
 
 
 def test_upstream_auth_failure_never_echoes_upstream_text(client: openai.OpenAI,
@@ -193,7 +196,7 @@ def test_upstream_auth_failure_never_echoes_upstream_text(client: openai.OpenAI,
 
 
 def test_garbage_upstream_body_is_a_502(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    fake_openai.enqueue(Reply(body=b"<html>oops</html>"))
+    fake_openai.enqueue(Reply(body=b"<html>oops</html>"), Reply(body=b"<html>oops</html>"))
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="gpt-4o-mini",
                                        messages=[{"role": "user", "content": "x"}])
