@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
+from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,3 +166,11 @@ def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProces
 def _reset_fake(request: pytest.FixtureRequest) -> None:
     if "fake_openai" in request.fixturenames:
         request.getfixturevalue("fake_openai").reset()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh real redis-server for one test."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
