@@ -53,7 +53,12 @@ class Router:
         self._rng = rng or random.Random()
 
     def candidates(self, model: str, pin: str = "") -> list[Candidate[Target]]:
-        route = self.registry.resolve(model)
+        try:
+            route = self.registry.resolve(model)
+        except ModelNotFoundError:
+            if not pin or "/" in model:
+                raise
+            route = self.registry.resolve(f"{pin}/{model}")  # a bare name, pinned
         groups: list[Route] = [route]
         for name in route.fallbacks:
             try:

@@ -38,7 +38,8 @@ class Recorded:
 class Reply:
     """A scripted answer. ``events`` are SSE ``data`` payloads (dicts or raw strings);
     ``lines`` are NDJSON lines; ``cut_after`` drops the connection after that many
-    events; ``delay`` waits before answering."""
+    events; ``delay`` waits before answering; ``reset`` drops the connection without
+    answering at all."""
 
     status: int = 200
     json: Any = None
@@ -48,6 +49,7 @@ class Reply:
     lines: list[Any] | None = None
     cut_after: int | None = None
     delay: float = 0.0
+    reset: bool = False
 
 
 class FakeServer:
@@ -83,6 +85,10 @@ class FakeServer:
     async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
         if reply.events is None and reply.lines is None:
             body = reply.body if reply.body is not None else orjson.dumps(reply.json)
             return web.Response(status=reply.status, body=body, headers={
