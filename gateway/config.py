@@ -118,7 +118,7 @@ class ObservabilityConfig:
 
 @dataclass(frozen=True, slots=True)
 class UrlConfig:
-    url: str = ""
+    url: str = dataclasses.field(default="", repr=False)  # may hold a password
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ class RetryConfig:
 @dataclass(frozen=True, slots=True)
 class ApiKeysConfig:
     enabled: bool = False
-    keys: tuple[str, ...] = ()
+    keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ class OidcConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    admin_keys: tuple[str, ...] = ()
+    admin_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     api_keys: ApiKeysConfig = ApiKeysConfig()
     oidc: OidcConfig = OidcConfig()
 
@@ -472,9 +472,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str], problems: list[str]) 
         if current is None:
             current = ProviderConfig(type=ptype)
             notes.append(f"registered provider '{name}' from {var}")
-        elif getattr(current, attr):
-            continue  # the file's value stands
-        if attr == "api_key":
+        if attr == "api_key":  # the environment beats the file
             providers[name] = replace(current, api_key=value)
         else:
             providers[name] = replace(current, base_url=value)
@@ -547,7 +545,10 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
                 problems.append(f"{where}.targets[{j}].weight: must be positive")
     for i, model in enumerate(settings.models):
         for j, fallback in enumerate(model.fallbacks):
-            if fallback not in names and fallback.partition("/")[0] not in settings.providers:
+            provider, slash, _ = fallback.partition("/")
+            routable = (fallback in names or (slash and provider in settings.providers)
+                        or (not slash and settings.default_provider))
+            if not routable:
                 problems.append(f"models[{i}].fallbacks[{j}]: unknown model {fallback!r}")
     if settings.default_provider and settings.default_provider not in settings.providers:
         problems.append(f"default_provider: unknown provider {settings.default_provider!r}")

@@ -42,18 +42,20 @@ class SseDecoder:
         SseDecoder().feed(b"data: {}\\n\\n")  # [SseEvent(data="{}")]
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_skip_lf")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._skip_lf = False  # the last chunk ended in CR: a leading LF completes that CRLF
 
     def feed(self, data: bytes) -> list[SseEvent]:
+        if self._skip_lf and data.startswith(b"\n"):
+            data = data[1:]
+        self._skip_lf = False
+        if b"\r" in data:
+            self._skip_lf = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer = self._buffer + data
-        if b"\r" in buffer:
-            if buffer.endswith(b"\r"):  # may be half of a CRLF: wait for the rest
-                self._buffer = buffer
-                return []
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events: list[SseEvent] = []
         start = 0
         while (end := buffer.find(b"\n\n", start)) >= 0:

@@ -380,9 +380,6 @@ def test_spec_example_loads_unchanged(tmp_path: Path) -> None:
     assert settings.models[0].fallbacks == ("claude-haiku",)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway bug: _cross_check rejects a bare fallback name that default_provider routes "
-    "(ModelRegistry.resolve sends any bare name to default_provider)"))
 def test_bare_fallback_is_routable_through_default_provider(tmp_path: Path) -> None:
     settings = load_text(tmp_path, """
 providers:
@@ -515,9 +512,6 @@ def test_openai_api_key_fills_an_empty_key_in_the_file(tmp_path: Path) -> None:
     assert settings.providers["openai"].api_key == "sk-env"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway bug: OPENAI_API_KEY / OLLAMA_BASE_URL (and ANTHROPIC_/GOOGLE_API_KEY) only fill "
-    "an empty field of the file's provider; SPEC 3 says an override beats the file"))
 @pytest.mark.parametrize(
     ("text", "env", "field", "expected"),
     [
@@ -601,10 +595,6 @@ providers:
     assert "up" in repr(settings)  # the provider itself is still shown
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway bug: admin keys, static API keys and passwords in redis/database URLs "
-    "appear in repr(settings) (AuthConfig.admin_keys, ApiKeysConfig.keys, UrlConfig.url "
-    "have no repr=False / redaction)"))
 @pytest.mark.parametrize("secret", ["admin-secret-value", "sk-static-secret-value",
                                     "redis-password-value", "db-password-value"])
 def test_auth_and_store_secrets_not_in_repr(tmp_path: Path, secret: str) -> None:
