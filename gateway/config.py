@@ -545,8 +545,8 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
                 problems.append(f"{where}.targets[{j}].weight: must be positive")
     for i, model in enumerate(settings.models):
         for j, fallback in enumerate(model.fallbacks):
-            provider, slash, _ = fallback.partition("/")
-            routable = (fallback in names or (slash and provider in settings.providers)
+            prefix, slash, _ = fallback.partition("/")
+            routable = (fallback in names or (slash and prefix in settings.providers)
                         or (not slash and settings.default_provider))
             if not routable:
                 problems.append(f"models[{i}].fallbacks[{j}]: unknown model {fallback!r}")
