@@ -1,45 +1,35 @@
-"""Google Gemini, the Generative Language API (``v1beta``), API key in ``x-goog-api-key``.
+"""Google Gemini: the Generative Language API ``v1beta``, the key in ``x-goog-api-key``
+(never in the query, so it never lands in access logs).
 
-Request (``POST {base}/v1beta/models/{model}:generateContent``, or
-``:streamGenerateContent?alt=sse``; the key never goes in the query, so it never
-lands in access logs):
+Request, ``POST {base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent
+?alt=sse``): system/developer -> ``systemInstruction``; user -> ``user``, assistant ->
+``model``; ``data:`` images -> ``inlineData``, http(s) images -> ``fileData`` (MIME type from
+the extension, else image/jpeg), audio -> ``inlineData``; assistant tool calls ->
+``functionCall {name, args}``; consecutive tool results -> one ``user`` turn of
+``functionResponse {name (via tool_call_id), response: {content: JSON or text}}``. Gemini 3+
+rejects a replayed call without a thought signature, which OpenAI clients cannot carry: the
+first call of a replayed turn gets Google's documented ``skip_thought_signature_validator``.
+Tools -> ``functionDeclarations`` whose ``parameters`` are rewritten into Gemini's OpenAPI
+subset ($ref inlined, null unions -> ``nullable``, unknown keys such as
+``additionalProperties``/``$schema``/``strict`` and unsupported formats dropped);
+tool_choice -> ``functionCallingConfig`` AUTO/NONE/ANY (+ ``allowedFunctionNames``);
+``generationConfig`` from temperature, top_p, ``extra.top_k``, output limit, stop, n, seed,
+penalties; json_object -> ``responseMimeType`` application/json, json_schema adds
+``responseJsonSchema`` (the current field, standard JSON Schema; the older
+``responseSchema`` takes the OpenAPI subset and rejects ``additionalProperties``).
 
-- system / developer messages -> ``systemInstruction.parts[].text``; user -> role ``user``,
-  assistant -> role ``model``; text parts -> ``text``; ``data:`` image URLs -> ``inlineData``;
-  http(s) URLs -> ``fileData`` (MIME type from the extension, else ``image/jpeg``);
-  input audio -> ``inlineData`` ``audio/<format>``.
-- assistant ``tool_calls`` -> ``functionCall {name, args}`` parts; consecutive ``tool``
-  messages -> one ``user`` turn of ``functionResponse {name, response: {content}}`` parts
-  (the name found through ``tool_call_id``; content parsed as JSON when it is JSON).
-  Gemini 3+ rejects a replayed call without a thought signature, which OpenAI clients
-  cannot carry: the first call of each replayed turn gets Google's documented
-  ``skip_thought_signature_validator`` sentinel.
-- tools -> ``tools[0].functionDeclarations``; ``parameters`` is Gemini's OpenAPI subset:
-  ``$defs``/``$ref`` inlined, ``type: [x, "null"]`` and ``anyOf`` with null -> ``nullable``,
-  keys outside the Schema message dropped (``additionalProperties``, ``$schema``,
-  ``strict``, ...), formats other than enum/date-time/int32/int64/float/double dropped.
-- tool_choice auto/none/required/function -> ``toolConfig.functionCallingConfig.mode``
-  AUTO/NONE/ANY (+ ``allowedFunctionNames``).
-- ``generationConfig``: temperature, topP, topK (``extra.top_k``), maxOutputTokens,
-  stopSequences, candidateCount, seed, presencePenalty, frequencyPenalty;
-  json_object -> ``responseMimeType: application/json``; json_schema also sets
-  ``responseJsonSchema`` (the current field: it takes standard JSON Schema, while the
-  older ``responseSchema`` takes the OpenAPI subset and rejects ``additionalProperties``).
+Response: text parts joined (thoughts skipped); ``functionCall`` -> tool calls ``call_<hex>``
+with compact JSON arguments; finishReason STOP -> stop (tool_calls after a call),
+MAX_TOKENS -> length, SAFETY/RECITATION/BLOCKLIST/PROHIBITED_CONTENT/SPII/IMAGE_* ->
+content_filter, else stop; a prompt blocked by ``promptFeedback`` -> one empty
+content_filter choice. Usage: prompt = promptTokenCount, completion = candidatesTokenCount +
+thoughtsTokenCount (OpenAI counts reasoning there), reasoning = thoughts, cached =
+cachedContentTokenCount. A stream's events are whole responses with no ``[DONE]``: it is
+complete once every candidate has a finishReason, and usage then goes out as a last chunk
+with no choices (the core drops it unless the client asked).
 
-Response: text parts joined (thought summaries skipped); ``functionCall`` parts ->
-tool calls ``call_<hex>`` with compact JSON arguments; finishReason STOP -> stop (tool_calls
-when the candidate called a function), MAX_TOKENS -> length, SAFETY, RECITATION, BLOCKLIST,
-PROHIBITED_CONTENT, SPII, IMAGE_* -> content_filter, anything else -> stop; a prompt
-blocked by ``promptFeedback.blockReason`` -> one empty content_filter choice.
-``usageMetadata``: promptTokenCount -> prompt, candidatesTokenCount + thoughtsTokenCount ->
-completion (OpenAI counts reasoning in completion), thoughtsTokenCount -> reasoning,
-cachedContentTokenCount -> cached. Streams: each SSE event is a whole response; no
-``[DONE]`` comes, so the stream is complete once every candidate has a finishReason, and
-usage goes out then as a last chunk with no choices (the core drops it unless asked).
-
-Embeddings: one input -> ``:embedContent``, several -> ``:batchEmbedContents``;
-``outputDimensionality`` from ``dimensions``; no usage is reported. Models: ``GET
-{base}/v1beta/models``, names without ``models/``.
+Embeddings: one input -> ``:embedContent``, several -> ``:batchEmbedContents``, with
+``outputDimensionality``; Gemini reports no usage. Models: ``GET {base}/v1beta/models``.
 """
 
 from __future__ import annotations
@@ -328,13 +318,10 @@ def decode_usage(data: Any) -> Usage | None:
     prompt = int(data.get("promptTokenCount") or 0)
     thoughts = int(data.get("thoughtsTokenCount") or 0)
     completion = int(data.get("candidatesTokenCount") or 0) + thoughts
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=int(data.get("totalTokenCount") or prompt + completion),
-        cached_prompt_tokens=int(data.get("cachedContentTokenCount") or 0),
-        reasoning_tokens=thoughts,
-    )
+    return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=int(data.get("totalTokenCount") or prompt + completion),
+                 cached_prompt_tokens=int(data.get("cachedContentTokenCount") or 0),
+                 reasoning_tokens=thoughts)
 
 
 def finish_reason(reason: str, called: bool) -> FinishReason:
@@ -345,17 +332,14 @@ def finish_reason(reason: str, called: bool) -> FinishReason:
     return "tool_calls" if called else "stop"
 
 
-def _new_call_id() -> str:
-    return f"call_{secrets.token_hex(12)}"
-
-
 def _read_parts(candidate: dict[str, Any]) -> tuple[str, list[ToolCall]]:
     texts: list[str] = []
     calls: list[ToolCall] = []
     for part in (candidate.get("content") or {}).get("parts") or ():
         if "functionCall" in part:
             call = part["functionCall"]
-            calls.append(ToolCall(id=_new_call_id(), name=str(call.get("name") or ""),
+            calls.append(ToolCall(id=f"call_{secrets.token_hex(12)}",
+                                  name=str(call.get("name") or ""),
                                   arguments=orjson.dumps(call.get("args") or {}).decode()))
         elif "text" in part and not part.get("thought"):
             texts.append(str(part["text"]))
@@ -393,8 +377,8 @@ def decode_completion(data: dict[str, Any], model: str) -> ChatCompletion:
 class GoogleStreamDecoder:
     """Each event is a whole ``GenerateContentResponse`` carrying the next piece."""
 
-    __slots__ = ("_called", "_created", "_finished", "_id", "_model", "_provider", "_tools",
-                 "_usage", "done")
+    __slots__ = ("_created", "_finished", "_id", "_model", "_provider", "_tools", "_usage",
+                 "done")
 
     def __init__(self, provider: str, model: str):
         self._provider = provider
@@ -402,7 +386,6 @@ class GoogleStreamDecoder:
         self._id = ""
         self._created = int(time.time())
         self._tools: dict[int, int] = {}  # candidate index -> tool calls so far
-        self._called: set[int] = set()
         self._finished: dict[int, bool] = {}  # candidate index -> finished
         self._usage: Usage | None = None
         self.done = False
@@ -437,7 +420,6 @@ class GoogleStreamDecoder:
             if text:
                 chunks.append(self._chunk([ChunkChoice(index, Delta(content=text))]))
             if calls:
-                self._called.add(index)
                 first = self._tools.get(index, 0)
                 self._tools[index] = first + len(calls)
                 deltas = tuple(ToolCallDelta(first + i, c.id, c.name, c.arguments)
@@ -445,7 +427,7 @@ class GoogleStreamDecoder:
                 chunks.append(self._chunk([ChunkChoice(index, Delta(tool_calls=deltas))]))
             if reason := candidate.get("finishReason"):
                 self._finished[index] = True
-                finish = finish_reason(str(reason), index in self._called)
+                finish = finish_reason(str(reason), index in self._tools)
                 chunks.append(self._chunk([ChunkChoice(index, Delta(), finish_reason=finish)]))
         if self._finished and all(self._finished.values()):
             self.done = True
@@ -462,21 +444,19 @@ def _error_body(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return {}
-    if isinstance(data, list) and data:  # some Google front ends wrap the error in a list
+    if isinstance(data, list) and data:  # ?alt=json streams wrap the error in a list
         data = data[0]
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, dict) else {}
 
 
-def _retry_delay(details: list[Any]) -> float | None:
-    for detail in details:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return max(0.0, float(delay[:-1]))
-            except ValueError:
-                return None
-    return None
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (a Duration such as ``"7s"``)."""
+    delay = next((str(d["retryDelay"]) for d in details if "retryDelay" in d), "")
+    try:
+        return max(0.0, float(delay.removesuffix("s"))) if delay.endswith("s") else None
+    except ValueError:
+        return None
 
 
 def classify_error(
