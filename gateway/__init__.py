@@ -1,1 +1,3 @@
-"""llm-gateway."""
+"""llm-gateway: one OpenAI-compatible gateway, a gRPC core, many LLM providers."""
+
+__version__ = "0.1.0"

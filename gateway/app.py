@@ -32,12 +32,14 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from redis.asyncio import Redis
 
+from gateway import __version__
 from gateway.config import Settings, parse_address
 from gateway.facade import DrainState, create_app
+from gateway.observability import metrics
 from gateway.providers import build_providers
 from gateway.providers.base import Provider
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
-from gateway.resilience.breaker import Breaker, log_transition
+from gateway.resilience.breaker import Breaker, report_transition
 from gateway.resilience.redis_breaker import RedisBreakerGroup
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, create_server
@@ -127,8 +129,11 @@ class Gateway:
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ))
+            obs = s.observability
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
-                             drain=self.drain, degraded=self.degraded)
+                             drain=self.drain, degraded=self.degraded,
+                             metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
+                                           else None))
             sock = bind_socket(s.server.address)
             self.http_port = sock.getsockname()[1]
             hc = HypercornConfig()
@@ -140,6 +145,7 @@ class Gateway:
             self._http_task = asyncio.create_task(
                 hypercorn_serve(app, hc, shutdown_trigger=self._stop.wait)
             )
+        metrics.instance(__version__, s.instance.pod_name, s.instance.pod_namespace)
         log.info("serving", extra={"fields": {
             "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,
             "providers": sorted(self._providers), "core": core_target or "local",
@@ -164,7 +170,7 @@ class Gateway:
         if cb.distributed:
             if not self.settings.redis.url:
                 raise ValueError("circuit_breaker.distributed needs redis.url (or REDIS_URL)")
-            group = RedisBreakerGroup(self.redis(), cb, on_transition=log_transition)
+            group = RedisBreakerGroup(self.redis(), cb, on_transition=report_transition)
             self._breaker_group = group
 
             def shared(name: str) -> Breaker:
@@ -173,7 +179,7 @@ class Gateway:
             return BreakerBoard(shared)
 
         def local(name: str) -> Breaker:
-            return LocalBreaker(name, cb, on_transition=log_transition)
+            return LocalBreaker(name, cb, on_transition=report_transition)
 
         return BreakerBoard(local)
 

@@ -8,9 +8,12 @@ short back-off), and exits when all have stopped after a signal.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -22,29 +25,42 @@ _RESTART_BACKOFF = 1.0
 
 
 def _worker_args(argv: Sequence[str]) -> list[str]:
+    """The command of one worker: this command line without ``--workers``."""
     out: list[str] = []
     skip = False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
-            continue
-        if arg == "--workers":
+        elif arg == "--workers":
             skip = True
-            continue
-        if arg.startswith("--workers="):
-            continue
-        out.append(arg)
-        del i
+        elif not arg.startswith("--workers="):
+            out.append(arg)
     return [sys.executable, "-m", "gateway", *out]
 
 
 def supervise(count: int, argv: Sequence[str]) -> int:
+    """Run ``count`` workers until a signal stops them; metrics aggregate across them."""
+    metrics_dir = tempfile.mkdtemp(prefix="llm-gateway-metrics-")
+    try:
+        return _supervise(count, argv, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(count: int, argv: Sequence[str], metrics_dir: str) -> int:
     command = _worker_args(argv)
+    # prometheus-client's multi-process mode: each worker writes its own files here and
+    # any worker's /metrics adds them up.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
     workers: dict[int, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def start(slot: int) -> None:
-        workers[slot] = subprocess.Popen(command)
+        if slot in workers:  # a dead worker's live gauges must not be summed any more
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(workers[slot].pid, metrics_dir)  # type: ignore[no-untyped-call]
+        workers[slot] = subprocess.Popen(command, env=env)
         log.info("worker started", extra={"fields": {"slot": slot, "pid": workers[slot].pid}})
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.facade import translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.observability import metrics
 from gateway.observability.context import new_request_id, valid_request_id
 
 __all__ = ["DrainState", "create_app"]
@@ -95,7 +96,8 @@ async def _read_json() -> dict[str, Any]:
 
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
-               degraded: Callable[[], Sequence[str]] = tuple) -> Quart:
+               degraded: Callable[[], Sequence[str]] = tuple,
+               metrics_path: str | None = "/metrics") -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode (only known when the
@@ -202,6 +204,11 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         return _json(body)
 
     app.register_blueprint(admin_routes(channel, _metadata, _error))
+    async def metrics_text() -> Response:
+        return Response(metrics.render(), content_type=metrics.CONTENT_TYPE_LATEST)
+
+    if metrics_path:
+        app.add_url_rule(metrics_path, "metrics", metrics_text, methods=["GET"])
     for path in ("/health", "/health/live"):
         app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
     for path in ("/ready", "/health/ready"):

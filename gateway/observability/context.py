@@ -26,6 +26,9 @@ class RequestContext:
     status: str = "OK"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
+    upstream_seconds: float = 0.0  # time spent waiting on upstreams (unary calls)
+    stream: bool = False
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

@@ -60,7 +60,9 @@ class AzureOpenAICodec:
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name
-        self._base = f"{config.base_url.rstrip('/')}/openai/deployments"
+        base = config.base_url.rstrip("/")
+        base = base.removesuffix("/openai")  # the endpoint, whether or not the path was pasted
+        self._base = f"{base}/openai/deployments"
         self._query = "?api-version=" + quote(config.api_version or DEFAULT_API_VERSION, safe="")
         self._default_deployment = config.deployment
         headers = {"Content-Type": "application/json", **config.headers}

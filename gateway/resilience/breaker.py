@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.config import CircuitBreakerConfig
+from gateway.observability import metrics
 
 __all__ = ["Breaker", "BreakerBoard", "BreakerSnapshot", "BreakerState", "LocalBreaker",
            "Outcome", "Permit"]
@@ -184,7 +185,9 @@ class LocalBreaker:
             self._requests = self._failures = self._consecutive = 0
 
 
-def log_transition(name: str, before: BreakerState, after: BreakerState) -> None:
+def report_transition(name: str, before: BreakerState, after: BreakerState) -> None:
+    """The transition hook of the running gateway: a log line and the metrics."""
+    metrics.breaker_transition(name, before.name.lower(), after.name.lower(), int(after))
     level = logging.WARNING if after is BreakerState.OPEN else logging.INFO
     log.log(level, "circuit breaker transition", extra={"fields": {
         "provider": name, "from": before.name.lower(), "to": after.name.lower()}})

@@ -31,6 +31,7 @@ from gateway.errors import (
     UnavailableError,
     UpstreamError,
 )
+from gateway.observability import metrics
 from gateway.resilience.breaker import Breaker, BreakerBoard, Outcome, Permit
 from gateway.resilience.retry import RetryPolicy
 
@@ -110,6 +111,7 @@ class Pipeline:
                     raise
                 except UpstreamError as exc:
                     await ticket.report(Outcome.FAILURE)
+                    metrics.provider_error(candidate.breaker, exc.error_type)
                     last_error = exc
                     log.info("upstream attempt failed", extra={"fields": {
                         "provider": candidate.breaker, "attempt": attempt,

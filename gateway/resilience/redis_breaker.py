@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import CircuitBreakerConfig
+from gateway.observability import metrics
 from gateway.resilience.breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -174,6 +175,10 @@ class RedisBreaker:
                 group.recovered()
                 if int(before) >= 0:
                     self._hook(int(before), BreakerState.HALF_OPEN)
+                # Other replicas move the shared state too: keep this one's gauge current.
+                state = (BreakerState.HALF_OPEN if half_open
+                         else BreakerState.CLOSED if allowed else BreakerState.OPEN)
+                metrics.breaker_state(self.name, int(state))
                 if not allowed:
                     return None
                 return Permit(int(generation), bool(half_open), shared=True)

@@ -39,6 +39,7 @@ class Served:
     provider: str = ""
     model: str = ""
     attempts: int = 0
+    upstream_seconds: float = 0.0  # time spent waiting on upstreams (unary calls)
 
     def attempt(self, target: Target) -> None:
         self.provider, self.model = target.provider.name, target.model
@@ -85,7 +86,11 @@ class Router:
     async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
                    pin: str = "") -> ChatCompletion:
         async def call(target: Target, timeout: float) -> ChatCompletion:
-            return await target.provider.chat(request, target.model, timeout=timeout)
+            started = time.perf_counter()
+            try:
+                return await target.provider.chat(request, target.model, timeout=timeout)
+            finally:
+                served.upstream_seconds += time.perf_counter() - started
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,
@@ -95,7 +100,11 @@ class Router:
     async def embed(self, request: EmbeddingRequest, served: Served, *,
                     deadline: float | None = None, pin: str = "") -> Embeddings:
         async def call(target: Target, timeout: float) -> Embeddings:
-            return await target.provider.embed(request, target.model, timeout=timeout)
+            started = time.perf_counter()
+            try:
+                return await target.provider.embed(request, target.model, timeout=timeout)
+            finally:
+                served.upstream_seconds += time.perf_counter() - started
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,

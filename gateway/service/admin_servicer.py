@@ -14,14 +14,13 @@ from google.protobuf import timestamp_pb2
 from grpc import aio
 from llmgateway.v1 import admin_service_pb2, admin_service_pb2_grpc
 
+from gateway import __version__
 from gateway.config import Settings
 from gateway.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
 
 __all__ = ["AdminServicer", "bearer_token"]
-
-VERSION = "0.1.0"
 
 _STATES = {
     BreakerState.CLOSED: admin_service_pb2.CIRCUIT_BREAKER_STATE_CLOSED,
@@ -118,7 +117,8 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self._require_admin(context)
         s = self._settings
         return admin_service_pb2.GetSystemInfoResponse(
-            version=VERSION, pod_name=s.instance.pod_name, pod_namespace=s.instance.pod_namespace,
+            version=__version__, pod_name=s.instance.pod_name,
+            pod_namespace=s.instance.pod_namespace,
             started_at=_timestamp(self._started), providers=sorted(s.providers),
             model_aliases=len(s.models), distributed_circuit_breakers=s.circuit_breaker.distributed,
             redis_configured=bool(s.redis.url), database_configured=bool(s.database.url),

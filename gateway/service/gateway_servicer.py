@@ -1,7 +1,7 @@
 """``llmgateway.v1.GatewayService``: thin methods over the router.
 
-Cross-cutting work (request ids, errors, logs) is in the interceptor; here each
-method converts, routes, converts back.
+Cross-cutting work (request ids, errors, logs, request metrics) is in the
+interceptor; here each method converts, routes, accounts and converts back.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from grpc import aio
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
 from gateway import proto
+from gateway.domain import Usage
 from gateway.observability import context as reqctx
+from gateway.observability import metrics
 from gateway.routing import Router
 from gateway.routing.router import Served
+from gateway.tenancy.pricing import Pricing
 
 __all__ = ["GatewayServicer"]
 
@@ -34,9 +37,35 @@ def _pin(context: aio.ServicerContext) -> str:
     return ""
 
 
+def _context(model: str) -> reqctx.RequestContext:
+    ctx = reqctx.current()
+    if ctx is None:  # only when the servicer runs without the interceptor (unit use)
+        ctx = reqctx.RequestContext(request_id=reqctx.new_request_id())
+    ctx.model = model
+    return ctx
+
+
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, router: Router):
+    def __init__(self, router: Router, pricing: Pricing):
         self._router = router
+        self._pricing = pricing
+
+    def _account(self, ctx: reqctx.RequestContext, served: Served, usage: Usage | None) -> None:
+        """Tokens and cost of the request, on its context (metrics and logs read them)."""
+        if usage is None:
+            return
+        ctx.prompt_tokens = usage.prompt_tokens
+        ctx.completion_tokens = usage.completion_tokens
+        ctx.cost_usd = self._pricing.cost(
+            (served.model, f"{served.provider}/{served.model}", ctx.model),
+            usage.prompt_tokens, usage.completion_tokens)
+
+    def _info(self, ctx: reqctx.RequestContext, served: Served,
+              started: float) -> chat_pb2.GatewayInfo:
+        return chat_pb2.GatewayInfo(
+            provider=served.provider, model=served.model,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            cost_usd=ctx.cost_usd, request_id=ctx.request_id)
 
     async def CreateChatCompletion(
         self,
@@ -45,54 +74,45 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_service_pb2.CreateChatCompletionResponse:
         started = time.perf_counter()
         chat = proto.chat_request_from_proto(request.request)
-        ctx = reqctx.current()
-        served = Served()
-        if ctx is not None:
-            ctx.model = chat.model
+        ctx, served = _context(chat.model), Served()
         try:
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
                                                  pin=_pin(context))
         finally:
-            if ctx is not None:
-                ctx.provider = served.provider
-        if ctx is not None and completion.usage is not None:
-            ctx.prompt_tokens = completion.usage.prompt_tokens
-            ctx.completion_tokens = completion.usage.completion_tokens
-        info = chat_pb2.GatewayInfo(
-            provider=served.provider,
-            model=served.model,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            request_id=ctx.request_id if ctx is not None else "",
-        )
-        return proto.completion_to_proto(completion, info)
+            ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+        self._account(ctx, served, completion.usage)
+        return proto.completion_to_proto(completion, self._info(ctx, served, started))
 
     async def StreamChatCompletion(
         self,
         request: gateway_service_pb2.StreamChatCompletionRequest,
         context: aio.ServicerContext,
     ) -> AsyncIterator[gateway_service_pb2.StreamChatCompletionResponse]:
+        started = time.perf_counter()
         chat = proto.chat_request_from_proto(request.request)
-        ctx = reqctx.current()
-        served = Served()
-        if ctx is not None:
-            ctx.model = chat.model
+        ctx, served = _context(chat.model), Served()
+        ctx.stream = True
         chunks = self._router.stream_chat(chat, served, include_usage=request.include_usage,
                                           deadline=_deadline(context), pin=_pin(context))
+        metrics.ACTIVE_STREAMS.inc()
+        first = True
         try:
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
+                    if first:
+                        first = False
+                        metrics.first_token(served.provider, chat.model,
+                                            time.perf_counter() - started)
                     if chunk.usage is not None:
-                        if ctx is not None:
-                            ctx.prompt_tokens = chunk.usage.prompt_tokens
-                            ctx.completion_tokens = chunk.usage.completion_tokens
+                        self._account(ctx, served, chunk.usage)
                         if not request.include_usage:
                             if not chunk.choices:
                                 continue  # a usage-only chunk the client did not ask for
                             chunk.usage = None
                     yield proto.chunk_to_proto(chunk)
         finally:
-            if ctx is not None:
-                ctx.provider = served.provider
+            metrics.ACTIVE_STREAMS.dec()
+            ctx.provider = served.provider
 
     async def CreateEmbeddings(
         self,
@@ -101,25 +121,14 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_service_pb2.CreateEmbeddingsResponse:
         started = time.perf_counter()
         embed = proto.embedding_request_from_proto(request)
-        ctx = reqctx.current()
-        served = Served()
-        if ctx is not None:
-            ctx.model = embed.model
+        ctx, served = _context(embed.model), Served()
         try:
             result = await self._router.embed(embed, served, deadline=_deadline(context),
                                               pin=_pin(context))
         finally:
-            if ctx is not None:
-                ctx.provider = served.provider
-        if ctx is not None and result.usage is not None:
-            ctx.prompt_tokens = result.usage.prompt_tokens
-        info = chat_pb2.GatewayInfo(
-            provider=served.provider,
-            model=served.model,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            request_id=ctx.request_id if ctx is not None else "",
-        )
-        return proto.embeddings_to_proto(result, info)
+            ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+        self._account(ctx, served, result.usage)
+        return proto.embeddings_to_proto(result, self._info(ctx, served, started))
 
     async def ListModels(
         self, request: gateway_service_pb2.ListModelsRequest, context: aio.ServicerContext

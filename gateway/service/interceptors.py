@@ -19,6 +19,7 @@ from grpc import aio
 
 from gateway.errors import GatewayError
 from gateway.observability import context as reqctx
+from gateway.observability import metrics
 from gateway.service.status import STATUS_DETAILS_KEY, status_details
 
 __all__ = ["RequestInterceptor"]
@@ -51,11 +52,19 @@ async def _fail(
 
 
 def _finish(ctx: reqctx.RequestContext, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    if ctx.model:  # an inference RPC (not ListModels, admin, ...)
+        metrics.request_done(ctx.provider, ctx.model, ctx.status, elapsed)
+        if ctx.provider:
+            metrics.tokens(ctx.provider, ctx.model, ctx.prompt_tokens, ctx.completion_tokens,
+                           ctx.cost_usd)
+        if not ctx.stream:
+            metrics.overhead(elapsed - ctx.upstream_seconds)
     if log.isEnabledFor(logging.INFO):
         log.info("request", extra={"fields": {
             "request_id": ctx.request_id, "method": ctx.method, "tenant": ctx.tenant,
             "model": ctx.model, "provider": ctx.provider, "status": ctx.status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "latency_ms": round(elapsed * 1000, 3),
             "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
         }})
 

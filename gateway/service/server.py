@@ -28,6 +28,7 @@ from gateway.routing import Router
 from gateway.service.admin_servicer import AdminServicer
 from gateway.service.gateway_servicer import GatewayServicer
 from gateway.service.interceptors import RequestInterceptor
+from gateway.tenancy.pricing import Pricing
 
 __all__ = ["SERVICE_NAMES", "CoreServer", "create_server"]
 
@@ -72,7 +73,8 @@ async def create_server(
 ) -> CoreServer:
     """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``)."""
     server = aio.server(interceptors=[RequestInterceptor()], options=_OPTIONS)
-    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(router), server)
+    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
+        GatewayServicer(router, Pricing(settings.pricing)), server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(settings, breakers, degraded), server)
     health = HealthServicer()

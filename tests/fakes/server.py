@@ -101,8 +101,12 @@ class FakeServer:
         items = reply.events if sse else reply.lines
         for i, item in enumerate(items or ()):
             if reply.cut_after is not None and i >= reply.cut_after:
+                # A cut stream: no terminator. The pause lets what was sent arrive on its
+                # own, as it does when a real upstream dies mid-stream (bytes arriving in
+                # the same read as the cut may be discarded by the client's HTTP parser).
+                await asyncio.sleep(0.05)
                 assert request.transport is not None
-                request.transport.close()  # a cut stream: no terminator
+                request.transport.close()
                 return response
             data = item if isinstance(item, str) else orjson.dumps(item).decode()
             await response.write((f"data: {data}\n\n" if sse else f"{data}\n").encode())

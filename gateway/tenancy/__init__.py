@@ -1,0 +1,1 @@
+"""Who is calling and what it costs: tenants, keys, limits, budgets, usage, prices."""
