@@ -84,6 +84,7 @@ class Pipeline:
         deadline_at: float | None = None,
         hold: bool = False,
         on_attempt: Callable[[C], None] | None = None,
+        on_refused: Callable[[C], None] | None = None,
     ) -> tuple[R, Candidate[C], Ticket]:
         last_error: GatewayError | None = None
         refused: list[str] = []
@@ -100,6 +101,8 @@ class Pipeline:
                 permit = await breaker.allow()
                 if permit is None:
                     refused.append(candidate.breaker)
+                    if on_refused is not None:
+                        on_refused(candidate.item)
                     break  # open: the next candidate
                 ticket = Ticket(breaker, permit)
                 if on_attempt is not None:

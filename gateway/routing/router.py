@@ -45,6 +45,11 @@ class Served:
         self.provider, self.model = target.provider.name, target.model
         self.attempts += 1
 
+    def refused(self, target: Target) -> None:
+        """A breaker refused ``target``: name it, unless a deployment was already tried."""
+        if not self.attempts:
+            self.provider, self.model = target.provider.name, target.model
+
 
 class Router:
     def __init__(self, registry: ModelRegistry, pipeline: Pipeline, *,
@@ -94,7 +99,8 @@ class Router:
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,
-            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt)
+            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
+            on_refused=served.refused)
         return result
 
     async def embed(self, request: EmbeddingRequest, served: Served, *,
@@ -108,7 +114,8 @@ class Router:
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,
-            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt)
+            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
+            on_refused=served.refused)
         return result
 
     async def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
@@ -131,7 +138,8 @@ class Router:
 
         (chunks, first), _, ticket = await self.pipeline.run(
             self.candidates(request.model, pin), open_stream,
-            deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt)
+            deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
+            on_refused=served.refused)
         outcome = Outcome.IGNORED
         try:
             yield first
