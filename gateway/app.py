@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from gateway import __version__
 from gateway.config import Settings, parse_address
 from gateway.facade import DrainState, create_app
-from gateway.observability import metrics
+from gateway.observability import metrics, tracing
 from gateway.providers import build_providers
 from gateway.providers.base import Provider
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
@@ -83,6 +83,7 @@ class Gateway:
         self.grpc_port = 0
         self._providers: dict[str, Provider] = {}
         self._redis: Redis | None = None
+        self._tracer_provider: object | None = None
         self.breakers: BreakerBoard | None = None
         self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
@@ -105,6 +106,8 @@ class Gateway:
     async def _start(self) -> None:
         s = self.settings
         core_target = self.grpc_target
+        self._tracer_provider = tracing.setup_tracing(s)
+        traced = self._tracer_provider is not None
         if self.only != "http":
             self._providers = build_providers(s.providers)
             registry = ModelRegistry(self._providers, s.providers, s.models, s.default_provider)
@@ -118,7 +121,7 @@ class Gateway:
                     tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
                 addresses.append(f"unix:{self._unix_path}")
             self._core = await create_server(router, self.breakers, s, addresses,
-                                             degraded=self.degraded)
+                                             degraded=self.degraded, traced=traced)
             await self._core.server.start()
             self.grpc_port = self._core.ports[0]
             if self.only is None:
@@ -128,10 +131,10 @@ class Gateway:
             self._channel = aio.insecure_channel(core_target, options=(
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ))
+            ), interceptors=tracing.grpc_client_interceptors() if traced else None)
             obs = s.observability
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
-                             drain=self.drain, degraded=self.degraded,
+                             drain=self.drain, degraded=self.degraded, traced=traced,
                              metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
                                            else None))
             sock = bind_socket(s.server.address)
@@ -232,6 +235,11 @@ class Gateway:
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()
+        if self._tracer_provider is not None:  # flushes the batch of spans still buffered
+            shutdown = getattr(self._tracer_provider, "shutdown", None)
+            if shutdown is not None:
+                await asyncio.to_thread(shutdown)
+            self._tracer_provider = None
         if self._unix_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._unix_path)

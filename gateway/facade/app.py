@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.facade import translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.facade.tracing import TracingMiddleware
 from gateway.observability import metrics
 from gateway.observability.context import new_request_id, valid_request_id
 
@@ -97,7 +98,7 @@ async def _read_json() -> dict[str, Any]:
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
                degraded: Callable[[], Sequence[str]] = tuple,
-               metrics_path: str | None = "/metrics") -> Quart:
+               metrics_path: str | None = "/metrics", traced: bool = False) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode (only known when the
@@ -213,6 +214,8 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
     for path in ("/ready", "/health/ready"):
         app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
+    if traced:
+        app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     return app
 
 

@@ -26,6 +26,7 @@ class Provider(Protocol):
 
     name: str
     type: str
+    endpoint: str  # the upstream's base URL; empty for in-process providers
 
     async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion: ...
 

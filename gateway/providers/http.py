@@ -13,8 +13,10 @@ from typing import TypeVar
 
 import aiohttp
 
+from gateway.config import ProviderConfig
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from gateway.observability.tracing import inject_headers
 from gateway.providers.base import UpstreamRequest, WireCodec
 from gateway.providers.transport import iter_events, new_session
 
@@ -26,11 +28,12 @@ T = TypeVar("T")
 class HttpProvider:
     """A :class:`~gateway.providers.base.Provider` over HTTP, driven by a codec."""
 
-    def __init__(self, name: str, type_: str, codec: WireCodec, *, max_connections: int):
+    def __init__(self, name: str, config: ProviderConfig, codec: WireCodec):
         self.name = name
-        self.type = type_
+        self.type = config.type
+        self.endpoint = config.base_url
         self.codec = codec
-        self._max_connections = max_connections
+        self._max_connections = config.max_connections
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -47,11 +50,13 @@ class HttpProvider:
             self._session = None
 
     def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
+        headers = dict(wire.headers)
+        inject_headers(headers)  # traceparent of the attempt's span
         return self.session.request(
             wire.method,
             wire.url,
             data=wire.body,
-            headers=dict(wire.headers),
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
 

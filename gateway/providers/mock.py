@@ -49,6 +49,7 @@ def _count_words(text: str) -> int:
 
 class MockProvider:
     type = "mock"
+    endpoint = ""
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

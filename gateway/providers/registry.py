@@ -1,4 +1,5 @@
-"""Builds the configured providers: provider type -> constructor, in one table."""
+"""Builds the configured providers. A new HTTP provider is one module with a codec
+and one line in ``_CODECS``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Mapping
 from gateway.config import ProviderConfig
 from gateway.providers.anthropic import AnthropicCodec
 from gateway.providers.azure import AzureOpenAICodec
-from gateway.providers.base import Provider
+from gateway.providers.base import Provider, WireCodec
 from gateway.providers.google import GoogleCodec
 from gateway.providers.http import HttpProvider
 from gateway.providers.mock import MockProvider
@@ -16,34 +17,25 @@ from gateway.providers.openai import OpenAICodec
 
 __all__ = ["build_providers"]
 
-
-def _openai(name: str, config: ProviderConfig) -> Provider:
-    return HttpProvider(name, config.type, OpenAICodec(name, config),
-                        max_connections=config.max_connections)
-
-
-_FACTORIES: dict[str, Callable[[str, ProviderConfig], Provider]] = {
-    "openai": _openai,
-    "openai_compatible": _openai,
-    "mock": MockProvider,
-    "anthropic": lambda name, config: HttpProvider(
-        name, config.type, AnthropicCodec(name, config), max_connections=config.max_connections),
-    "ollama": lambda name, config: HttpProvider(
-        name, config.type, OllamaCodec(name, config), max_connections=config.max_connections),
-    "azure_openai": lambda name, config: HttpProvider(
-        name, config.type, AzureOpenAICodec(name, config),
-        max_connections=config.max_connections),
-    "google": lambda name, config: HttpProvider(
-        name, config.type, GoogleCodec(name, config), max_connections=config.max_connections),
+_CODECS: dict[str, Callable[[str, ProviderConfig], WireCodec]] = {
+    "openai": OpenAICodec,
+    "openai_compatible": OpenAICodec,
+    "azure_openai": AzureOpenAICodec,
+    "anthropic": AnthropicCodec,
+    "google": GoogleCodec,
+    "ollama": OllamaCodec,
 }
 
 
+def build_provider(name: str, config: ProviderConfig) -> Provider:
+    if config.type == "mock":
+        return MockProvider(name, config)
+    codec = _CODECS.get(config.type)
+    if codec is None:
+        raise ValueError(f"providers.{name}.type: '{config.type}' is not a known provider type")
+    return HttpProvider(name, config, codec(name, config))
+
+
 def build_providers(configs: Mapping[str, ProviderConfig]) -> dict[str, Provider]:
-    """One provider per configured name. A type without an adapter yet is an error."""
-    providers: dict[str, Provider] = {}
-    for name, config in configs.items():
-        factory = _FACTORIES.get(config.type)
-        if factory is None:
-            raise ValueError(f"providers.{name}.type: '{config.type}' is not supported yet")
-        providers[name] = factory(name, config)
-    return providers
+    """One provider per configured name."""
+    return {name: build_provider(name, config) for name, config in configs.items()}

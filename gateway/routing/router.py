@@ -19,8 +19,11 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
+from opentelemetry.trace import Span
+
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError, InvalidRequestError, ModelNotFoundError, UpstreamError
+from gateway.observability.tracing import fail_span, inference_span, record_response
 from gateway.resilience import Outcome, Pipeline
 from gateway.resilience.pipeline import Candidate
 from gateway.routing.registry import ModelRegistry, Route, Target, weighted_order
@@ -91,11 +94,20 @@ class Router:
     async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
                    pin: str = "") -> ChatCompletion:
         async def call(target: Target, timeout: float) -> ChatCompletion:
+            provider = target.provider
             started = time.perf_counter()
-            try:
-                return await target.provider.chat(request, target.model, timeout=timeout)
-            finally:
-                served.upstream_seconds += time.perf_counter() - started
+            with inference_span("chat", provider.name, provider.type, target.model,
+                                provider.endpoint) as span:
+                try:
+                    result = await provider.chat(request, target.model, timeout=timeout)
+                finally:
+                    served.upstream_seconds += time.perf_counter() - started
+                usage = result.usage
+                record_response(span, result.model,
+                                usage.prompt_tokens if usage else None,
+                                usage.completion_tokens if usage else None,
+                                [c.finish_reason for c in result.choices if c.finish_reason])
+                return result
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,
@@ -106,11 +118,18 @@ class Router:
     async def embed(self, request: EmbeddingRequest, served: Served, *,
                     deadline: float | None = None, pin: str = "") -> Embeddings:
         async def call(target: Target, timeout: float) -> Embeddings:
+            provider = target.provider
             started = time.perf_counter()
-            try:
-                return await target.provider.embed(request, target.model, timeout=timeout)
-            finally:
-                served.upstream_seconds += time.perf_counter() - started
+            with inference_span("embeddings", provider.name, provider.type, target.model,
+                                provider.endpoint) as span:
+                try:
+                    result = await provider.embed(request, target.model, timeout=timeout)
+                finally:
+                    served.upstream_seconds += time.perf_counter() - started
+                usage = result.usage
+                record_response(span, result.model, usage.prompt_tokens if usage else None,
+                                None, ())
+                return result
 
         result, _, _ = await self.pipeline.run(
             self.candidates(request.model, pin), call,
@@ -122,38 +141,69 @@ class Router:
                           deadline: float | None = None, pin: str = ""
                           ) -> AsyncGenerator[ChatChunk, None]:
         async def open_stream(target: Target, timeout: float
-                              ) -> tuple[AsyncIterator[ChatChunk], ChatChunk]:
-            chunks = target.provider.stream_chat(request, target.model, timeout=timeout,
-                                                 include_usage=include_usage)
-            try:
-                first = await anext(chunks)
-            except StopAsyncIteration:
-                raise UpstreamError(f"{target.provider.name} sent an empty stream",
-                                    provider=target.provider.name,
-                                    error_type="empty_stream") from None
-            except BaseException:
-                await _close(chunks)
-                raise
-            return chunks, first
+                              ) -> tuple[AsyncIterator[ChatChunk], ChatChunk, Span]:
+            provider = target.provider
+            # The span lasts as long as the stream: ended below, when the stream ends.
+            with inference_span("chat", provider.name, provider.type, target.model,
+                                provider.endpoint, end=False) as span:
+                chunks = provider.stream_chat(request, target.model, timeout=timeout,
+                                              include_usage=include_usage)
+                try:
+                    first = await anext(chunks)
+                except StopAsyncIteration:
+                    raise UpstreamError(f"{provider.name} sent an empty stream",
+                                        provider=provider.name,
+                                        error_type="empty_stream") from None
+                except BaseException:
+                    await _close(chunks)
+                    raise
+            return chunks, first, span
 
-        (chunks, first), _, ticket = await self.pipeline.run(
+        (chunks, first, span), _, ticket = await self.pipeline.run(
             self.candidates(request.model, pin), open_stream,
             deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
             on_refused=served.refused)
         outcome = Outcome.IGNORED
+        seen = _StreamSummary(first.model)
         try:
+            seen.add(first)
             yield first
             async for chunk in chunks:
+                seen.add(chunk)
                 yield chunk
             outcome = Outcome.SUCCESS
         except InvalidRequestError:
             raise
-        except GatewayError:
+        except GatewayError as exc:
             outcome = Outcome.FAILURE  # the deployment broke the stream it had begun
+            fail_span(span, exc)
             raise
         finally:
             await _close(chunks)
             await ticket.report(outcome)
+            record_response(span, seen.model, seen.prompt_tokens, seen.completion_tokens,
+                            seen.finish_reasons)
+            span.end()
+
+
+class _StreamSummary:
+    """What a stream's span reports once it ends."""
+
+    __slots__ = ("completion_tokens", "finish_reasons", "model", "prompt_tokens")
+
+    def __init__(self, model: str):
+        self.model = model
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.finish_reasons: list[str] = []
+
+    def add(self, chunk: ChatChunk) -> None:
+        if chunk.usage is not None:
+            self.prompt_tokens = chunk.usage.prompt_tokens
+            self.completion_tokens = chunk.usage.completion_tokens
+        for choice in chunk.choices:
+            if choice.finish_reason:
+                self.finish_reasons.append(choice.finish_reason)
 
 
 async def _close(chunks: AsyncIterator[ChatChunk]) -> None:

@@ -16,7 +16,7 @@ from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grp
 from gateway import proto
 from gateway.domain import Usage
 from gateway.observability import context as reqctx
-from gateway.observability import metrics
+from gateway.observability import metrics, tracing
 from gateway.routing import Router
 from gateway.routing.router import Served
 from gateway.tenancy.pricing import Pricing
@@ -65,7 +65,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         return chat_pb2.GatewayInfo(
             provider=served.provider, model=served.model,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            cost_usd=ctx.cost_usd, request_id=ctx.request_id)
+            cost_usd=ctx.cost_usd, request_id=ctx.request_id, trace_id=tracing.trace_ids()[0])
 
     async def CreateChatCompletion(
         self,

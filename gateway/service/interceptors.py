@@ -19,7 +19,7 @@ from grpc import aio
 
 from gateway.errors import GatewayError
 from gateway.observability import context as reqctx
-from gateway.observability import metrics
+from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, status_details
 
 __all__ = ["RequestInterceptor"]
@@ -51,7 +51,7 @@ async def _fail(
                         trailing_metadata=(("x-request-id", ctx.request_id),))
 
 
-def _finish(ctx: reqctx.RequestContext, started: float) -> None:
+def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: str) -> None:
     elapsed = time.perf_counter() - started
     if ctx.model:  # an inference RPC (not ListModels, admin, ...)
         metrics.request_done(ctx.provider, ctx.model, ctx.status, elapsed)
@@ -62,7 +62,8 @@ def _finish(ctx: reqctx.RequestContext, started: float) -> None:
             metrics.overhead(elapsed - ctx.upstream_seconds)
     if log.isEnabledFor(logging.INFO):
         log.info("request", extra={"fields": {
-            "request_id": ctx.request_id, "method": ctx.method, "tenant": ctx.tenant,
+            "request_id": ctx.request_id, "trace_id": trace_id, "span_id": span_id,
+            "method": ctx.method, "tenant": ctx.tenant,
             "model": ctx.model, "provider": ctx.provider, "status": ctx.status,
             "latency_ms": round(elapsed * 1000, 3),
             "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
@@ -80,6 +81,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
         started = time.perf_counter()
         ctx = _open(method, context)
         token = reqctx.set_current(ctx)
+        trace_id, span_id = tracing.trace_ids()
         try:
             return await behavior(request, context)
         except aio.AbortError:
@@ -88,7 +90,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
             await _fail(context, exc, ctx)
         finally:
             reqctx.reset(token)
-            _finish(ctx, started)
+            _finish(ctx, started, trace_id, span_id)
 
     return handler
 
@@ -98,6 +100,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
         started = time.perf_counter()
         ctx = _open(method, context)
         token = reqctx.set_current(ctx)
+        trace_id, span_id = tracing.trace_ids()
         try:
             async for response in behavior(request, context):
                 yield response
@@ -107,7 +110,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
             await _fail(context, exc, ctx)
         finally:
             reqctx.reset(token)
-            _finish(ctx, started)
+            _finish(ctx, started, trace_id, span_id)
 
     return handler
 

@@ -23,6 +23,7 @@ from llmgateway.v1 import (
 )
 
 from gateway.config import Settings
+from gateway.observability import tracing
 from gateway.resilience import BreakerBoard
 from gateway.routing import Router
 from gateway.service.admin_servicer import AdminServicer
@@ -70,9 +71,16 @@ async def create_server(
     addresses: Sequence[str],
     *,
     degraded: Callable[[], Sequence[str]] = tuple,
+    traced: bool = False,
 ) -> CoreServer:
-    """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``)."""
-    server = aio.server(interceptors=[RequestInterceptor()], options=_OPTIONS)
+    """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``).
+
+    With ``traced``, OpenTelemetry's interceptor runs first, so the request
+    interceptor (and its log line) sees the server span.
+    """
+    interceptors = [tracing.grpc_server_interceptor()] if traced else []
+    interceptors.append(RequestInterceptor())
+    server = aio.server(interceptors=interceptors, options=_OPTIONS)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
         GatewayServicer(router, Pricing(settings.pricing)), server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(

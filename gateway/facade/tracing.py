@@ -1,0 +1,68 @@
+"""The facade's span: one SERVER span per REST request, continuing the client's W3C
+``traceparent``, open until the last byte of the response (streams included).
+
+It is ASGI middleware rather than Quart hooks so it spans the whole response; the
+gRPC client interceptor then carries the context to the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+__all__ = ["TracingMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_tracer = trace.get_tracer("llm-gateway.facade")
+_UNTRACED = ("/health", "/ready", "/metrics")
+
+
+def _route(path: str) -> str:
+    """A bounded span name: parameters replaced by their names."""
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{id}"
+    if path.startswith("/admin/"):
+        return "/admin/" + path.split("/")[2]
+    return path
+
+
+class TracingMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNTRACED):
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        parent = propagate.extract(carrier)
+        method = scope["method"]
+        route = _route(scope["path"])
+        span = _tracer.start_span(f"{method} {route}", context=parent, kind=SpanKind.SERVER,
+                                  attributes={"http.request.method": method,
+                                              "http.route": route,
+                                              "url.path": scope["path"]})
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+
+        async def traced_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, traced_send)
+        finally:
+            otel_context.detach(token)
+            span.end()

@@ -1,0 +1,110 @@
+"""One trace from the client's traceparent through the facade and the gRPC core to the
+upstream, exported over OTLP/gRPC to a real receiver."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+
+import httpx
+import openai
+
+from tests.conftest import GatewayProcess
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.otlp import OtlpReceiver
+
+HI = [{"role": "user", "content": "secret prompt text"}]
+
+
+def config(fake: FakeOpenAI, receiver: OtlpReceiver) -> str:
+    return f"""
+observability:
+  tracing:
+    enabled: true
+    service_name: gw-under-test
+    sampler: {{type: probability, rate: 0.0}}   # only sampled parents are recorded
+    exporter: {{type: otlp, endpoint: "127.0.0.1:{receiver.port}", insecure: true,
+               headers: {{x-tenant-token: otlp-header-secret}}}}
+providers:
+  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
+        models: [gpt-4o-mini]}}
+"""
+
+
+def test_one_trace_from_client_to_upstream(gateway_factory: Callable[..., GatewayProcess],
+                                           fake_openai: FakeOpenAI) -> None:
+    with OtlpReceiver() as receiver:
+        gw = gateway_factory(config(fake_openai, receiver))
+        trace_id = secrets.token_hex(16)
+        parent = secrets.token_hex(8)
+        traceparent = f"00-{trace_id}-{parent}-01"
+        r = httpx.post(gw.http_url + "/v1/chat/completions",
+                       json={"model": "up/gpt-4o-mini", "messages": HI},
+                       headers={"traceparent": traceparent})
+        assert r.status_code == 200
+        assert r.json()["x_gateway"]["trace_id"] == trace_id
+        sent = fake_openai.requests[-1].headers["traceparent"]
+        assert sent.split("-")[1] == trace_id and sent.split("-")[2] != parent
+
+        with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0,
+                           default_headers={"traceparent": f"00-{'ab' * 16}-{parent}-01"}) as c:
+            list(c.chat.completions.create(model="up/gpt-4o-mini", messages=HI,  # type: ignore[arg-type]
+                                           stream=True, stream_options={"include_usage": True}))
+        # Unsampled by the client (flag 00) and rate 0: nothing is recorded for this one.
+        httpx.post(gw.http_url + "/v1/chat/completions",
+                   json={"model": "up/gpt-4o-mini", "messages": HI},
+                   headers={"traceparent": f"00-{'cd' * 16}-{parent}-00"})
+        assert gw.stop() == 0  # shutdown flushes the batch processor
+
+    ours = [s for s in receiver.spans if s["trace_id"] == trace_id]
+    by_name = {s["name"]: s for s in ours}
+    assert {"POST /v1/chat/completions",
+            "/llmgateway.v1.GatewayService/CreateChatCompletion",
+            "chat gpt-4o-mini"} <= set(by_name)
+    # Parent links: REST span <- gRPC client span <- gRPC server span <- upstream span.
+    rest = by_name["POST /v1/chat/completions"]
+    assert rest["parent_span_id"] == parent
+    upstream = by_name["chat gpt-4o-mini"]
+    assert sent.split("-")[2] == upstream["span_id"]
+    attrs = upstream["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
+    assert attrs["gen_ai.response.model"] == "gpt-4o-mini"
+    assert attrs["gen_ai.usage.input_tokens"] == 11
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["server.address"] == "127.0.0.1"
+    assert upstream["resource"]["service.name"] == "gw-under-test"
+
+    stream_spans = [s for s in receiver.spans if s["trace_id"] == "ab" * 16]
+    streamed = next(s for s in stream_spans if s["name"] == "chat gpt-4o-mini")
+    assert streamed["attributes"]["gen_ai.usage.output_tokens"] == 7
+    assert not [s for s in receiver.spans if s["trace_id"] == "cd" * 16]
+
+    everything = json.dumps(receiver.spans)
+    assert "secret prompt text" not in everything and FakeOpenAI.api_key not in everything
+    assert receiver.metadata[0]["x-tenant-token"] == "otlp-header-secret"
+
+    logged = [json.loads(line) for line in gw.logs().splitlines() if line.startswith("{")]
+    request_lines = [line for line in logged if line.get("msg") == "request"
+                     and line.get("trace_id") == trace_id]
+    assert request_lines and len(request_lines[0]["span_id"]) == 16
+
+
+def test_upstream_errors_mark_the_span(gateway_factory: Callable[..., GatewayProcess],
+                                       fake_openai: FakeOpenAI) -> None:
+    from tests.fakes.openai import openai_error
+
+    with OtlpReceiver() as receiver:
+        gw = gateway_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
+        fake_openai.enqueue(openai_error(500, "x", "server_error"),
+                            openai_error(500, "x", "server_error"))
+        assert httpx.post(gw.http_url + "/v1/chat/completions",
+                          json={"model": "up/gpt-4o-mini", "messages": HI}).status_code == 502
+        assert gw.stop() == 0
+    attempts = [s for s in receiver.spans if s["name"] == "chat gpt-4o-mini"]
+    assert len(attempts) == 2  # a span per attempt
+    assert all(s["attributes"]["error.type"] == "server_error" and s["status"] == 2
+               for s in attempts)
