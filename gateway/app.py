@@ -90,7 +90,8 @@ class Gateway:
         self._channel: aio.Channel | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._unix_path = ""
-        self._stop = asyncio.Event()
+        self._signalled = asyncio.Event()  # SIGTERM/SIGINT came: drain
+        self._stop_http = asyncio.Event()  # the drain is over: Hypercorn stops
         self._closed = asyncio.Event()
 
     # --- start -------------------------------------------------------------------------
@@ -121,7 +122,8 @@ class Gateway:
                     tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
                 addresses.append(f"unix:{self._unix_path}")
             self._core = await create_server(router, self.breakers, s, addresses,
-                                             degraded=self.degraded, traced=traced)
+                                             degraded=self.degraded, traced=traced,
+                                             in_flight=self.drain.in_flight)
             await self._core.server.start()
             self.grpc_port = self._core.ports[0]
             if self.only is None:
@@ -141,12 +143,12 @@ class Gateway:
             self.http_port = sock.getsockname()[1]
             hc = HypercornConfig()
             hc.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns and closes it from here
-            hc.graceful_timeout = float(s.server.drain_timeout)
+            hc.graceful_timeout = float(s.server.shutdown_timeout)
             hc.keep_alive_timeout = 75
             hc.accesslog = None
             hc.errorlog = logging.getLogger("hypercorn.error")
             self._http_task = asyncio.create_task(
-                hypercorn_serve(app, hc, shutdown_trigger=self._stop.wait)
+                hypercorn_serve(app, hc, shutdown_trigger=self._stop_http.wait)
             )
         metrics.instance(__version__, s.instance.pod_name, s.instance.pod_namespace)
         log.info("serving", extra={"fields": {
@@ -190,22 +192,28 @@ class Gateway:
 
     def request_stop(self) -> None:
         """Begin the graceful shutdown (idempotent; safe from a signal handler)."""
-        if not self._stop.is_set():
+        if not self._signalled.is_set():
             self.drain.draining = True
-            self._stop.set()
+            self._signalled.set()
 
     async def wait_closed(self) -> None:
-        await self._stop.wait()
+        await self._signalled.wait()
         await self._shutdown()
 
     async def _shutdown(self) -> None:
         s = self.settings.server
         started = time.monotonic()
         if self._core is not None:
-            await self._core.enter_drain()
-        log.info("draining", extra={"fields": {"drain_timeout_s": float(s.drain_timeout)}})
+            await self._core.enter_drain()  # every health service: NOT_SERVING
+        in_flight = self.drain.in_flight
+        log.info("draining", extra={"fields": {"in_flight": in_flight.count,
+                                               "drain_timeout_s": float(s.drain_timeout)}})
+        # Both servers keep serving while what was accepted finishes.
+        if not await in_flight.wait_idle(float(s.drain_timeout)):
+            log.warning("drain timeout reached", extra={"fields": {"in_flight": in_flight.count}})
+        self._stop_http.set()
         try:
-            await asyncio.wait_for(self._stop_servers(started), timeout=float(s.shutdown_timeout))
+            await asyncio.wait_for(self._stop_servers(), timeout=float(s.shutdown_timeout))
         except TimeoutError:
             log.warning("shutdown timeout reached; closing what is left")
         await self._close_resources()
@@ -213,12 +221,12 @@ class Gateway:
         log.info("stopped", extra={"fields": {
             "shutdown_s": round(time.monotonic() - started, 3)}})
 
-    async def _stop_servers(self, started: float) -> None:
+    async def _stop_servers(self) -> None:
+        grace = float(self.settings.server.shutdown_timeout)
         if self._http_task is not None:
-            await self._http_task  # returns once in-flight requests finished (graceful)
+            await self._http_task  # Hypercorn returns once its last requests finished
         if self._core is not None:
-            remaining = float(self.settings.server.drain_timeout) - (time.monotonic() - started)
-            await self._core.server.stop(grace=max(remaining, 0.5))
+            await self._core.server.stop(grace=grace)
 
     async def _close_resources(self) -> None:
         if self._http_task is not None and not self._http_task.done():

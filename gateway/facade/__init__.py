@@ -5,6 +5,7 @@ and imports nothing of routing, resilience or providers, so it runs unchanged in
 its own process (``gateway serve --only http``).
 """
 
-from gateway.facade.app import DrainState, create_app
+from gateway.facade.app import create_app
+from gateway.lifecycle import DrainState
 
 __all__ = ["DrainState", "create_app"]

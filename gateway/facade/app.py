@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -24,6 +23,7 @@ from gateway.facade import translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
 from gateway.facade.tracing import TracingMiddleware
+from gateway.lifecycle import DrainState
 from gateway.observability import metrics
 from gateway.observability.context import new_request_id, valid_request_id
 
@@ -34,13 +34,7 @@ log = logging.getLogger("gateway.facade")
 _JSON = "application/json"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _READY_TIMEOUT = 1.0
-
-
-@dataclass(slots=True)
-class DrainState:
-    """Set by the composition root on SIGTERM; readiness reads it."""
-
-    draining: bool = False
+_UNCOUNTED = ("/health", "/ready", "/metrics")  # probes do not hold the drain open
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -216,7 +210,26 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
     if traced:
         app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
+    app.asgi_app = CountingMiddleware(app.asgi_app, drain)  # type: ignore[method-assign]
     return app
+
+
+class CountingMiddleware:
+    """Counts REST requests in flight (whole responses, streams included) for the drain."""
+
+    def __init__(self, app: Any, drain: DrainState):
+        self.app = app
+        self.in_flight = drain.in_flight
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNCOUNTED):
+            await self.app(scope, receive, send)
+            return
+        self.in_flight.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.exit()
 
 
 def _sse(payload: dict[str, Any]) -> bytes:

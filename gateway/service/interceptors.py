@@ -18,6 +18,7 @@ import grpc
 from grpc import aio
 
 from gateway.errors import GatewayError
+from gateway.lifecycle import InFlight
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, status_details
@@ -76,8 +77,10 @@ def _open(method: str, context: aio.ServicerContext) -> reqctx.RequestContext:
     return ctx
 
 
-def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
+                in_flight: InFlight) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
+        in_flight.enter()
         started = time.perf_counter()
         ctx = _open(method, context)
         token = reqctx.set_current(ctx)
@@ -91,12 +94,15 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
         finally:
             reqctx.reset(token)
             _finish(ctx, started, trace_id, span_id)
+            in_flight.exit()
 
     return handler
 
 
-def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
+                 in_flight: InFlight) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        in_flight.enter()
         started = time.perf_counter()
         ctx = _open(method, context)
         token = reqctx.set_current(ctx)
@@ -111,13 +117,15 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
         finally:
             reqctx.reset(token)
             _finish(ctx, started, trace_id, span_id)
+            in_flight.exit()
 
     return handler
 
 
 class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, in_flight: InFlight) -> None:
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        self._in_flight = in_flight
 
     async def intercept_service(
         self,
@@ -133,13 +141,13 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         if handler.unary_unary is not None:
             wrapped = grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
+                _wrap_unary(method, handler.unary_unary, self._in_flight),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         elif handler.unary_stream is not None:
             wrapped = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream),
+                _wrap_stream(method, handler.unary_stream, self._in_flight),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -23,6 +23,7 @@ from llmgateway.v1 import (
 )
 
 from gateway.config import Settings
+from gateway.lifecycle import InFlight
 from gateway.observability import tracing
 from gateway.resilience import BreakerBoard
 from gateway.routing import Router
@@ -72,6 +73,7 @@ async def create_server(
     *,
     degraded: Callable[[], Sequence[str]] = tuple,
     traced: bool = False,
+    in_flight: InFlight | None = None,
 ) -> CoreServer:
     """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``).
 
@@ -79,7 +81,7 @@ async def create_server(
     interceptor (and its log line) sees the server span.
     """
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
-    interceptors.append(RequestInterceptor())
+    interceptors.append(RequestInterceptor(in_flight or InFlight()))
     server = aio.server(interceptors=interceptors, options=_OPTIONS)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
         GatewayServicer(router, Pricing(settings.pricing)), server)

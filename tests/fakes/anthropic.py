@@ -112,8 +112,7 @@ class FakeAnthropic(FakeServer):
         await response.prepare(request)
         for i, item in enumerate(reply.events):
             if reply.cut_after is not None and i >= reply.cut_after:
-                assert request.transport is not None
-                request.transport.close()  # a cut stream: no message_stop
+                await self.cut(request)  # no message_stop
                 return response
             frame = item if isinstance(item, str) else (
                 f"event: {item['type']}\ndata: {orjson.dumps(item).decode()}\n\n")

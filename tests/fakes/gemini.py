@@ -90,8 +90,7 @@ class FakeGemini(FakeServer):
         await response_.prepare(request)
         for i, item in enumerate(reply.events):
             if reply.cut_after is not None and i >= reply.cut_after:
-                assert request.transport is not None
-                request.transport.close()
+                await self.cut(request)
                 return response_
             data = item if isinstance(item, str) else orjson.dumps(item).decode()
             await response_.write(f"data: {data}\r\n\r\n".encode())

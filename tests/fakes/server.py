@@ -101,17 +101,23 @@ class FakeServer:
         items = reply.events if sse else reply.lines
         for i, item in enumerate(items or ()):
             if reply.cut_after is not None and i >= reply.cut_after:
-                # A cut stream: no terminator. The pause lets what was sent arrive on its
-                # own, as it does when a real upstream dies mid-stream (bytes arriving in
-                # the same read as the cut may be discarded by the client's HTTP parser).
-                await asyncio.sleep(0.05)
-                assert request.transport is not None
-                request.transport.close()
+                await self.cut(request)
                 return response
             data = item if isinstance(item, str) else orjson.dumps(item).decode()
             await response.write((f"data: {data}\n\n" if sse else f"{data}\n").encode())
         await response.write_eof()
         return response
+
+    async def cut(self, request: web.Request) -> None:
+        """End a stream mid-way: no terminator, the connection closed.
+
+        The pause lets what was sent arrive on its own, as when a real upstream dies
+        mid-stream (bytes arriving in the same read as the cut may be discarded by the
+        client's HTTP parser, which would make tests flaky).
+        """
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.close()
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()

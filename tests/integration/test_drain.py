@@ -1,0 +1,115 @@
+"""Graceful drain on SIGTERM: health goes NOT_SERVING at once, the servers keep serving
+what was accepted (and the drain window), then the process exits 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import grpc
+import httpx
+import openai
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
+
+from tests.conftest import GatewayProcess
+
+SLOW = """
+providers:
+  mock: {type: mock, chunk_delay: 100ms, models: [echo]}
+"""
+WORDS = "one two three four five six seven eight"  # ~1 s as a stream
+
+
+def test_sigterm_drains_rest_and_grpc_streams(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway_factory(SLOW)
+    results: dict[str, object] = {}
+
+    def rest_stream(i: int) -> None:
+        with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0) as c:
+            chunks = c.chat.completions.create(
+                model="mock/echo", messages=[{"role": "user", "content": WORDS}], stream=True)
+            results[f"rest{i}"] = "".join(ch.choices[0].delta.content or "" for ch in chunks)
+
+    def grpc_stream(i: int) -> None:
+        with grpc.insecure_channel(gw.grpc_target) as channel:
+            stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+            request = gateway_service_pb2.StreamChatCompletionRequest(request=chat_pb2.ChatRequest(
+                model="mock/echo",
+                messages=[chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER, content=WORDS)]))
+            results[f"grpc{i}"] = "".join(
+                r.chunk.choices[0].delta.content for r in stub.StreamChatCompletion(request)
+                if r.chunk.choices)
+
+    threads = [threading.Thread(target=rest_stream, args=(i,)) for i in range(10)]
+    threads += [threading.Thread(target=grpc_stream, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # every stream is under way
+
+    with grpc.insecure_channel(gw.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest()).status == (
+            health_pb2.HealthCheckResponse.SERVING)
+        gw.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        deadline = signalled + 1
+        status = None
+        while time.monotonic() < deadline:
+            status = health.Check(health_pb2.HealthCheckRequest(
+                service="llmgateway.v1.GatewayService")).status
+            if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert time.monotonic() - signalled < 0.1 + 0.05  # the first answers after the signal
+
+    ready = httpx.get(gw.http_url + "/ready")  # still answering, saying no
+    assert ready.status_code == 503 and ready.json()["reason"] == "draining"
+    for t in threads:
+        t.join(15)
+    expected = "Echo: " + WORDS
+    assert results == {**{f"rest{i}": expected for i in range(10)},
+                       **{f"grpc{i}": expected for i in range(10)}}
+    assert gw.proc.wait(20) == 0
+    assert "drain timeout" not in gw.logs()
+
+
+def test_an_idle_gateway_stops_at_once(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    gw = gateway_factory(None)
+    started = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(10) == 0
+    assert time.monotonic() - started < 2
+
+
+def test_the_drain_timeout_bounds_the_wait(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    gw = gateway_factory("""
+providers:
+  mock: {type: mock, chunk_delay: 1s, models: [echo]}
+""", env={"DRAIN_TIMEOUT": "1", "SHUTDOWN_TIMEOUT": "1"})
+    done = threading.Event()
+
+    def endless() -> None:
+        try:
+            with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0) as c:
+                list(c.chat.completions.create(
+                    model="mock/echo", stream=True,
+                    messages=[{"role": "user", "content": "a b c d e f g h i j k l"}]))
+        except openai.APIError:
+            pass
+        done.set()
+
+    t = threading.Thread(target=endless)
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(10) == 0
+    assert time.monotonic() - started < 4  # drain 1 s + shutdown 1 s, not the 12 s stream
+    assert "drain timeout reached" in gw.logs()
+    t.join(10)
+    assert done.is_set()
