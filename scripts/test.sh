@@ -10,7 +10,7 @@ bash scripts/gen.sh --check
 echo "== buf lint"
 .tools/node_modules/.bin/buf lint
 echo "== ruff"
-.venv/bin/ruff check gateway tests bench
+.venv/bin/ruff check gateway tests $( [[ -d bench ]] && echo bench )
 echo "== mypy (strict)"
 .venv/bin/mypy
 echo "== pytest"
