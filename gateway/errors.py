@@ -15,6 +15,7 @@ INTERNAL with no detail.
     ├── PermissionDeniedError      PERMISSION_DENIED   403
     ├── NotFoundError              NOT_FOUND           404
     │   └── ModelNotFoundError     NOT_FOUND           404  code model_not_found
+    ├── AlreadyExistsError         ALREADY_EXISTS      409
     ├── RateLimitedError           RESOURCE_EXHAUSTED  429  with retry_after
     ├── BudgetExceededError        FAILED_PRECONDITION 402
     ├── UnavailableError           UNAVAILABLE         503  breaker open, draining
@@ -35,6 +36,7 @@ from typing import ClassVar
 import grpc
 
 __all__ = [
+    "AlreadyExistsError",
     "AuthenticationError",
     "BudgetExceededError",
     "DeadlineExceededError",
@@ -92,6 +94,11 @@ class PermissionDeniedError(GatewayError):
 class NotFoundError(GatewayError):
     grpc_code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
+
+
+class AlreadyExistsError(GatewayError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
 
 
 class ModelNotFoundError(NotFoundError):
