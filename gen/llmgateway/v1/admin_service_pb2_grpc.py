@@ -36,6 +36,51 @@ class AdminServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateTenant = channel.unary_unary(
+                '/llmgateway.v1.AdminService/CreateTenant',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantResponse.FromString,
+                _registered_method=True)
+        self.GetTenant = channel.unary_unary(
+                '/llmgateway.v1.AdminService/GetTenant',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetTenantRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetTenantResponse.FromString,
+                _registered_method=True)
+        self.ListTenants = channel.unary_unary(
+                '/llmgateway.v1.AdminService/ListTenants',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTenant = channel.unary_unary(
+                '/llmgateway.v1.AdminService/UpdateTenant',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantResponse.FromString,
+                _registered_method=True)
+        self.DeleteTenant = channel.unary_unary(
+                '/llmgateway.v1.AdminService/DeleteTenant',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/llmgateway.v1.AdminService/CreateApiKey',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/llmgateway.v1.AdminService/ListApiKeys',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/llmgateway.v1.AdminService/RevokeApiKey',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RotateApiKey = channel.unary_unary(
+                '/llmgateway.v1.AdminService/RotateApiKey',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyResponse.FromString,
+                _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/llmgateway.v1.AdminService/ListProviders',
                 request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListProvidersRequest.SerializeToString,
@@ -62,6 +107,66 @@ class AdminServiceServicer:
     """Operating the gateway. Every method needs an admin key (`authorization:
     Bearer <key>` metadata) or an OIDC token with the `admin` role.
     """
+
+    def CreateTenant(self, request, context):
+        """Tenants: who may call, with what limits and budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTenant(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTenants(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTenant(self, request, context):
+        """Replace a tenant's settings (fields left unset keep their value).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTenant(self, request, context):
+        """Delete a tenant and its API keys (its usage history stays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """A new API key; the `sk-...` secret is returned once, here, and never again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """A tenant's keys, never their secrets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateApiKey(self, request, context):
+        """Revoke a key (or every active key of the tenant) and issue one new key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ListProviders(self, request, context):
         """The configured provider deployments (never their credentials).
@@ -94,6 +199,51 @@ class AdminServiceServicer:
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTenant,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantResponse.SerializeToString,
+            ),
+            'GetTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenant,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetTenantRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetTenantResponse.SerializeToString,
+            ),
+            'ListTenants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTenants,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsResponse.SerializeToString,
+            ),
+            'UpdateTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTenant,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantResponse.SerializeToString,
+            ),
+            'DeleteTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTenant,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'RotateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateApiKey,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyResponse.SerializeToString,
+            ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
                     request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListProvidersRequest.FromString,
@@ -126,6 +276,249 @@ class AdminService:
     """Operating the gateway. Every method needs an admin key (`authorization:
     Bearer <key>` metadata) or an OIDC token with the `admin` role.
     """
+
+    @staticmethod
+    def CreateTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/CreateTenant',
+            llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.CreateTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/GetTenant',
+            llmgateway_dot_v1_dot_admin__service__pb2.GetTenantRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.GetTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTenants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/ListTenants',
+            llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.ListTenantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/UpdateTenant',
+            llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.UpdateTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/DeleteTenant',
+            llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.DeleteTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/CreateApiKey',
+            llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/ListApiKeys',
+            llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/RevokeApiKey',
+            llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/RotateApiKey',
+            llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.RotateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ListProviders(request,

@@ -80,3 +80,27 @@ class GetModelResponse(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     model: _models_pb2.Model
     def __init__(self, model: _Optional[_Union[_models_pb2.Model, _Mapping]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("tenant_id", "period_start", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "monthly_budget_usd", "budget_used_ratio")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_USED_RATIO_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    period_start: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    monthly_budget_usd: float
+    budget_used_ratio: float
+    def __init__(self, tenant_id: _Optional[str] = ..., period_start: _Optional[int] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., monthly_budget_usd: _Optional[float] = ..., budget_used_ratio: _Optional[float] = ...) -> None: ...

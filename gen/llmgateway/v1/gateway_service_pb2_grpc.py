@@ -62,6 +62,11 @@ class GatewayServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/GetUsage',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -105,6 +110,13 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """The caller's usage and cost this month, against its budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +144,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetModelRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetModelResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +289,33 @@ class GatewayService:
             '/llmgateway.v1.GatewayService/GetModel',
             llmgateway_dot_v1_dot_gateway__service__pb2.GetModelRequest.SerializeToString,
             llmgateway_dot_v1_dot_gateway__service__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/GetUsage',
+            llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,
