@@ -31,6 +31,8 @@ from grpc import aio
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway import __version__
 from gateway.config import Settings, parse_address
@@ -40,9 +42,24 @@ from gateway.providers import build_providers
 from gateway.providers.base import Provider
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
 from gateway.resilience.breaker import Breaker, report_transition
+from gateway.resilience.local_ratelimit import LocalRateLimiter
+from gateway.resilience.ratelimit import RateLimiter
 from gateway.resilience.redis_breaker import RedisBreakerGroup
+from gateway.resilience.redis_ratelimit import RedisRateLimiter
 from gateway.routing import ModelRegistry, Router
-from gateway.service import CoreServer, create_server
+from gateway.service import CoreServer, CoreServices, create_server
+from gateway.service.interceptors import Guard
+from gateway.service.tenant_admin import TenantAdmin
+from gateway.tenancy.admission import Admission
+from gateway.tenancy.auth import Authenticator
+from gateway.tenancy.clientip import TrustedProxies
+from gateway.tenancy.crypto import CredentialCipher
+from gateway.tenancy.memory_store import MemoryTenantStore
+from gateway.tenancy.models import Limits, TenantStore
+from gateway.tenancy.oidc import OidcVerifier
+from gateway.tenancy.postgres_store import PostgresTenantStore
+from gateway.tenancy.pricing import Pricing
+from gateway.tenancy.usage import Budgets, UsageRecorder
 
 __all__ = ["Gateway", "run"]
 
@@ -84,6 +101,10 @@ class Gateway:
         self._providers: dict[str, Provider] = {}
         self._redis: Redis | None = None
         self._tracer_provider: object | None = None
+        self._store: TenantStore | None = None
+        self._oidc: OidcVerifier | None = None
+        self._limiter: RateLimiter | None = None
+        self._recorder: UsageRecorder | None = None
         self.breakers: BreakerBoard | None = None
         self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
@@ -116,14 +137,13 @@ class Gateway:
             retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff),
                                 float(s.retry.max_backoff))
             router = Router(registry, Pipeline(self.breakers, retry))
+            services = await self._core_services(router)
             addresses = [_grpc_bind_address(s.server.grpc_address)]
             if self.only is None and s.server.core_transport == "unix":
                 self._unix_path = os.path.join(
                     tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
                 addresses.append(f"unix:{self._unix_path}")
-            self._core = await create_server(router, self.breakers, s, addresses,
-                                             degraded=self.degraded, traced=traced,
-                                             in_flight=self.drain.in_flight)
+            self._core = await create_server(services, addresses, traced=traced)
             await self._core.server.start()
             self.grpc_port = self._core.ports[0]
             if self.only is None:
@@ -138,7 +158,8 @@ class Gateway:
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
                              drain=self.drain, degraded=self.degraded, traced=traced,
                              metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
-                                           else None))
+                                           else None),
+                             trusted_proxies=s.server.trusted_proxy_cidrs)
             sock = bind_socket(s.server.address)
             self.http_port = sock.getsockname()[1]
             hc = HypercornConfig()
@@ -156,11 +177,46 @@ class Gateway:
             "providers": sorted(self._providers), "core": core_target or "local",
         }})
 
+    async def _core_services(self, router: Router) -> CoreServices:
+        """Tenancy and limits: the store, keys, OIDC, limiters, budgets, usage."""
+        s = self.settings
+        cipher = (CredentialCipher.from_setting(s.instance.encryption_key)
+                  if s.instance.encryption_key else None)  # a malformed key refuses to start
+        store: TenantStore = (PostgresTenantStore(s.database.url) if s.database.url
+                              else MemoryTenantStore())
+        self._store = store
+        await store.start()
+        oidc = OidcVerifier(s.auth.oidc) if s.auth.oidc.enabled else None
+        self._oidc = oidc
+        if oidc is not None:
+            await oidc.start()  # loads the issuer's keys now; an outage only logs
+        authenticator = Authenticator(s.auth, store, oidc)
+        limiter: RateLimiter = RedisRateLimiter(self.redis()) if s.redis.url else LocalRateLimiter()
+        self._limiter = limiter
+        rl = s.rate_limit
+        identity_limits = (Limits(requests_per_second=rl.requests_per_second, burst=rl.burst)
+                           if rl.enabled else None)
+        budgets = Budgets(store)
+        self._recorder = UsageRecorder(store)
+        await self._recorder.start()
+        assert self.breakers is not None
+        return CoreServices(
+            settings=s, router=router, breakers=self.breakers, pricing=Pricing(s.pricing),
+            admission=Admission(limiter, budgets, self._recorder,
+                                identity_limits=identity_limits, cipher=cipher),
+            budgets=budgets,
+            guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs)),
+            tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
+            in_flight=self.drain.in_flight, degraded=self.degraded)
+
     def redis(self) -> Redis:
         """The one Redis client of this process (created on first use)."""
         if self._redis is None:
-            self._redis = Redis.from_url(self.settings.redis.url, socket_timeout=0.5,
-                                         socket_connect_timeout=0.5, health_check_interval=30)
+            # One quick retry at most: breakers and limiters fail open on their own, and a
+            # blackholed Redis must not hold requests for seconds.
+            self._redis = Redis.from_url(
+                self.settings.redis.url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1))
         return self._redis
 
     def degraded(self) -> list[str]:
@@ -168,6 +224,8 @@ class Gateway:
         out = []
         if self._breaker_group is not None and self._breaker_group.degraded:
             out.append("redis: unreachable, circuit breakers are local to this replica")
+        if isinstance(self._limiter, RedisRateLimiter) and self._limiter.degraded:
+            out.append("redis: unreachable, rate limits are not enforced (failing open)")
         return out
 
     def _breaker_board(self) -> BreakerBoard:
@@ -240,6 +298,11 @@ class Gateway:
         for provider in self._providers.values():
             with contextlib.suppress(Exception):
                 await provider.aclose()
+        # Usage rows are flushed before the store closes; then the rest, in reverse order.
+        for resource in (self._recorder, self._limiter, self._oidc, self._store):
+            if resource is not None:
+                with contextlib.suppress(Exception):
+                    await resource.aclose()
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()

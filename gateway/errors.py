@@ -122,15 +122,24 @@ class _RetryAfterMixin:
 
 
 class RateLimitedError(_RetryAfterMixin, GatewayError):
+    """A gateway limit refused the request; ``headers`` are its ``X-RateLimit-*`` values."""
+
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "RATE_LIMITED"
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    def __init__(self, message: str, *, retry_after: float | None = None, scope: str = "",
+                 headers: dict[str, str] | None = None):
         super().__init__(message, code="rate_limit_exceeded")
         self.retry_after = retry_after
+        self.scope = scope
+        self.headers = headers or {}
 
     def metadata(self) -> dict[str, str]:
-        return self._retry_metadata(super().metadata())
+        meta = self._retry_metadata(super().metadata())
+        if self.scope:
+            meta["scope"] = self.scope
+        meta.update(self.headers)
+        return meta
 
 
 class BudgetExceededError(GatewayError):

@@ -34,15 +34,79 @@ def admin_routes(channel: aio.Channel, metadata: Metadata, error: ErrorResponse)
     stub = admin_service_pb2_grpc.AdminServiceStub(channel)
     routes = Blueprint("admin", __name__, url_prefix="/admin")
 
-    async def call(method: Callable[..., Awaitable[Message]], message: Message) -> Response:
+    async def body(message: Message, *, wrap: str = "") -> Message:
+        """The JSON body parsed into ``message`` (into its ``wrap`` field when given)."""
+        raw = await request.get_data(cache=False, as_text=False)
+        try:
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        try:
+            json_format.ParseDict(data, getattr(message, wrap) if wrap else message)
+        except json_format.ParseError as exc:
+            raise ApiError(400, f"Invalid request body: {exc}") from None
+        return message
+
+    async def call(method: Callable[..., Awaitable[Message]], message: Message,
+                   status: int = 200) -> Response:
         value = request.headers.get("X-Request-ID")
         request_id = value if value and valid_request_id(value) else new_request_id()
         try:
             response = await method(message, metadata=metadata(request_id))
         except aio.AioRpcError as exc:
             return error(from_rpc_error(exc), request_id)
-        return Response(orjson.dumps(_render(response)), content_type="application/json",
-                        headers={"X-Request-ID": request_id})
+        return Response(orjson.dumps(_render(response)), status=status,
+                        content_type="application/json", headers={"X-Request-ID": request_id})
+
+    @routes.get("/tenants")
+    async def list_tenants() -> Response:
+        return await call(stub.ListTenants, admin_service_pb2.ListTenantsRequest())
+
+    @routes.post("/tenants")
+    async def create_tenant() -> Response:
+        message = await body(admin_service_pb2.CreateTenantRequest(), wrap="tenant")
+        return await call(stub.CreateTenant, message, 201)
+
+    @routes.get("/tenants/<tenant_id>")
+    async def get_tenant(tenant_id: str) -> Response:
+        return await call(stub.GetTenant, admin_service_pb2.GetTenantRequest(tenant_id=tenant_id))
+
+    @routes.put("/tenants/<tenant_id>")
+    async def update_tenant(tenant_id: str) -> Response:
+        message = admin_service_pb2.UpdateTenantRequest(tenant_id=tenant_id)
+        raw = await body(admin_service_pb2.UpdateTenantRequest(), wrap="tenant")
+        message.tenant.CopyFrom(raw.tenant)  # type: ignore[attr-defined]
+        remove = request.args.getlist("remove_provider_credentials")
+        message.remove_provider_credentials.extend(remove)
+        return await call(stub.UpdateTenant, message)
+
+    @routes.delete("/tenants/<tenant_id>")
+    async def delete_tenant(tenant_id: str) -> Response:
+        return await call(stub.DeleteTenant,
+                          admin_service_pb2.DeleteTenantRequest(tenant_id=tenant_id))
+
+    @routes.get("/tenants/<tenant_id>/keys")
+    async def list_keys(tenant_id: str) -> Response:
+        return await call(stub.ListApiKeys,
+                          admin_service_pb2.ListApiKeysRequest(tenant_id=tenant_id))
+
+    @routes.post("/tenants/<tenant_id>/keys")
+    async def create_key(tenant_id: str) -> Response:
+        message = await body(admin_service_pb2.CreateApiKeyRequest())
+        message.tenant_id = tenant_id  # type: ignore[attr-defined]
+        return await call(stub.CreateApiKey, message, 201)
+
+    @routes.post("/tenants/<tenant_id>/rotate-key")
+    async def rotate_key(tenant_id: str) -> Response:
+        message = await body(admin_service_pb2.RotateApiKeyRequest())
+        message.tenant_id = tenant_id  # type: ignore[attr-defined]
+        return await call(stub.RotateApiKey, message)
+
+    @routes.delete("/keys/<key_id>")
+    async def revoke_key(key_id: str) -> Response:
+        return await call(stub.RevokeApiKey, admin_service_pb2.RevokeApiKeyRequest(key_id=key_id))
 
     @routes.get("/providers")
     async def providers() -> Response:

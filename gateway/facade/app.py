@@ -16,7 +16,7 @@ import orjson
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
-from quart import Quart, Response, request
+from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.facade import translate
@@ -26,6 +26,7 @@ from gateway.facade.tracing import TracingMiddleware
 from gateway.lifecycle import DrainState
 from gateway.observability import metrics
 from gateway.observability.context import new_request_id, valid_request_id
+from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["DrainState", "create_app"]
 
@@ -54,6 +55,7 @@ def _request_id() -> str:
 
 _FORWARDED = (("Authorization", "authorization"), ("X-Api-Key", "x-api-key"),
               ("X-Provider", "x-provider"))
+_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 MAX_TIMEOUT = 3600.0
 
 
@@ -64,7 +66,21 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
         value = headers.get(header)
         if value:
             meta.append((key, value))
+    proxies: TrustedProxies = current_app.config["TRUSTED_PROXIES"]
+    meta.append(("x-client-ip", proxies.client_ip(request.remote_addr or "",
+                                                  headers.get("X-Forwarded-For"))))
     return tuple(meta)
+
+
+async def _limit_headers(call: Any, headers: dict[str, str]) -> dict[str, str]:
+    """The core's ``X-RateLimit-*`` values (initial metadata), added to ``headers``."""
+    metadata = await call.initial_metadata()
+    if metadata:
+        for key in _LIMIT_HEADERS:
+            value = metadata.get(key)
+            if value is not None:
+                headers[key] = str(value)
+    return headers
 
 
 def _timeout() -> float | None:
@@ -92,7 +108,8 @@ async def _read_json() -> dict[str, Any]:
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
                degraded: Callable[[], Sequence[str]] = tuple,
-               metrics_path: str | None = "/metrics", traced: bool = False) -> Quart:
+               metrics_path: str | None = "/metrics", traced: bool = False,
+               trusted_proxies: Sequence[str] = ()) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode (only known when the
@@ -102,6 +119,7 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
+    app.config["TRUSTED_PROXIES"] = TrustedProxies(trusted_proxies)
     stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
 
@@ -134,27 +152,37 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         timeout = _timeout()
         if stream:
             return await _stream_chat(stub, chat, include_usage, metadata, request_id, timeout)
+        call = stub.CreateChatCompletion(
+            gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata,
+            timeout=timeout)
         try:
-            response = await stub.CreateChatCompletion(
-                gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata,
-                timeout=timeout,
-            )
+            response = await call
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
-        return _json(translate.completion_to_json(response.completion),
-                     headers={"X-Request-ID": request_id})
+        headers = await _limit_headers(call, {"X-Request-ID": request_id})
+        return _json(translate.completion_to_json(response.completion), headers=headers)
 
     @app.post("/v1/embeddings")
     async def embeddings() -> Response:
         request_id = _request_id()
         embed, encoding = translate.embeddings_request_to_proto(await _read_json())
+        call = stub.CreateEmbeddings(embed, metadata=_metadata(request_id), timeout=_timeout())
         try:
-            response = await stub.CreateEmbeddings(embed, metadata=_metadata(request_id),
-                                                   timeout=_timeout())
+            response = await call
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
-        return _json(translate.embeddings_to_json(response, encoding),
-                     headers={"X-Request-ID": request_id})
+        headers = await _limit_headers(call, {"X-Request-ID": request_id})
+        return _json(translate.embeddings_to_json(response, encoding), headers=headers)
+
+    @app.get("/v1/usage")
+    async def usage() -> Response:
+        request_id = _request_id()
+        try:
+            response = await stub.GetUsage(gateway_service_pb2.GetUsageRequest(),
+                                           metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json(translate.usage_to_json(response), headers={"X-Request-ID": request_id})
 
     @app.get("/v1/models")
     async def list_models() -> Response:
@@ -278,7 +306,8 @@ async def _stream_chat(
         finally:
             call.cancel()  # the client went away, or we are done: stop the core's work
 
+    headers = await _limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
     response = Response(events(), status=200, content_type="text/event-stream",
-                        headers={**_SSE_HEADERS, "X-Request-ID": request_id})
+                        headers=headers)
     response.timeout = None
     return response

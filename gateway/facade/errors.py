@@ -8,6 +8,7 @@ Example body::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ class ApiError(Exception):
     code: str | None = None
     retry_after: str | None = None
     provider: str | None = None
+    extra_headers: dict[str, str] | None = None
 
     def body(self) -> bytes:
         error: dict[str, Any] = {"message": self.message, "type": self.type,
@@ -61,7 +63,10 @@ class ApiError(Exception):
         return orjson.dumps({"error": error})
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": self.retry_after} if self.retry_after else {}
+        headers = dict(self.extra_headers) if self.extra_headers else {}
+        if self.retry_after:
+            headers["Retry-After"] = self.retry_after
+        return headers
 
 
 def _error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
@@ -89,7 +94,9 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ApiError:
     else:
         message = error.details() or kind
     retry_after = meta.get("retry_after")
-    if status == 429 and not retry_after:
+    if retry_after:  # Retry-After is whole seconds
+        retry_after = str(max(1, math.ceil(float(retry_after))))
+    elif status == 429:
         retry_after = "1"
     return ApiError(
         status=status,
@@ -99,4 +106,5 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ApiError:
         code=meta.get("code") or (reason.lower() if reason else None),
         retry_after=retry_after,
         provider=meta.get("provider"),
+        extra_headers={k: v for k, v in meta.items() if k.startswith("x-ratelimit-")} or None,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "embeddings_request_to_proto",
     "embeddings_to_json",
     "model_to_json",
+    "usage_to_json",
     "parse_json_body",
 ]
 
@@ -439,4 +440,21 @@ def embeddings_to_json(
                   "total_tokens": response.usage.total_tokens},
         "x_gateway": {"provider": g.provider, "model": g.model, "latency_ms": g.latency_ms,
                       "cost_usd": g.cost_usd, "request_id": g.request_id},
+    }
+
+
+def usage_to_json(usage: gateway_service_pb2.GetUsageResponse) -> dict[str, Any]:
+    return {
+        "object": "usage",
+        "tenant_id": usage.tenant_id,
+        "period_start": usage.period_start,
+        "requests": usage.requests,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "monthly_budget_usd": (usage.monthly_budget_usd
+                               if usage.HasField("monthly_budget_usd") else None),
+        "budget_used_ratio": (usage.budget_used_ratio
+                              if usage.HasField("budget_used_ratio") else None),
     }

@@ -49,6 +49,8 @@ BREAKER_STATE = Gauge("gateway_circuit_breaker_state",
                       multiprocess_mode="livemax")
 BREAKER_TRANSITIONS = Counter("gateway_circuit_breaker_transitions_total",
                               "Circuit breaker state changes.", ["provider", "from", "to"])
+RATE_LIMIT_FAIL_OPEN = Counter("gateway_rate_limit_fail_open_total",
+                               "Requests admitted unchecked because Redis could not be reached.")
 RATE_LIMIT_HITS = Counter("gateway_rate_limit_hits_total",
                           "Requests refused by a rate limit or quota.", ["scope"])
 TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "model", "type"])
@@ -131,6 +133,10 @@ def breaker_transition(provider: str, before: str, after: str, state: int) -> No
 
 def rate_limited(scope: str) -> None:
     _child(RATE_LIMIT_HITS, scope).inc()
+
+
+def rate_limit_fail_open() -> None:
+    RATE_LIMIT_FAIL_OPEN.inc()
 
 
 def cache_lookup(hit: bool) -> None:

@@ -1,5 +1,5 @@
 """The grpc.aio core: servicers, interceptors, health, reflection."""
 
-from gateway.service.server import CoreServer, create_server
+from gateway.service.server import CoreServer, CoreServices, create_server
 
-__all__ = ["CoreServer", "create_server"]
+__all__ = ["CoreServer", "CoreServices", "create_server"]

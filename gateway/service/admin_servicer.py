@@ -1,12 +1,12 @@
 """``llmgateway.v1.AdminService``: operating the gateway.
 
-Every method needs an admin key; with none configured the admin API refuses
-everyone (secure by default) and says how to enable it.
+The interceptor lets only admins in (an admin key, or an OIDC token with the
+``admin`` role); with no admin key configured and no OIDC, nobody is one (secure
+by default). ``admin.enabled: false`` turns the whole service off.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Sequence
 
@@ -16,29 +16,18 @@ from llmgateway.v1 import admin_service_pb2, admin_service_pb2_grpc
 
 from gateway import __version__
 from gateway.config import Settings
-from gateway.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
+from gateway.service.tenant_admin import TenantAdmin
 
-__all__ = ["AdminServicer", "bearer_token"]
+__all__ = ["AdminServicer"]
 
 _STATES = {
     BreakerState.CLOSED: admin_service_pb2.CIRCUIT_BREAKER_STATE_CLOSED,
     BreakerState.OPEN: admin_service_pb2.CIRCUIT_BREAKER_STATE_OPEN,
     BreakerState.HALF_OPEN: admin_service_pb2.CIRCUIT_BREAKER_STATE_HALF_OPEN,
 }
-
-
-def bearer_token(context: aio.ServicerContext) -> str:
-    """The caller's key from ``authorization: Bearer ...`` or ``x-api-key`` metadata."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer":
-                return token.strip()
-        elif key == "x-api-key" and isinstance(value, str):
-            return value.strip()
-    return ""
 
 
 def _timestamp(unix: float) -> timestamp_pb2.Timestamp | None:
@@ -58,28 +47,87 @@ def _breaker_to_proto(snap: BreakerSnapshot) -> admin_service_pb2.CircuitBreaker
 
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     def __init__(self, settings: Settings, breakers: BreakerBoard,
-                 degraded: Callable[[], Sequence[str]]):
+                 degraded: Callable[[], Sequence[str]], tenants: TenantAdmin):
         self._settings = settings
         self._breakers = breakers
         self._degraded = degraded
-        self._admin_keys = [k.encode() for k in settings.auth.admin_keys]
+        self._tenants = tenants
         self._started = time.time()
 
     def _require_admin(self, context: aio.ServicerContext) -> None:
         if not self._settings.admin.enabled:
             raise PermissionDeniedError("the admin API is disabled (admin.enabled: false)")
-        if not self._admin_keys:
-            raise PermissionDeniedError(
-                "no admin key is configured: set auth.admin_keys or GATEWAY_ADMIN_KEY")
-        token = bearer_token(context).encode()
-        if not token:
-            raise AuthenticationError("an admin key is required (authorization: Bearer ...)")
-        # Compare against every key, always, so timing says nothing about which matched.
-        matched = False
-        for key in self._admin_keys:
-            matched |= hmac.compare_digest(token, key)
-        if not matched:
-            raise PermissionDeniedError("this key may not use the admin API")
+
+    # --- tenants and keys ----------------------------------------------------------------
+
+    async def CreateTenant(self, request: admin_service_pb2.CreateTenantRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.CreateTenantResponse:
+        self._require_admin(context)
+        tenant = await self._tenants.create(request.tenant)
+        return admin_service_pb2.CreateTenantResponse(tenant=tenant)
+
+    async def GetTenant(self, request: admin_service_pb2.GetTenantRequest,
+                        context: aio.ServicerContext) -> admin_service_pb2.GetTenantResponse:
+        self._require_admin(context)
+        return admin_service_pb2.GetTenantResponse(
+            tenant=await self._tenants.get(request.tenant_id))
+
+    async def ListTenants(self, request: admin_service_pb2.ListTenantsRequest,
+                          context: aio.ServicerContext
+                          ) -> admin_service_pb2.ListTenantsResponse:
+        self._require_admin(context)
+        return admin_service_pb2.ListTenantsResponse(tenants=await self._tenants.all())
+
+    async def UpdateTenant(self, request: admin_service_pb2.UpdateTenantRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.UpdateTenantResponse:
+        self._require_admin(context)
+        tenant = await self._tenants.update(request.tenant_id, request.tenant,
+                                            request.remove_provider_credentials)
+        return admin_service_pb2.UpdateTenantResponse(tenant=tenant)
+
+    async def DeleteTenant(self, request: admin_service_pb2.DeleteTenantRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.DeleteTenantResponse:
+        self._require_admin(context)
+        await self._tenants.delete(request.tenant_id)
+        return admin_service_pb2.DeleteTenantResponse()
+
+    async def CreateApiKey(self, request: admin_service_pb2.CreateApiKeyRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.CreateApiKeyResponse:
+        self._require_admin(context)
+        if request.ttl_seconds < 0:
+            raise InvalidRequestError("'ttl_seconds' cannot be negative", param="ttl_seconds")
+        key, secret = await self._tenants.create_key(request.tenant_id, request.name,
+                                                     request.ttl_seconds)
+        return admin_service_pb2.CreateApiKeyResponse(api_key=key, secret=secret)
+
+    async def ListApiKeys(self, request: admin_service_pb2.ListApiKeysRequest,
+                          context: aio.ServicerContext
+                          ) -> admin_service_pb2.ListApiKeysResponse:
+        self._require_admin(context)
+        return admin_service_pb2.ListApiKeysResponse(
+            api_keys=await self._tenants.list_keys(request.tenant_id))
+
+    async def RevokeApiKey(self, request: admin_service_pb2.RevokeApiKeyRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.RevokeApiKeyResponse:
+        self._require_admin(context)
+        return admin_service_pb2.RevokeApiKeyResponse(
+            api_key=await self._tenants.revoke_key(request.key_id))
+
+    async def RotateApiKey(self, request: admin_service_pb2.RotateApiKeyRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.RotateApiKeyResponse:
+        self._require_admin(context)
+        key, secret, revoked = await self._tenants.rotate_key(request.tenant_id, request.key_id,
+                                                              request.name)
+        return admin_service_pb2.RotateApiKeyResponse(api_key=key, secret=secret,
+                                                      revoked_key_ids=revoked)
+
+    # --- operations ------------------------------------------------------------------------
 
     async def ListProviders(self, request: admin_service_pb2.ListProvidersRequest,
                             context: aio.ServicerContext

@@ -1,10 +1,13 @@
-"""The core's one server interceptor: request context, error mapping, the request log.
+"""The core's one server interceptor: request context, authentication, error
+mapping, the request log.
 
 For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it in
-the initial metadata, opens a :class:`RequestContext`, turns a
-:class:`GatewayError` into its status with ``ErrorInfo``, turns any other
-exception into a bare INTERNAL (logged with its traceback, never sent), and logs
-one line when the RPC ends. Wrapped handlers are cached per method.
+the trailing metadata, opens a :class:`RequestContext`, authenticates the caller
+(the same way for REST, which arrives through the facade, and for gRPC clients),
+refuses AdminService to non-admins, turns a :class:`GatewayError` into its status
+with ``ErrorInfo``, turns any other exception into a bare INTERNAL (logged with its
+traceback, never sent), and logs one line when the RPC ends. Wrapped handlers are
+cached per method.
 """
 
 from __future__ import annotations
@@ -17,18 +20,55 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from gateway.errors import GatewayError
+from gateway.errors import AuthenticationError, GatewayError, PermissionDeniedError
 from gateway.lifecycle import InFlight
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, status_details
+from gateway.tenancy.auth import Authenticator, Identity, set_identity
+from gateway.tenancy.clientip import TrustedProxies, peer_address
 
-__all__ = ["RequestInterceptor"]
+__all__ = ["Guard", "RequestInterceptor"]
 
 log = logging.getLogger("gateway.request")
 
-# Health and reflection are infrastructure: no request log for them.
+# Health and reflection are infrastructure: no auth, no request log for them.
 _QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+_ADMIN_PREFIX = "/llmgateway.v1.AdminService/"
+_LOCAL_PEERS = ("unix", "127.0.0.1", "::1")  # the in-process facade, or one on this host
+
+
+class Guard:
+    """Authentication for the interceptor: credentials and client address from metadata."""
+
+    def __init__(self, authenticator: Authenticator, proxies: TrustedProxies):
+        self.authenticator = authenticator
+        self.proxies = proxies
+
+    async def identify(self, method: str, context: aio.ServicerContext) -> Identity:
+        token = client_ip = forwarded = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                scheme, _, rest = value.partition(" ")
+                token = rest.strip() if scheme.lower() == "bearer" else token
+            elif key == "x-api-key" and isinstance(value, str) and not token:
+                token = value.strip()
+            elif key == "x-client-ip" and isinstance(value, str):
+                client_ip = value
+            elif key == "x-forwarded-for" and isinstance(value, str):
+                forwarded = value
+        peer = peer_address(context.peer() or "")
+        if client_ip and (peer in _LOCAL_PEERS or self.proxies.trusted(peer)):
+            address = client_ip  # the facade resolved it, behind its own trusted proxies
+        else:
+            address = self.proxies.client_ip(peer, forwarded)
+        identity = await self.authenticator.authenticate(token, address)
+        if method.startswith(_ADMIN_PREFIX) and not identity.is_admin:
+            if identity.kind == "ip":  # no credential at all
+                raise AuthenticationError("the admin API needs an admin key "
+                                          "(authorization: Bearer ...)")
+            raise PermissionDeniedError("the admin API needs an admin key or the admin role")
+        return identity
 
 
 def _request_id(context: aio.ServicerContext) -> str:
@@ -77,8 +117,15 @@ def _open(method: str, context: aio.ServicerContext) -> reqctx.RequestContext:
     return ctx
 
 
+async def _identify(guard: Guard, method: str, context: aio.ServicerContext,
+                    ctx: reqctx.RequestContext) -> None:
+    identity = await guard.identify(method, context)
+    ctx.tenant = identity.tenant_id
+    set_identity(identity)
+
+
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
-                in_flight: InFlight) -> Callable[..., Any]:
+                in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
@@ -86,6 +133,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         token = reqctx.set_current(ctx)
         trace_id, span_id = tracing.trace_ids()
         try:
+            await _identify(guard, method, context, ctx)
             return await behavior(request, context)
         except aio.AbortError:
             raise
@@ -100,7 +148,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
 
 
 def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
-                 in_flight: InFlight) -> Callable[..., Any]:
+                 in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
@@ -108,6 +156,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         token = reqctx.set_current(ctx)
         trace_id, span_id = tracing.trace_ids()
         try:
+            await _identify(guard, method, context, ctx)
             async for response in behavior(request, context):
                 yield response
         except aio.AbortError:
@@ -123,9 +172,10 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
 
 
 class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, in_flight: InFlight) -> None:
+    def __init__(self, in_flight: InFlight, guard: Guard) -> None:
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
         self._in_flight = in_flight
+        self._guard = guard
 
     async def intercept_service(
         self,
@@ -141,13 +191,13 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         if handler.unary_unary is not None:
             wrapped = grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary, self._in_flight),
+                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         elif handler.unary_stream is not None:
             wrapped = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream, self._in_flight),
+                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

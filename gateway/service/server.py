@@ -29,10 +29,13 @@ from gateway.resilience import BreakerBoard
 from gateway.routing import Router
 from gateway.service.admin_servicer import AdminServicer
 from gateway.service.gateway_servicer import GatewayServicer
-from gateway.service.interceptors import RequestInterceptor
+from gateway.service.interceptors import Guard, RequestInterceptor
+from gateway.service.tenant_admin import TenantAdmin
+from gateway.tenancy.admission import Admission
 from gateway.tenancy.pricing import Pricing
+from gateway.tenancy.usage import Budgets
 
-__all__ = ["SERVICE_NAMES", "CoreServer", "create_server"]
+__all__ = ["SERVICE_NAMES", "CoreServer", "CoreServices", "create_server"]
 
 SERVICE_NAMES = (
     gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name,
@@ -46,6 +49,22 @@ _OPTIONS = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
+
+
+@dataclass(slots=True)
+class CoreServices:
+    """Everything the core's servicers and interceptor use, built by the composition root."""
+
+    settings: Settings
+    router: Router
+    breakers: BreakerBoard
+    pricing: Pricing
+    admission: Admission
+    budgets: Budgets
+    guard: Guard
+    tenants: TenantAdmin
+    in_flight: InFlight
+    degraded: Callable[[], Sequence[str]] = tuple
 
 
 @dataclass(slots=True)
@@ -65,28 +84,22 @@ class CoreServer:
         await self.health.enter_graceful_shutdown()
 
 
-async def create_server(
-    router: Router,
-    breakers: BreakerBoard,
-    settings: Settings,
-    addresses: Sequence[str],
-    *,
-    degraded: Callable[[], Sequence[str]] = tuple,
-    traced: bool = False,
-    in_flight: InFlight | None = None,
-) -> CoreServer:
+async def create_server(services: CoreServices, addresses: Sequence[str], *,
+                        traced: bool = False) -> CoreServer:
     """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``).
 
     With ``traced``, OpenTelemetry's interceptor runs first, so the request
     interceptor (and its log line) sees the server span.
     """
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
-    interceptors.append(RequestInterceptor(in_flight or InFlight()))
+    interceptors.append(RequestInterceptor(services.in_flight, services.guard))
     server = aio.server(interceptors=interceptors, options=_OPTIONS)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
-        GatewayServicer(router, Pricing(settings.pricing)), server)
+        GatewayServicer(services.router, services.pricing, services.admission,
+                        services.budgets), server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(settings, breakers, degraded), server)
+        AdminServicer(services.settings, services.breakers, services.degraded,
+                      services.tenants), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -104,5 +117,3 @@ async def create_server(
     core = CoreServer(server=server, health=health, ports=ports)
     await core.set_serving(True)
     return core
-
-

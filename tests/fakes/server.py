@@ -121,22 +121,22 @@ class FakeServer:
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._serve())
+        self._loop.close()
+
+    async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
-
-        async def start() -> None:
-            assert self._runner is not None
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self._ready.set()
-
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # An event, not loop.stop(): a stop() right after start() must not be lost.
+        self._stopping = asyncio.Event()
+        self._ready.set()
+        await self._stopping.wait()
+        await self._runner.cleanup()
 
     def start(self) -> FakeServer:
         self._thread.start()
@@ -145,8 +145,9 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        """Take the server down (its port then refuses connections); idempotent."""
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopping.set)
             self._thread.join(10)
 
     def __enter__(self) -> FakeServer:

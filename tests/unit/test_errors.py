@@ -152,9 +152,12 @@ def test_rate_limited_without_retry_after_still_says_when() -> None:
     assert err.headers() == {"Retry-After": "1"}
 
 
-def test_fractional_retry_after() -> None:
+def test_fractional_retry_after_rounds_up_to_whole_seconds() -> None:
+    # HTTP's Retry-After is delta-seconds, a whole number (RFC 9110 section 10.2.3).
     err = from_rpc_error(rpc_error(RateLimitedError("x", retry_after=0.5)))
-    assert err.headers()["Retry-After"] == "0.5"
+    assert err.headers()["Retry-After"] == "1"
+    err = from_rpc_error(rpc_error(RateLimitedError("x", retry_after=2.01)))
+    assert err.headers()["Retry-After"] == "3"
 
 
 def test_upstream_rate_limited_is_429_with_the_providers_retry_after() -> None:

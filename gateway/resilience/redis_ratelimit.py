@@ -1,0 +1,289 @@
+"""Rate limits and quotas shared by every replica through Redis: :class:`RedisRateLimiter`.
+
+The algorithms are :mod:`~gateway.resilience.local_ratelimit`'s (token bucket,
+two-bucket sliding minute windows, UTC-day token quota, leased concurrency slots),
+run by Lua scripts on Redis's clock (``TIME``), so N replicas enforce one limit,
+never N times it:
+
+- :meth:`~RedisRateLimiter.acquire` is ONE script (EVALSHA) that checks every
+  limit and, only when all admit, takes a token, a request and a lease;
+- :meth:`~RedisRateLimiter.charge` is one script adding tokens to the minute
+  window and the day's count;
+- :meth:`~RedisRateLimiter.release` is one ``ZREM``.
+
+Key layout per subject (the ``{subject}`` hash tag keeps a subject's keys in one
+Redis Cluster slot; every key expires, so idle subjects vanish)::
+
+    llmgw:rl:{<subject>}     hash  tk, ts       bucket tokens and when they were counted
+                                   w            index of the current minute (unix // 60)
+                                   rc, rp       requests this minute / the minute before
+                                   tc, tp       tokens this minute / the minute before
+                             expires when both minutes are over and the bucket is full
+    llmgw:rl:{<subject>}:d   string             tokens charged this UTC day;
+                             expires at the next UTC midnight (the daily reset)
+    llmgw:rl:{<subject>}:c   zset   lease id -> expiry (ms): the concurrency slots held;
+                             expired members are dropped by the next acquire, the key
+                             expires with its youngest lease
+
+When Redis cannot be reached (any ``RedisError``/``OSError``, timeouts included)
+the limiter fails OPEN: the request is admitted with no state at all, counted in
+``gateway_rate_limit_fail_open_total``, the outage is logged once and shown by
+:attr:`RedisRateLimiter.degraded`, and Redis is left alone for
+:data:`RETRY_REDIS_AFTER` seconds so an outage does not cost every request a
+timeout. A rate limiter must not turn a Redis outage into a gateway outage.
+
+Example::
+
+    limiter = RedisRateLimiter(redis)  # the app's shared redis.asyncio.Redis
+    decision = await limiter.acquire("tenant:ten_x", tenant.limits)
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from string import Template
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.observability import metrics
+from gateway.resilience.local_ratelimit import (
+    ALLOWED,
+    CONCURRENCY_RETRY,
+    DAY,
+    LEASE_TTL,
+    MARGIN,
+    WINDOW,
+    burst_of,
+    unlimited,
+)
+from gateway.resilience.ratelimit import LimitDecision
+from gateway.tenancy.models import Limits
+
+__all__ = ["RedisRateLimiter"]
+
+log = logging.getLogger("gateway.resilience")
+
+KEY_PREFIX = "llmgw:rl:"
+RETRY_REDIS_AFTER = 2.0  # seconds without Redis (failing open) after a Redis failure
+
+
+_CONSTANTS = {"W": repr(WINDOW), "DAY": repr(DAY), "MARGIN": repr(MARGIN),
+              "CONCURRENCY_RETRY": repr(CONCURRENCY_RETRY)}
+
+# Shared by both scripts: the clock and the minute windows, rolled from the hash.
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local W = $W
+local index = math.floor(now / W)
+local elapsed = now - index * W
+local h = redis.call('HMGET', KEYS[1], 'w', 'rc', 'rp', 'tc', 'tp', 'tk', 'ts')
+local rc, rp, tc, tp = 0, 0, 0, 0
+local w = tonumber(h[1])
+if w == index then
+  rc, rp = tonumber(h[2]) or 0, tonumber(h[3]) or 0
+  tc, tp = tonumber(h[4]) or 0, tonumber(h[5]) or 0
+elseif w == index - 1 then
+  rp, tp = tonumber(h[2]) or 0, tonumber(h[4]) or 0
+end
+local function window_ttl()
+  if rc + tc > 0 then return 2 * W - elapsed end
+  if rp + tp > 0 then return W - elapsed end
+  return 0
+end
+"""
+
+# KEYS: hash, day counter, lease zset. ARGV: rps, burst, rpm, tpm, daily quota,
+# concurrency ('' when not enforced), lease id, lease ttl (ms).
+# Returns {allowed 1/0, scope, limit, remaining, reset_after, retry_after}.
+_ACQUIRE = Template(_PRELUDE + """
+local DAY, MARGIN = $DAY, $MARGIN
+local rps, burst, rpm = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tpm, quota, slots = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local scope, wait = '', -1
+local function refuse(name, seconds)
+  if seconds > wait then scope, wait = name, seconds end
+end
+local function window_wait(prev, cur, limit)
+  if limit <= 0 then return W end
+  if cur < limit then return math.max(0, W * (1 - (limit - cur) / prev) - elapsed) + MARGIN end
+  return W - elapsed + W * (1 - limit / cur) + MARGIN
+end
+
+local tokens = 0
+if rps then
+  local ts = tonumber(h[7])
+  if ts then
+    tokens = math.min(burst, (tonumber(h[6]) or 0) + math.max(0, now - ts) * rps)
+  else
+    tokens = burst
+  end
+  if tokens < 1 then refuse('rps', rps > 0 and (1 - tokens) / rps + MARGIN or W) end
+end
+local weight = (W - elapsed) / W
+local estimate = 0
+if rpm then
+  estimate = rp * weight + rc
+  if estimate >= rpm then refuse('rpm', window_wait(rp, rc, rpm)) end
+end
+if tpm and tp * weight + tc >= tpm then refuse('tpm', window_wait(tp, tc, tpm)) end
+if quota and (tonumber(redis.call('GET', KEYS[2])) or 0) >= quota then
+  refuse('daily_tokens', (math.floor(now / DAY) + 1) * DAY - now + MARGIN)
+end
+if slots then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now * 1000)
+  if redis.call('ZCARD', KEYS[3]) >= slots then refuse('concurrency', $CONCURRENCY_RETRY) end
+end
+
+local allowed = scope == ''
+if allowed then
+  if rps then tokens = tokens - 1 end
+  if rpm then
+    rc = rc + 1
+    estimate = estimate + 1
+  end
+  if slots then
+    local ttl = tonumber(ARGV[8])
+    redis.call('ZADD', KEYS[3], now * 1000 + ttl, ARGV[7])
+    redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))
+  end
+end
+if rps or rpm or tpm then
+  local keep = window_ttl()
+  if rps then
+    redis.call('HSET', KEYS[1], 'tk', tokens, 'ts', now)
+    keep = math.max(keep, rps > 0 and (burst - tokens) / rps or DAY)
+  end
+  redis.call('HSET', KEYS[1], 'w', index, 'rc', rc, 'rp', rp, 'tc', tc, 'tp', tp)
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil((keep + 1) * 1000)))
+end
+
+local limit, remaining, reset = 0, 0, 0
+if rpm then
+  limit, remaining = rpm, math.max(0, math.ceil(rpm - estimate - 1e-9))
+  if rc > 0 then reset = 2 * W - elapsed elseif rp > 0 then reset = W - elapsed end
+elseif rps then
+  limit, remaining = burst, math.max(0, math.floor(tokens))
+  if rps > 0 then reset = (burst - tokens) / rps end
+end
+return {allowed and 1 or 0, scope, limit, remaining, tostring(reset),
+        tostring(math.max(0, wait))}
+""").substitute(_CONSTANTS)
+
+# KEYS: hash, day counter. ARGV: tokens, per-minute enforced (1/0), daily enforced (1/0).
+_CHARGE = Template(_PRELUDE + """
+local n = tonumber(ARGV[1])
+if ARGV[2] == '1' then
+  tc = tc + n
+  redis.call('HSET', KEYS[1], 'w', index, 'rc', rc, 'rp', rp, 'tc', tc, 'tp', tp)
+  -- Only ever lengthen: the bucket in the same hash may need longer.
+  local keep = math.ceil((window_ttl() + 1) * 1000)
+  if redis.call('PTTL', KEYS[1]) < keep then
+    redis.call('PEXPIRE', KEYS[1], string.format('%d', keep))
+  end
+end
+if ARGV[3] == '1' then
+  redis.call('INCRBY', KEYS[2], n)
+  redis.call('PEXPIREAT', KEYS[2], string.format('%d', (math.floor(now / $DAY) + 1) * $DAY * 1000))
+end
+return 1
+""").substitute(_CONSTANTS)
+
+
+def _arg(value: float | None) -> str:
+    return "" if value is None else str(value)
+
+
+class RedisRateLimiter:
+    """The :class:`~gateway.resilience.ratelimit.RateLimiter` shared through Redis.
+
+    ``redis`` is the app's client: :meth:`aclose` leaves it open. ``lease_ttl`` is
+    how long a concurrency slot stays held when nobody releases it.
+    """
+
+    def __init__(self, redis: Redis, *, lease_ttl: float = LEASE_TTL,
+                 clock: Callable[[], float] = time.monotonic):
+        self.redis = redis
+        self.lease_ttl = lease_ttl
+        self._lease_ttl_ms = str(max(1, round(lease_ttl * 1000)))
+        self._clock = clock
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._charge = redis.register_script(_CHARGE)
+        self._down_until = 0.0
+        self.degraded = False  # True from a Redis failure until Redis answers again
+
+    @staticmethod
+    def _key(subject: str) -> str:
+        return f"{KEY_PREFIX}{{{subject}}}"
+
+    async def acquire(self, subject: str, limits: Limits) -> LimitDecision:
+        if unlimited(limits):
+            return ALLOWED
+        if self._clock() < self._down_until:
+            return self._fail_open()
+        rps, slots = limits.requests_per_second, limits.concurrent_requests
+        lease = secrets.token_hex(8) if slots is not None else ""
+        key = self._key(subject)
+        try:
+            allowed, scope, limit, remaining, reset_after, retry_after = await self._acquire(
+                keys=(key, key + ":d", key + ":c"),
+                args=(_arg(rps), _arg(burst_of(limits, rps) if rps is not None else None),
+                      _arg(limits.requests_per_minute), _arg(limits.tokens_per_minute),
+                      _arg(limits.daily_token_quota), _arg(slots), lease, self._lease_ttl_ms))
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return self._fail_open()
+        self._recovered()
+        return LimitDecision(
+            allowed=bool(allowed), scope=scope if isinstance(scope, str) else scope.decode(),
+            limit=int(limit), remaining=int(remaining), reset_after=float(reset_after),
+            retry_after=float(retry_after), lease=lease if allowed else "")
+
+    async def release(self, subject: str, lease: str) -> None:
+        # During an outage the slot stays held in Redis until its lease expires.
+        if not lease or self._clock() < self._down_until:
+            return
+        try:
+            await self.redis.zrem(self._key(subject) + ":c", lease)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+        else:
+            self._recovered()
+
+    async def charge(self, subject: str, limits: Limits, tokens: int) -> None:
+        tpm, quota = limits.tokens_per_minute, limits.daily_token_quota
+        if tokens <= 0 or (tpm is None and quota is None):
+            return
+        if self._clock() < self._down_until:
+            return  # lost: part of failing open
+        key = self._key(subject)
+        try:
+            await self._charge(keys=(key, key + ":d"),
+                               args=(tokens, int(tpm is not None), int(quota is not None)))
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+        else:
+            self._recovered()
+
+    async def aclose(self) -> None:
+        """Nothing to close: the Redis client belongs to the app."""
+
+    def _fail_open(self) -> LimitDecision:
+        metrics.rate_limit_fail_open()
+        return ALLOWED
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = self._clock() + RETRY_REDIS_AFTER
+        if not self.degraded:
+            self.degraded = True
+            log.warning("redis unreachable: rate limits are not enforced until it is back",
+                        extra={"fields": {"error": type(exc).__name__}})
+
+    def _recovered(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.info("redis reachable again: rate limits are enforced")

@@ -1,0 +1,154 @@
+"""Usage rows and monthly budgets, kept off the hot path.
+
+:class:`UsageRecorder` queues a row per request and writes them to the store in
+batches (every second, or sooner when many are waiting), retrying while the store
+is down (rows are kept, up to a bound) and flushing what is left at shutdown.
+
+:class:`Budgets` answers "how much has this tenant spent this month": the store's
+total, refreshed every few seconds, plus what this process added since. It is
+exact within one refresh interval across replicas, which is the precision a
+monthly budget needs. Crossing 80% and 95% logs a warning once per tenant and
+month and moves ``gateway_budget_usage_ratio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.errors import GatewayError
+from gateway.observability import metrics
+from gateway.tenancy.models import TenantStore, UsageRow, UsageTotals
+
+__all__ = ["Budgets", "UsageRecorder", "month_start"]
+
+log = logging.getLogger("gateway.tenancy")
+
+FLUSH_INTERVAL = 1.0
+BATCH = 500
+MAX_PENDING = 100_000
+ALERT_RATIOS = (0.8, 0.95)
+
+
+def month_start(now: float) -> float:
+    """Unix time of the first instant of ``now``'s month, UTC."""
+    day = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+class UsageRecorder:
+    def __init__(self, store: TenantStore, *, interval: float = FLUSH_INTERVAL):
+        self._store = store
+        self._interval = interval
+        self._pending: list[UsageRow] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._dropped = 0
+
+    def record(self, row: UsageRow) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self._dropped += 1  # the store has been down for long: keep memory bounded
+            return
+        self._pending.append(row)
+        if len(self._pending) >= BATCH:
+            self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-recorder")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write what is pending; False (rows kept) when the store is unavailable."""
+        while self._pending:
+            batch = self._pending[:BATCH]
+            try:
+                await self._store.record_usage(batch)
+            except GatewayError as exc:
+                log.warning("usage rows not written yet", extra={"fields": {
+                    "pending": len(self._pending), "error": exc.message}})
+                return False
+            del self._pending[:len(batch)]
+        if self._dropped:
+            log.error("usage rows dropped while the store was down",
+                      extra={"fields": {"dropped": self._dropped}})
+            self._dropped = 0
+        return True
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if not await self.flush():
+            log.error("usage rows lost at shutdown: the store is unavailable",
+                      extra={"fields": {"rows": len(self._pending)}})
+
+
+@dataclass(slots=True)
+class _Spend:
+    period: float
+    base: UsageTotals
+    added_cost: float
+    added_requests: int
+    refreshed: float
+    alerted: float = 0.0  # the highest alert ratio already raised this period
+
+
+class Budgets:
+    def __init__(self, store: TenantStore, *, refresh: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
+        self._store = store
+        self._refresh = refresh
+        self._clock = clock
+        self._wall = wall
+        self._spend: dict[str, _Spend] = {}
+
+    async def _current(self, tenant_id: str) -> _Spend:
+        period = month_start(self._wall())
+        spend = self._spend.get(tenant_id)
+        if spend is None or spend.period != period or self._clock() - spend.refreshed > (
+            self._refresh
+        ):
+            base = await self._store.usage_since(tenant_id, period)
+            alerted = spend.alerted if spend is not None and spend.period == period else 0.0
+            spend = _Spend(period, base, 0.0, 0, self._clock(), alerted)
+            self._spend[tenant_id] = spend
+        return spend
+
+    async def totals(self, tenant_id: str) -> tuple[float, UsageTotals]:
+        """``(period start, month-to-date totals)`` for the tenant."""
+        spend = await self._current(tenant_id)
+        base = spend.base
+        return spend.period, UsageTotals(base.requests + spend.added_requests,
+                                         base.prompt_tokens, base.completion_tokens,
+                                         base.cost_usd + spend.added_cost)
+
+    async def spent(self, tenant_id: str) -> float:
+        return (await self.totals(tenant_id))[1].cost_usd
+
+    async def add(self, tenant_id: str, budget: float | None, cost: float) -> None:
+        spend = await self._current(tenant_id)
+        spend.added_cost += cost
+        spend.added_requests += 1
+        if not budget:
+            return
+        ratio = (spend.base.cost_usd + spend.added_cost) / budget
+        metrics.budget_ratio(tenant_id, ratio)
+        for threshold in ALERT_RATIOS:
+            if ratio >= threshold > spend.alerted:
+                spend.alerted = threshold
+                log.warning("tenant budget alert", extra={"fields": {
+                    "tenant": tenant_id, "threshold": threshold, "ratio": round(ratio, 4),
+                    "budget_usd": budget}})
