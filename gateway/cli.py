@@ -4,6 +4,8 @@
 
     gateway serve [--config FILE] [--workers N] [--only grpc|http] [--grpc-target HOST:PORT]
     gateway config check FILE
+    gateway tenants create|list|get|update|delete ...
+    gateway keys create|list|revoke|rotate ...
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway.admin_cli import add_admin_commands, run_admin_command
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.observability.logging import configure_logging
 
@@ -40,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("file")
+    add_admin_commands(commands, os.environ.get("GATEWAY_ADMIN_KEY", ""))
     return parser
 
 
@@ -117,4 +121,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "config":
         return _config_check(args.file)
-    return 2
+    return run_admin_command(args)

@@ -106,9 +106,12 @@ class AnthropicCodec:
         headers = {"content-type": "application/json",
                    "anthropic-version": config.api_version or DEFAULT_VERSION, **config.headers}
         if config.api_key:
-            headers["x-api-key"] = config.api_key
+            headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "accept": "text/event-stream"}
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key}
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool

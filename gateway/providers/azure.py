@@ -67,7 +67,7 @@ class AzureOpenAICodec:
         self._default_deployment = config.deployment
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
-            headers["api-key"] = config.api_key
+            headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "Accept": "text/event-stream"}
 
@@ -82,6 +82,9 @@ class AzureOpenAICodec:
             raise InvalidRequestError(f"'{deployment}' is not a valid Azure deployment name.",
                                       param="model")
         return f"{self._base}/{deployment}/{operation}{self._query}"
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"api-key": api_key}
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool

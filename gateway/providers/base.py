@@ -80,6 +80,10 @@ class WireCodec(Protocol):
 
     framing: Literal["sse", "ndjson"]
 
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """How a credential travels to this provider (a tenant's own key uses it)."""
+        ...
+
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool
     ) -> UpstreamRequest: ...

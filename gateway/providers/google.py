@@ -99,13 +99,16 @@ class GoogleCodec:
         self._root = f"{(config.base_url or DEFAULT_BASE_URL).rstrip('/')}/{API_VERSION}"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
-            headers["x-goog-api-key"] = config.api_key
+            headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "Accept": "text/event-stream"}
 
     def _url(self, model: str, method: str) -> str:
         # The model name comes from the client: quoted, it stays one path segment.
         return f"{self._root}/models/{quote(model.removeprefix('models/'), safe='-._~')}:{method}"
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-goog-api-key": api_key}
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool

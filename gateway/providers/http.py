@@ -17,6 +17,7 @@ from gateway.config import ProviderConfig
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from gateway.observability.tracing import inject_headers
+from gateway.providers import credentials
 from gateway.providers.base import UpstreamRequest, WireCodec
 from gateway.providers.transport import iter_events, new_session
 
@@ -51,6 +52,9 @@ class HttpProvider:
 
     def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
         headers = dict(wire.headers)
+        own_key = credentials.current(self.name)
+        if own_key is not None:  # the tenant brought its own key for this provider
+            headers.update(self.codec.auth_headers(own_key))
         inject_headers(headers)  # traceparent of the attempt's span
         return self.session.request(
             wire.method,

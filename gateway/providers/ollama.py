@@ -83,9 +83,12 @@ class OllamaCodec:
         self._tags_url = f"{base}/api/tags"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:  # Ollama itself has no auth; a proxy in front of it may
-            headers["Authorization"] = f"Bearer {config.api_key}"
+            headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "Accept": "application/x-ndjson"}
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool

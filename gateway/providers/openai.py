@@ -55,9 +55,12 @@ class OpenAICodec:
         self._models_url = f"{base}/models"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
+            headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "Accept": "text/event-stream"}
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool

@@ -128,7 +128,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateTenant(self, request, context):
-        """Replace a tenant's settings (fields left unset keep their value).
+        """Replace a tenant's settings with the given spec (provider credentials it does not
+        name are kept; drop them with remove_provider_credentials).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
