@@ -66,6 +66,10 @@ class GatewayError(Exception):
         self.param = param
         self.code = code
 
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """Extra trailing metadata for gRPC clients (rate-limit values, ...)."""
+        return ()
+
     def metadata(self) -> dict[str, str]:
         """The ``ErrorInfo.metadata`` this error carries to the facade."""
         meta: dict[str, str] = {}
@@ -140,6 +144,10 @@ class RateLimitedError(_RetryAfterMixin, GatewayError):
             meta["scope"] = self.scope
         meta.update(self.headers)
         return meta
+
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        retry = (("retry-after", f"{self.retry_after:g}"),) if self.retry_after else ()
+        return (*self.headers.items(), *retry)
 
 
 class BudgetExceededError(GatewayError):

@@ -140,5 +140,6 @@ class MockProvider:
             yield chunk([ChunkChoice(i, Delta(content=text)) for i in range(n)])
         finish = self._finish(request, reply)
         yield chunk([ChunkChoice(i, Delta(), finish_reason=finish) for i in range(n)])
-        if include_usage:
-            yield chunk([], self._usage(request, reply, n))
+        # Always sent, as the HTTP providers do: the core charges it and drops it when
+        # the client did not ask for usage.
+        yield chunk([], self._usage(request, reply, n))

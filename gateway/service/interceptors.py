@@ -84,7 +84,8 @@ async def _fail(
     if isinstance(exc, GatewayError):
         ctx.status = exc.grpc_code.name
         await context.abort(exc.grpc_code, exc.message, trailing_metadata=(
-            (STATUS_DETAILS_KEY, status_details(exc)), ("x-request-id", ctx.request_id)))
+            (STATUS_DETAILS_KEY, status_details(exc)), ("x-request-id", ctx.request_id),
+            *exc.trailers()))
     ctx.status = "INTERNAL"
     log.error("unhandled error in %s", ctx.method, exc_info=exc,
               extra={"fields": {"request_id": ctx.request_id}})

@@ -146,9 +146,9 @@ class Budgets:
             return
         ratio = (spend.base.cost_usd + spend.added_cost) / budget
         metrics.budget_ratio(tenant_id, ratio)
-        for threshold in ALERT_RATIOS:
-            if ratio >= threshold > spend.alerted:
-                spend.alerted = threshold
-                log.warning("tenant budget alert", extra={"fields": {
-                    "tenant": tenant_id, "threshold": threshold, "ratio": round(ratio, 4),
-                    "budget_usd": budget}})
+        crossed = max((t for t in ALERT_RATIOS if ratio >= t), default=0.0)
+        if crossed > spend.alerted:  # one line per crossing, for the highest threshold
+            spend.alerted = crossed
+            log.warning("tenant budget alert", extra={"fields": {
+                "tenant": tenant_id, "threshold": crossed, "ratio": round(ratio, 4),
+                "budget_usd": budget}})
