@@ -1,9 +1,11 @@
 """The router: a canonical request in, an answer from the first deployment that gives one.
 
 Candidates are the route's targets in weighted random order, then each fallback
-model's targets in theirs; an ``X-Provider`` pin keeps only that provider's
-targets (or, when the route has none, sends the model name straight to it).
-The resilience pipeline tries them with breakers, retries and the deadline.
+model's targets in theirs, then the tenant's fallback providers asked for the same
+upstream model; an ``X-Provider`` pin keeps only that provider's targets (or,
+when the route has none, sends the model name straight to it). A bare name no
+alias knows goes to the tenant's default provider, else the config's. The
+resilience pipeline tries the candidates with breakers, retries and the deadline.
 
 A stream is committed to a deployment once its first chunk arrives: failures
 before that fall back like a unary call; after it they end the stream with an
@@ -28,11 +30,23 @@ from gateway.resilience import Outcome, Pipeline
 from gateway.resilience.pipeline import Candidate
 from gateway.routing.registry import ModelRegistry, Route, Target, weighted_order
 
-__all__ = ["Router", "Served"]
+__all__ = ["RoutingHints", "Router", "Served"]
 
 log = logging.getLogger("gateway.routing")
 
 DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass(slots=True, frozen=True)
+class RoutingHints:
+    """Per-request routing preferences: the caller's pin, its tenant's providers."""
+
+    pin: str = ""
+    default_provider: str = ""
+    fallback_providers: tuple[str, ...] = ()
+
+
+NO_HINTS = RoutingHints()
 
 
 @dataclass(slots=True)
@@ -61,13 +75,18 @@ class Router:
         self.pipeline = pipeline
         self._rng = rng or random.Random()
 
-    def candidates(self, model: str, pin: str = "") -> list[Candidate[Target]]:
+    def _resolve(self, model: str, hints: RoutingHints) -> Route:
         try:
-            route = self.registry.resolve(model)
+            return self.registry.resolve(model)
         except ModelNotFoundError:
-            if not pin or "/" in model:
+            provider = hints.pin or hints.default_provider
+            if not provider or "/" in model or provider not in self.registry.providers:
                 raise
-            route = self.registry.resolve(f"{pin}/{model}")  # a bare name, pinned
+            return self.registry.resolve(f"{provider}/{model}")  # a bare name, directed
+
+    def candidates(self, model: str, hints: RoutingHints = NO_HINTS
+                   ) -> list[Candidate[Target]]:
+        route = self._resolve(model, hints)
         groups: list[Route] = [route]
         for name in route.fallbacks:
             try:
@@ -75,6 +94,7 @@ class Router:
             except ModelNotFoundError:
                 log.warning("fallback model is not routable", extra={"fields": {
                     "model": model, "fallback": name}})
+        pin = hints.pin
         out: list[Candidate[Target]] = []
         for group in groups:
             targets = weighted_order(group.targets, self._rng)
@@ -82,17 +102,26 @@ class Router:
                 targets = [t for t in targets if t.provider.name == pin]
             timeout = group.timeout or DEFAULT_TIMEOUT
             out.extend(Candidate(t, t.provider.name, timeout) for t in targets)
+        timeout = route.timeout or DEFAULT_TIMEOUT
         if pin and not out:  # the pinned provider serves none of the route: ask it directly
             bare = model.partition("/")[2] if "/" in model else model
             direct = self.registry.resolve(f"{pin}/{bare}")
-            out = [Candidate(direct.targets[0], pin, route.timeout or DEFAULT_TIMEOUT)]
+            out = [Candidate(direct.targets[0], pin, timeout)]
+        if not pin and out:
+            upstream_model = route.targets[0].model
+            tried = {c.breaker for c in out}
+            for provider in hints.fallback_providers:
+                if provider not in tried and provider in self.registry.providers:
+                    extra = self.registry.resolve(f"{provider}/{upstream_model}")
+                    out.append(Candidate(extra.targets[0], provider, timeout))
+                    tried.add(provider)
         return out
 
     def _deadline_at(self, deadline: float | None) -> float | None:
         return None if deadline is None else time.monotonic() + deadline
 
     async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
-                   pin: str = "") -> ChatCompletion:
+                   hints: RoutingHints = NO_HINTS) -> ChatCompletion:
         async def call(target: Target, timeout: float) -> ChatCompletion:
             provider = target.provider
             started = time.perf_counter()
@@ -110,13 +139,14 @@ class Router:
                 return result
 
         result, _, _ = await self.pipeline.run(
-            self.candidates(request.model, pin), call,
+            self.candidates(request.model, hints), call,
             deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
             on_refused=served.refused)
         return result
 
     async def embed(self, request: EmbeddingRequest, served: Served, *,
-                    deadline: float | None = None, pin: str = "") -> Embeddings:
+                    deadline: float | None = None,
+                    hints: RoutingHints = NO_HINTS) -> Embeddings:
         async def call(target: Target, timeout: float) -> Embeddings:
             provider = target.provider
             started = time.perf_counter()
@@ -132,13 +162,13 @@ class Router:
                 return result
 
         result, _, _ = await self.pipeline.run(
-            self.candidates(request.model, pin), call,
+            self.candidates(request.model, hints), call,
             deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
             on_refused=served.refused)
         return result
 
     async def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
-                          deadline: float | None = None, pin: str = ""
+                          deadline: float | None = None, hints: RoutingHints = NO_HINTS
                           ) -> AsyncGenerator[ChatChunk, None]:
         async def open_stream(target: Target, timeout: float
                               ) -> tuple[AsyncIterator[ChatChunk], ChatChunk, Span]:
@@ -160,7 +190,7 @@ class Router:
             return chunks, first, span
 
         (chunks, first, span), _, ticket = await self.pipeline.run(
-            self.candidates(request.model, pin), open_stream,
+            self.candidates(request.model, hints), open_stream,
             deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
             on_refused=served.refused)
         outcome = Outcome.IGNORED

@@ -23,7 +23,7 @@ from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.providers import credentials
 from gateway.routing import Router
-from gateway.routing.router import Served
+from gateway.routing.router import RoutingHints, Served
 from gateway.tenancy.admission import Admission, Admitted
 from gateway.tenancy.auth import Identity, current_identity
 from gateway.tenancy.models import UsageRow
@@ -38,12 +38,16 @@ def _deadline(context: aio.ServicerContext) -> float | None:
     return None if remaining is None else max(remaining, 0.001)
 
 
-def _pin(context: aio.ServicerContext) -> str:
-    """The ``x-provider`` metadata: a provider the caller wants, if any."""
+def _hints(context: aio.ServicerContext, admitted: Admitted) -> RoutingHints:
+    """The ``x-provider`` pin, if any, and the tenant's own provider preferences."""
+    pin = ""
     for key, value in context.invocation_metadata() or ():
         if key == "x-provider":
-            return str(value)
-    return ""
+            pin = str(value)
+    tenant = admitted.identity.tenant
+    if tenant is None:
+        return RoutingHints(pin=pin)
+    return RoutingHints(pin, tenant.default_provider, tenant.fallback_providers)
 
 
 def _context(model: str) -> reqctx.RequestContext:
@@ -120,7 +124,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         admitted = await self._admit(chat.model, context)
         try:
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
-                                                 pin=_pin(context))
+                                                 hints=_hints(context, admitted))
             self._account(ctx, served, completion.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
@@ -138,7 +142,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         ctx.stream = True
         admitted = await self._admit(chat.model, context)
         chunks = self._router.stream_chat(chat, served, include_usage=request.include_usage,
-                                          deadline=_deadline(context), pin=_pin(context))
+                                          deadline=_deadline(context),
+                                          hints=_hints(context, admitted))
         metrics.ACTIVE_STREAMS.inc()
         first = True
         try:
@@ -171,7 +176,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         admitted = await self._admit(embed.model, context)
         try:
             result = await self._router.embed(embed, served, deadline=_deadline(context),
-                                              pin=_pin(context))
+                                              hints=_hints(context, admitted))
             self._account(ctx, served, result.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds

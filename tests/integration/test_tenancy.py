@@ -352,3 +352,23 @@ def test_a_malformed_encryption_key_refuses_to_start(tmp_path: Path) -> None:
     assert "ENCRYPTION_KEY" in logs and "not-base64-and-short" not in logs
     assert "Traceback" not in logs
 
+
+
+def test_tenant_default_and_fallback_providers(gateway_factory: Factory,
+                                               fake_openai: FakeOpenAI) -> None:
+    from tests.fakes.openai import openai_error
+
+    gw = gateway_factory(keyed().replace("providers:", f"""providers:
+  primary: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "{FakeOpenAI.api_key}"}}
+  backup: {{type: mock}}"""), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    _, key = new_tenant(gw, default_provider="primary", fallback_providers=["backup"])
+    ok = chat(gw, key, "gpt-4o-mini")  # a bare name no alias knows: the tenant's default
+    assert ok.status_code == 200 and ok.json()["x_gateway"]["provider"] == "primary"
+    assert fake_openai.requests[-1].json["model"] == "gpt-4o-mini"
+    fake_openai.enqueue(*[openai_error(500, "down", "server_error")] * 2)
+    rescued = chat(gw, key, "gpt-4o-mini")  # primary fails: the tenant's fallback answers
+    assert rescued.status_code == 200
+    assert rescued.json()["x_gateway"] == {**rescued.json()["x_gateway"], "provider": "backup",
+                                           "model": "gpt-4o-mini"}
+    _, other = new_tenant(gw)
+    assert chat(gw, other, "gpt-4o-mini").status_code == 404  # no default: not routable
