@@ -50,6 +50,8 @@ from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, CoreServices, create_server
 from gateway.service.interceptors import Guard
 from gateway.service.tenant_admin import TenantAdmin
+from gateway.state.base import ConversationStore, ResponseCache
+from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.clientip import TrustedProxies
@@ -105,6 +107,8 @@ class Gateway:
         self._oidc: OidcVerifier | None = None
         self._limiter: RateLimiter | None = None
         self._recorder: UsageRecorder | None = None
+        self._conversations: ConversationStore | None = None
+        self._cache: ResponseCache | None = None
         self.breakers: BreakerBoard | None = None
         self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
@@ -199,6 +203,10 @@ class Gateway:
         budgets = Budgets(store)
         self._recorder = UsageRecorder(store)
         await self._recorder.start()
+        conversations = build_conversation_store(s.conversations, s.redis.url, self.redis)
+        self._conversations = conversations
+        await conversations.start()
+        self._cache = build_response_cache(s.cache, self.redis)
         assert self.breakers is not None
         return CoreServices(
             settings=s, router=router, breakers=self.breakers, pricing=Pricing(s.pricing),
@@ -207,6 +215,8 @@ class Gateway:
             budgets=budgets,
             guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs)),
             tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
+            conversations=conversations, conversation_ttl=float(s.conversations.ttl),
+            cache=self._cache, cache_ttl=float(s.cache.ttl),
             in_flight=self.drain.in_flight, degraded=self.degraded)
 
     def redis(self) -> Redis:
@@ -299,7 +309,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await provider.aclose()
         # Usage rows are flushed before the store closes; then the rest, in reverse order.
-        for resource in (self._recorder, self._limiter, self._oidc, self._store):
+        for resource in (self._recorder, self._conversations, self._cache, self._limiter,
+                         self._oidc, self._store):
             if resource is not None:
                 with contextlib.suppress(Exception):
                     await resource.aclose()

@@ -19,7 +19,7 @@ from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.facade import translate
+from gateway.facade import responses, translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
 from gateway.facade.tracing import TracingMiddleware
@@ -54,8 +54,8 @@ def _request_id() -> str:
 
 
 _FORWARDED = (("Authorization", "authorization"), ("X-Api-Key", "x-api-key"),
-              ("X-Provider", "x-provider"))
-_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+              ("X-Provider", "x-provider"), ("X-Skip-Cache", "x-skip-cache"))
+_CORE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-cache")
 MAX_TIMEOUT = 3600.0
 
 
@@ -73,10 +73,11 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
 
 
 async def _limit_headers(call: Any, headers: dict[str, str]) -> dict[str, str]:
-    """The core's ``X-RateLimit-*`` values (initial metadata), added to ``headers``."""
+    """The core's ``X-RateLimit-*`` and ``X-Cache`` values (initial metadata), added to
+    ``headers``."""
     metadata = await call.initial_metadata()
     if metadata:
-        for key in _LIMIT_HEADERS:
+        for key in _CORE_HEADERS:
             value = metadata.get(key)
             if value is not None:
                 headers[key] = str(value)
@@ -173,6 +174,46 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
             return _error(from_rpc_error(exc), request_id)
         headers = await _limit_headers(call, {"X-Request-ID": request_id})
         return _json(translate.embeddings_to_json(response, encoding), headers=headers)
+
+    @app.post("/v1/responses")
+    async def create_response() -> Response:
+        request_id = _request_id()
+        req, stream = responses.request_to_proto(await _read_json())
+        metadata, timeout = _metadata(request_id), _timeout()
+        if stream:
+            return await _stream_response(stub, req, metadata, request_id, timeout)
+        call = stub.CreateResponse(gateway_service_pb2.CreateResponseRequest(request=req),
+                                   metadata=metadata, timeout=timeout)
+        try:
+            answer = await call
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        headers = await _limit_headers(call, {"X-Request-ID": request_id})
+        return _json(responses.response_json(answer.response), headers=headers)
+
+    @app.get("/v1/responses/<response_id>")
+    async def get_response(response_id: str) -> Response:
+        request_id = _request_id()
+        try:
+            answer = await stub.GetResponse(
+                gateway_service_pb2.GetResponseRequest(response_id=response_id),
+                metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json(responses.response_json(answer.response),
+                     headers={"X-Request-ID": request_id})
+
+    @app.delete("/v1/responses/<response_id>")
+    async def delete_response(response_id: str) -> Response:
+        request_id = _request_id()
+        try:
+            answer = await stub.DeleteResponse(
+                gateway_service_pb2.DeleteResponseRequest(response_id=response_id),
+                metadata=_metadata(request_id))
+        except aio.AioRpcError as exc:
+            return _error(from_rpc_error(exc), request_id)
+        return _json({"id": answer.response_id, "object": "response", "deleted": answer.deleted},
+                     headers={"X-Request-ID": request_id})
 
     @app.get("/v1/usage")
     async def usage() -> Response:
@@ -309,5 +350,54 @@ async def _stream_chat(
     headers = await _limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
     response = Response(events(), status=200, content_type="text/event-stream",
                         headers=headers)
+    response.timeout = None
+    return response
+
+
+def _named_sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _stream_response(
+    stub: gateway_service_pb2_grpc.GatewayServiceStub,
+    req: Any,
+    metadata: tuple[tuple[str, str], ...],
+    request_id: str,
+    timeout: float | None,
+) -> Response:
+    """As :func:`_stream_chat`: the first event decides between an HTTP error and a stream."""
+    call = stub.StreamResponse(gateway_service_pb2.StreamResponseRequest(request=req),
+                               metadata=metadata, timeout=timeout)
+    try:
+        first = await call.read()
+    except aio.AioRpcError as exc:
+        return _error(from_rpc_error(exc), request_id)
+    except BaseException:
+        call.cancel()
+        raise
+    if first is grpc.aio.EOF:
+        return _error(ApiError(502, "the upstream returned an empty stream", type="upstream_error",
+                               code="empty_stream"), request_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        sequence = first.event.sequence_number
+        try:
+            yield _named_sse(*responses.event_json(first.event))
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    break
+                sequence = message.event.sequence_number
+                yield _named_sse(*responses.event_json(message.event))
+        except aio.AioRpcError as exc:
+            error = from_rpc_error(exc)
+            yield _named_sse("error", {"type": "error", "sequence_number": sequence + 1,
+                                       "code": error.code or error.type,
+                                       "message": error.message, "param": error.param})
+        finally:
+            call.cancel()
+
+    headers = await _limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
+    response = Response(events(), status=200, content_type="text/event-stream", headers=headers)
     response.timeout = None
     return response

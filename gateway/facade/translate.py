@@ -290,6 +290,28 @@ def chat_request_to_proto(body: dict[str, Any]) -> tuple[chat_pb2.ChatRequest, b
 # --- responses -----------------------------------------------------------------------------
 
 
+def tools_json(tools: Any) -> list[dict[str, Any]]:
+    """Tools in chat completions' shape (``{"type": "function", "function": {...}}``)."""
+    out = []
+    for t in tools:
+        function: dict[str, Any] = {"name": t.name}
+        if t.description:
+            function["description"] = t.description
+        if t.parameters_json:
+            function["parameters"] = orjson.loads(t.parameters_json)
+        if t.HasField("strict"):
+            function["strict"] = t.strict
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def tool_choice_json(choice: chat_pb2.ToolChoice) -> Any:
+    if choice.mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION:
+        return {"type": "function", "name": choice.function_name}
+    return {v: k for k, v in _TOOL_CHOICE_MODES.items()}.get(choice.mode, "auto")
+
+
+
 def _usage_json(usage: chat_pb2.Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.prompt_tokens,

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from grpc import aio
-from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
+from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc, responses_pb2
 
 from gateway import proto
 from gateway.domain import Usage
-from gateway.errors import AuthenticationError, GatewayError
+from gateway.errors import AuthenticationError, GatewayError, NotFoundError
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.providers import credentials
 from gateway.routing import Router
 from gateway.routing.router import RoutingHints, Served
+from gateway.service import responses
+from gateway.state.base import ConversationRecord, ConversationStore, ResponseCache
 from gateway.tenancy.admission import Admission, Admitted
 from gateway.tenancy.auth import Identity, current_identity
 from gateway.tenancy.models import UsageRow
@@ -65,17 +68,50 @@ def _identity() -> Identity:
     return identity
 
 
+async def _send_headers(context: aio.ServicerContext, headers: dict[str, str]) -> None:
+    if headers:
+        await context.send_initial_metadata(tuple(headers.items()))
+
+
+def _skip_cache(context: aio.ServicerContext) -> bool:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-skip-cache":
+            return str(value).lower() not in ("", "0", "false", "no")
+    return False
+
+
+def _cache_key(owner: str, request: chat_pb2.ChatRequest) -> str | None:
+    """A key for a deterministic request (temperature 0, or a seed), else None."""
+    deterministic = request.HasField("seed") or (
+        request.HasField("temperature") and request.temperature == 0)
+    if not deterministic:
+        return None
+    digest = hashlib.sha256(owner.encode())
+    digest.update(b"\0")
+    digest.update(request.SerializeToString(deterministic=True))
+    return "chat:" + digest.hexdigest()
+
+
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, router: Router, pricing: Pricing, admission: Admission, budgets: Budgets):
+    def __init__(self, router: Router, pricing: Pricing, admission: Admission, budgets: Budgets,
+                 conversations: ConversationStore, conversation_ttl: float,
+                 cache: ResponseCache | None = None, cache_ttl: float = 300.0):
+        self._cache = cache
+        self._cache_ttl = cache_ttl
         self._router = router
         self._pricing = pricing
         self._admission = admission
         self._budgets = budgets
+        self._conversations = conversations
+        self._conversation_ttl = conversation_ttl
 
-    async def _admit(self, model: str, context: aio.ServicerContext) -> Admitted:
+    async def _admit(self, model: str, context: aio.ServicerContext, *,
+                     send: bool = True) -> Admitted:
+        """Limits and budget; the rate-limit headers go out at once unless ``send`` is
+        False (the caller adds to them and calls :func:`_send_headers`)."""
         admitted = await self._admission.admit(_identity(), model)
-        if admitted.headers:
-            await context.send_initial_metadata(tuple(admitted.headers.items()))
+        if send:
+            await _send_headers(context, admitted.headers)
         credentials.use(admitted.credentials)
         return admitted
 
@@ -121,15 +157,49 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         started = time.perf_counter()
         chat = proto.chat_request_from_proto(request.request)
         ctx, served = _context(chat.model), Served()
-        admitted = await self._admit(chat.model, context)
+        key = None
+        if self._cache is not None:
+            key = _cache_key(_identity().owner, request.request)
+        admitted = await self._admit(chat.model, context, send=key is None)
         try:
+            if key is not None:
+                hit = None
+                if _skip_cache(context):  # neither read nor written; reported as a miss
+                    key = None
+                else:
+                    hit = await self._cached(key, ctx, started)
+                await _send_headers(context, {**admitted.headers,
+                                              "x-cache": "MISS" if hit is None else "HIT"})
+                if hit is not None:
+                    return hit
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
                                                  hints=_hints(context, admitted))
             self._account(ctx, served, completion.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
             await self._settle(admitted, ctx, started)
-        return proto.completion_to_proto(completion, self._info(ctx, served, started))
+        response = proto.completion_to_proto(completion, self._info(ctx, served, started))
+        if key is not None and self._cache is not None:
+            await self._cache.put(key, response.SerializeToString(), self._cache_ttl)
+        return response
+
+    async def _cached(self, key: str, ctx: reqctx.RequestContext,
+                      started: float) -> gateway_service_pb2.CreateChatCompletionResponse | None:
+        """The stored answer (marked as a hit, with this request's ids), or None."""
+        assert self._cache is not None
+        raw = await self._cache.get(key)
+        metrics.cache_lookup(raw is not None)
+        if raw is None:
+            return None
+        response = gateway_service_pb2.CreateChatCompletionResponse.FromString(raw)
+        gateway = response.completion.gateway
+        ctx.provider = gateway.provider
+        gateway.cache_hit = True
+        gateway.cost_usd = 0.0
+        gateway.request_id = ctx.request_id
+        gateway.trace_id = tracing.trace_ids()[0]
+        gateway.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        return response
 
     async def StreamChatCompletion(
         self,
@@ -212,3 +282,107 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             response.monthly_budget_usd = budget
             response.budget_used_ratio = totals.cost_usd / budget if budget else 1.0
         return response
+
+    # --- the Responses API -----------------------------------------------------------------
+
+    async def _history(self, previous_id: str, identity: Identity) -> list[chat_pb2.ChatMessage]:
+        if not previous_id:
+            return []
+        record = await self._conversations.get(previous_id, identity.owner)
+        if record is None:
+            raise NotFoundError(f"no response '{previous_id}' (it may have expired)",
+                                param="previous_response_id")
+        return list(responses_pb2.StoredResponse.FromString(record.document).history)
+
+    async def _keep(self, response: responses_pb2.Response, identity: Identity,
+                    history: list[chat_pb2.ChatMessage],
+                    new_input: Sequence[chat_pb2.ChatMessage]) -> None:
+        now = time.time()
+        await self._conversations.put(ConversationRecord(
+            id=response.id, owner=identity.owner,
+            document=responses.stored(response, history, new_input),
+            created_at=now, expires_at=now + self._conversation_ttl))
+
+    async def CreateResponse(
+        self, request: gateway_service_pb2.CreateResponseRequest, context: aio.ServicerContext
+    ) -> gateway_service_pb2.CreateResponseResponse:
+        started = time.perf_counter()
+        req, identity = request.request, _identity()
+        history = await self._history(req.previous_response_id, identity)
+        chat = proto.chat_request_from_proto(responses.chat_request(req, history))
+        ctx, served = _context(chat.model), Served()
+        admitted = await self._admit(chat.model, context)
+        try:
+            completion = await self._router.chat(chat, served, deadline=_deadline(context),
+                                                 hints=_hints(context, admitted))
+            self._account(ctx, served, completion.usage)
+        finally:
+            ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            await self._settle(admitted, ctx, started)
+        response = responses.build_response(responses.new_response(req), completion)
+        response.gateway.CopyFrom(self._info(ctx, served, started))
+        if response.store:
+            await self._keep(response, identity, history, req.input)
+        return gateway_service_pb2.CreateResponseResponse(response=response)
+
+    async def StreamResponse(
+        self, request: gateway_service_pb2.StreamResponseRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[gateway_service_pb2.StreamResponseResponse]:
+        started = time.perf_counter()
+        req, identity = request.request, _identity()
+        history = await self._history(req.previous_response_id, identity)
+        chat = proto.chat_request_from_proto(responses.chat_request(req, history))
+        ctx, served = _context(chat.model), Served()
+        ctx.stream = True
+        admitted = await self._admit(chat.model, context)
+        chunks = self._router.stream_chat(chat, served, include_usage=True,
+                                          deadline=_deadline(context),
+                                          hints=_hints(context, admitted))
+        events = responses.EventStream(responses.new_response(req))
+        metrics.ACTIVE_STREAMS.inc()
+        try:
+            async with contextlib.aclosing(chunks):
+                # The first chunk before any event: a failure before output is an error
+                # status, like a unary call's.
+                first = await anext(chunks)
+                metrics.first_token(served.provider, chat.model, time.perf_counter() - started)
+                for event in (*events.start(), *events.feed(first)):
+                    yield event
+                try:
+                    async for chunk in chunks:
+                        if chunk.usage is not None:
+                            self._account(ctx, served, chunk.usage)
+                        for event in events.feed(chunk):
+                            yield event
+                except GatewayError as exc:
+                    ctx.status = exc.grpc_code.name
+                    for event in events.fail(exc.code or exc.reason.lower(), exc.message):
+                        yield event
+                    return
+            if first.usage is not None:
+                self._account(ctx, served, first.usage)
+            for event in events.finish():
+                yield event
+        finally:
+            metrics.ACTIVE_STREAMS.dec()
+            ctx.provider = served.provider
+            await self._settle(admitted, ctx, started)
+        if events.response.store:
+            await self._keep(events.response, identity, history, req.input)
+
+    async def GetResponse(
+        self, request: gateway_service_pb2.GetResponseRequest, context: aio.ServicerContext
+    ) -> gateway_service_pb2.GetResponseResponse:
+        record = await self._conversations.get(request.response_id, _identity().owner)
+        if record is None:
+            raise NotFoundError(f"no response '{request.response_id}'", param="response_id")
+        stored = responses_pb2.StoredResponse.FromString(record.document)
+        return gateway_service_pb2.GetResponseResponse(response=stored.response)
+
+    async def DeleteResponse(
+        self, request: gateway_service_pb2.DeleteResponseRequest, context: aio.ServicerContext
+    ) -> gateway_service_pb2.DeleteResponseResponse:
+        if not await self._conversations.delete(request.response_id, _identity().owner):
+            raise NotFoundError(f"no response '{request.response_id}'", param="response_id")
+        return gateway_service_pb2.DeleteResponseResponse(response_id=request.response_id,
+                                                          deleted=True)

@@ -131,7 +131,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         in_flight.enter()
         started = time.perf_counter()
         ctx = _open(method, context)
-        token = reqctx.set_current(ctx)
+        reqctx.set_current(ctx)  # the RPC's own task: nothing to reset afterwards
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, ctx)
@@ -141,9 +141,10 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         except Exception as exc:
             await _fail(context, exc, ctx)
         finally:
-            reqctx.reset(token)
-            _finish(ctx, started, trace_id, span_id)
+            # Runs on a client's disconnect too (the generator is closed from elsewhere):
+            # nothing here may depend on the context it runs in.
             in_flight.exit()
+            _finish(ctx, started, trace_id, span_id)
 
     return handler
 
@@ -154,7 +155,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         in_flight.enter()
         started = time.perf_counter()
         ctx = _open(method, context)
-        token = reqctx.set_current(ctx)
+        reqctx.set_current(ctx)  # the RPC's own task: nothing to reset afterwards
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, ctx)
@@ -165,9 +166,10 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         except Exception as exc:
             await _fail(context, exc, ctx)
         finally:
-            reqctx.reset(token)
-            _finish(ctx, started, trace_id, span_id)
+            # Runs on a client's disconnect too (the generator is closed from elsewhere):
+            # nothing here may depend on the context it runs in.
             in_flight.exit()
+            _finish(ctx, started, trace_id, span_id)
 
     return handler
 

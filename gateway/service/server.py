@@ -31,6 +31,7 @@ from gateway.service.admin_servicer import AdminServicer
 from gateway.service.gateway_servicer import GatewayServicer
 from gateway.service.interceptors import Guard, RequestInterceptor
 from gateway.service.tenant_admin import TenantAdmin
+from gateway.state.base import ConversationStore, ResponseCache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.pricing import Pricing
 from gateway.tenancy.usage import Budgets
@@ -63,6 +64,10 @@ class CoreServices:
     budgets: Budgets
     guard: Guard
     tenants: TenantAdmin
+    conversations: ConversationStore
+    conversation_ttl: float
+    cache: ResponseCache | None
+    cache_ttl: float
     in_flight: InFlight
     degraded: Callable[[], Sequence[str]] = tuple
 
@@ -96,7 +101,9 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     server = aio.server(interceptors=interceptors, options=_OPTIONS)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
         GatewayServicer(services.router, services.pricing, services.admission,
-                        services.budgets), server)
+                        services.budgets, services.conversations, services.conversation_ttl,
+                        services.cache, services.cache_ttl),
+        server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(services.settings, services.breakers, services.degraded,
                       services.tenants), server)

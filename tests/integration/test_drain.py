@@ -3,7 +3,9 @@ what was accepted (and the drain window), then the process exits 0."""
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -113,3 +115,25 @@ providers:
     assert "drain timeout reached" in gw.logs()
     t.join(10)
     assert done.is_set()
+
+
+def test_clients_dropping_streams_leave_nothing_in_flight(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway_factory(None)  # the mock at full speed: the hang-up races the stream's end
+    body = json.dumps({"model": "mock/echo", "stream": True, "messages": [
+        {"role": "user", "content": " ".join(f"word{i}" for i in range(40))}]}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/json\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    for _ in range(20):  # read a little of each stream, then hang up (like `curl | head`)
+        with socket.create_connection(("127.0.0.1", gw.http_port), timeout=5) as sock:
+            sock.sendall(request)
+            sock.recv(300)
+    time.sleep(0.5)
+    started = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(10) == 0
+    assert time.monotonic() - started < 3
+    logs = gw.logs()
+    assert "drain timeout" not in logs and "different Context" not in logs

@@ -1,6 +1,7 @@
 from llmgateway.v1 import chat_pb2 as _chat_pb2
 from llmgateway.v1 import embeddings_pb2 as _embeddings_pb2
 from llmgateway.v1 import models_pb2 as _models_pb2
+from llmgateway.v1 import responses_pb2 as _responses_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -104,3 +105,94 @@ class GetUsageResponse(_message.Message):
     monthly_budget_usd: float
     budget_used_ratio: float
     def __init__(self, tenant_id: _Optional[str] = ..., period_start: _Optional[int] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., monthly_budget_usd: _Optional[float] = ..., budget_used_ratio: _Optional[float] = ...) -> None: ...
+
+class ResponseRequest(_message.Message):
+    __slots__ = ("model", "input", "instructions", "tools", "tool_choice", "temperature", "top_p", "max_output_tokens", "text_format", "store", "metadata", "previous_response_id", "parallel_tool_calls", "user", "extra_json")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_JSON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    input: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    instructions: str
+    tools: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Tool]
+    tool_choice: _chat_pb2.ToolChoice
+    temperature: float
+    top_p: float
+    max_output_tokens: int
+    text_format: _chat_pb2.ResponseFormat
+    store: bool
+    metadata: _containers.ScalarMap[str, str]
+    previous_response_id: str
+    parallel_tool_calls: bool
+    user: str
+    extra_json: str
+    def __init__(self, model: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., instructions: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[_chat_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_chat_pb2.ToolChoice, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., text_format: _Optional[_Union[_chat_pb2.ResponseFormat, _Mapping]] = ..., store: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., previous_response_id: _Optional[str] = ..., parallel_tool_calls: _Optional[bool] = ..., user: _Optional[str] = ..., extra_json: _Optional[str] = ...) -> None: ...
+
+class CreateResponseRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ResponseRequest
+    def __init__(self, request: _Optional[_Union[ResponseRequest, _Mapping]] = ...) -> None: ...
+
+class CreateResponseResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: _responses_pb2.Response
+    def __init__(self, response: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ...) -> None: ...
+
+class StreamResponseRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ResponseRequest
+    def __init__(self, request: _Optional[_Union[ResponseRequest, _Mapping]] = ...) -> None: ...
+
+class StreamResponseResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _responses_pb2.ResponseEvent
+    def __init__(self, event: _Optional[_Union[_responses_pb2.ResponseEvent, _Mapping]] = ...) -> None: ...
+
+class GetResponseRequest(_message.Message):
+    __slots__ = ("response_id",)
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    response_id: str
+    def __init__(self, response_id: _Optional[str] = ...) -> None: ...
+
+class GetResponseResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: _responses_pb2.Response
+    def __init__(self, response: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ...) -> None: ...
+
+class DeleteResponseRequest(_message.Message):
+    __slots__ = ("response_id",)
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    response_id: str
+    def __init__(self, response_id: _Optional[str] = ...) -> None: ...
+
+class DeleteResponseResponse(_message.Message):
+    __slots__ = ("response_id", "deleted")
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    response_id: str
+    deleted: bool
+    def __init__(self, response_id: _Optional[str] = ..., deleted: _Optional[bool] = ...) -> None: ...

@@ -67,6 +67,26 @@ class GatewayServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.CreateResponse = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/CreateResponse',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseResponse.FromString,
+                _registered_method=True)
+        self.StreamResponse = channel.unary_stream(
+                '/llmgateway.v1.GatewayService/StreamResponse',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseResponse.FromString,
+                _registered_method=True)
+        self.GetResponse = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/GetResponse',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseResponse.FromString,
+                _registered_method=True)
+        self.DeleteResponse = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/DeleteResponse',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -117,6 +137,33 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateResponse(self, request, context):
+        """A Responses API response (stored unless `store` is false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamResponse(self, request, context):
+        """The same, streamed as the API's event sequence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResponse(self, request, context):
+        """A stored response; only its creator may read it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteResponse(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +196,26 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'CreateResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateResponse,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseResponse.SerializeToString,
+            ),
+            'StreamResponse': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamResponse,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseResponse.SerializeToString,
+            ),
+            'GetResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResponse,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseResponse.SerializeToString,
+            ),
+            'DeleteResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResponse,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +383,114 @@ class GatewayService:
             '/llmgateway.v1.GatewayService/GetUsage',
             llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageRequest.SerializeToString,
             llmgateway_dot_v1_dot_gateway__service__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/CreateResponse',
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/StreamResponse',
+            llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.StreamResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/GetResponse',
+            llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.GetResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/DeleteResponse',
+            llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""State beyond one request: conversations of the Responses API, the response cache."""

@@ -1,0 +1,142 @@
+"""The response cache: answers to identical deterministic requests, for a while.
+
+Keys are opaque strings (the caller hashes tenant, model and the normalized request);
+values are the serialized answers. Two implementations of
+:class:`~gateway.state.base.ResponseCache`:
+
+- :class:`MemoryResponseCache`, one process: an LRU bounded in entries and bytes, each
+  entry with its own expiry.
+- :class:`RedisResponseCache`, shared by the replicas: ``SET llmgw:cache:<key> PX ttl``.
+  A cache is an optimization, so a Redis outage is never an error: reads miss, writes
+  are skipped, the outage is logged once, and Redis is not asked again for a short pause
+  (a blackholed Redis must not add its timeout to every request).
+
+Example::
+
+    cache = MemoryResponseCache()
+    await cache.put(key, body, ttl=300)
+    assert await cache.get(key) == body
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+__all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
+
+log = logging.getLogger("gateway.state")
+
+KEY_PREFIX = "llmgw:cache:"
+RETRY_REDIS_AFTER = 2.0  # seconds without asking Redis after a failure
+
+
+class MemoryResponseCache:
+    """A bounded LRU with per-entry expiry; see the module docstring.
+
+    Past ``max_entries`` entries or ``max_bytes`` of values, the least recently used go.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024,
+                 clock: Callable[[], float] = time.monotonic):
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("max_entries and max_bytes must be at least 1")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # key -> expiry
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= self._clock():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        self._drop(key)
+        if ttl <= 0 or len(value) > self.max_bytes:
+            return
+        self._entries[key] = (self._clock() + ttl, value)
+        self._bytes += len(value)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._bytes -= len(evicted)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])
+
+
+class RedisResponseCache:
+    """The cache in Redis, failing to a miss; see the module docstring.
+
+    ``redis`` is the process's shared client: :meth:`aclose` leaves it open.
+    """
+
+    def __init__(self, redis: Redis, *, retry_after: float = RETRY_REDIS_AFTER,
+                 clock: Callable[[], float] = time.monotonic):
+        self._redis = redis
+        self._retry_after = retry_after
+        self._clock = clock
+        self._down_until = 0.0
+        self.degraded = False  # Redis failed and has not answered since
+
+    def __repr__(self) -> str:
+        return "RedisResponseCache(url=<hidden>)"
+
+    async def get(self, key: str) -> bytes | None:
+        if self._clock() < self._down_until:
+            return None
+        try:
+            value = await self._redis.get(KEY_PREFIX + key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return None
+        self._recovered()
+        if isinstance(value, str):  # a client made with decode_responses
+            return value.encode()
+        return value if isinstance(value, bytes) else None
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        if ttl <= 0 or self._clock() < self._down_until:
+            return
+        try:
+            await self._redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return
+        self._recovered()
+
+    async def aclose(self) -> None:
+        return None
+
+    def _failed(self, exc: BaseException) -> None:
+        self._down_until = self._clock() + self._retry_after
+        if not self.degraded:
+            self.degraded = True
+            log.warning("redis unreachable: the response cache misses until it is back",
+                        extra={"fields": {"error": type(exc).__name__}})
+
+    def _recovered(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.info("redis reachable again: the response cache is back")

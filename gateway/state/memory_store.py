@@ -1,0 +1,113 @@
+"""The conversation store of one process: a bounded dict, nothing durable.
+
+Records live in insertion order; past ``max_records`` the oldest is evicted, so a flood
+of stored responses costs bounded memory. A background task started by
+:meth:`MemoryConversationStore.start` drops expired records every ``min(ttl, 60 s)``;
+:meth:`~MemoryConversationStore.get` never returns one that has expired in between.
+
+Example::
+
+    store = MemoryConversationStore(ttl=3600)
+    await store.start()
+    await store.put(ConversationRecord("resp_1", "ten_acme", b"{}", now, now + 3600))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Self
+
+from gateway.state.base import ConversationRecord
+
+__all__ = ["MemoryConversationStore"]
+
+log = logging.getLogger("gateway.state")
+
+MAX_SWEEP_INTERVAL = 60.0
+MIN_SWEEP_INTERVAL = 0.05  # a zero TTL must not spin the event loop
+
+
+class MemoryConversationStore:
+    """:class:`~gateway.state.base.ConversationStore` in a dict; see the module docstring.
+
+    ``clock`` gives Unix seconds, the time base of the records' ``expires_at``.
+    """
+
+    def __init__(self, *, ttl: float = 3600.0, max_records: int = 100_000,
+                 clock: Callable[[], float] = time.time):
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        self.max_records = max_records
+        self.sweep_interval = max(MIN_SWEEP_INTERVAL, min(float(ttl), MAX_SWEEP_INTERVAL))
+        self._clock = clock
+        self._records: OrderedDict[str, ConversationRecord] = OrderedDict()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        """Records held, expired ones not yet swept included."""
+        return len(self._records)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(),
+                                                name="conversations-sweeper")
+
+    async def aclose(self) -> None:
+        task, self._sweeper = self._sweeper, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def ping(self) -> None:
+        return None
+
+    async def put(self, record: ConversationRecord) -> None:
+        records = self._records
+        records.pop(record.id, None)  # an upsert counts as new for eviction
+        if record.expires_at <= self._clock():
+            return
+        records[record.id] = record
+        while len(records) > self.max_records:
+            records.popitem(last=False)
+
+    async def get(self, record_id: str, owner: str) -> ConversationRecord | None:
+        record = self._records.get(record_id)
+        if record is None:
+            return None
+        if record.expires_at <= self._clock():
+            del self._records[record_id]
+            return None
+        return record if record.owner == owner else None
+
+    async def delete(self, record_id: str, owner: str) -> bool:
+        if await self.get(record_id, owner) is None:
+            return False
+        del self._records[record_id]
+        return True
+
+    def sweep(self) -> int:
+        """Drop the expired records now; return how many."""
+        now = self._clock()
+        expired = [key for key, record in self._records.items() if record.expires_at <= now]
+        for key in expired:
+            del self._records[key]
+        return len(expired)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            if dropped := self.sweep():
+                log.debug("expired conversations dropped", extra={"fields": {"count": dropped}})

@@ -1,0 +1,69 @@
+"""The response cache: identical deterministic non-stream requests answered from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from tests.conftest import GatewayProcess
+from tests.fakes.openai import FakeOpenAI
+from tests.servers import RedisServer
+
+Factory = Callable[..., GatewayProcess]
+
+
+def config(fake: FakeOpenAI, cache: str) -> str:
+    return f"""
+cache: {cache}
+providers:
+  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
+        models: [m]}}
+"""
+
+
+def ask(gw: GatewayProcess, **extra: object) -> httpx.Response:
+    headers = extra.pop("headers", {})
+    return httpx.post(gw.http_url + "/v1/chat/completions", headers=headers,  # type: ignore[arg-type]
+                      json={"model": "up/m", "messages": [{"role": "user", "content": "q"}],
+                            **extra})
+
+
+def check_cache(gw: GatewayProcess, fake: FakeOpenAI) -> None:
+    first = ask(gw, temperature=0)
+    assert first.headers["X-Cache"] == "MISS" and not first.json()["x_gateway"]["cache_hit"]
+    second = ask(gw, temperature=0)
+    assert second.headers["X-Cache"] == "HIT"
+    body = second.json()
+    assert body["x_gateway"]["cache_hit"] and body["x_gateway"]["cost_usd"] == 0
+    assert body["choices"] == first.json()["choices"]
+    assert body["x_gateway"]["request_id"] != first.json()["x_gateway"]["request_id"]
+    assert len(fake.requests) == 1  # the hit never reached the upstream
+    assert ask(gw, temperature=0, headers={"X-Skip-Cache": "true"}).headers["X-Cache"] == "MISS"
+    assert len(fake.requests) == 2
+    assert ask(gw, seed=7).headers["X-Cache"] == "MISS"
+    assert ask(gw, seed=7).headers["X-Cache"] == "HIT"
+    # Not deterministic, or streamed: never cached.
+    assert "X-Cache" not in ask(gw, temperature=0.7).headers
+    assert "X-Cache" not in ask(gw, temperature=0.7).headers
+    assert len(fake.requests) == 5
+    text = httpx.get(gw.http_url + "/metrics").text
+    assert 'gateway_cache_requests_total{result="hit"} 2.0' in text
+    assert 'gateway_cache_requests_total{result="miss"} 2.0' in text
+
+
+def test_memory_cache(gateway_factory: Factory, fake_openai: FakeOpenAI) -> None:
+    check_cache(gateway_factory(config(fake_openai, "{enabled: true, store: memory, ttl: 5m}")),
+                fake_openai)
+
+
+def test_redis_cache_shared_and_outage_safe(gateway_factory: Factory, fake_openai: FakeOpenAI,
+                                            redis_server: RedisServer) -> None:
+    cfg = config(fake_openai, "{enabled: true, store: redis, ttl: 5m}")
+    env = {"REDIS_URL": redis_server.url}
+    one = gateway_factory(cfg, env=env)
+    check_cache(one, fake_openai)
+    two = gateway_factory(cfg, env=env)  # another replica sees the same cache
+    assert ask(two, temperature=0).headers["X-Cache"] == "HIT"
+    redis_server.stop()
+    assert ask(two, temperature=0).status_code == 200  # a cache outage is only a miss
