@@ -24,6 +24,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Literal
 
@@ -67,6 +68,9 @@ __all__ = ["Gateway", "run"]
 
 log = logging.getLogger("gateway")
 
+DEPENDENCY_INTERVAL = 2.0  # seconds between readiness checks of Redis, PostgreSQL, stores
+DEPENDENCY_TIMEOUT = 1.0
+
 Only = Literal["grpc", "http"] | None
 
 
@@ -109,6 +113,8 @@ class Gateway:
         self._recorder: UsageRecorder | None = None
         self._conversations: ConversationStore | None = None
         self._cache: ResponseCache | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self.checks: dict[str, str] = {}  # the last dependency check, by dependency
         self.breakers: BreakerBoard | None = None
         self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
@@ -153,6 +159,8 @@ class Gateway:
             if self.only is None:
                 core_target = (f"unix:{self._unix_path}" if self._unix_path
                                else f"127.0.0.1:{self.grpc_port}")
+            await self._check_dependencies()
+            self._monitor = asyncio.create_task(self._watch_dependencies(), name="readiness")
         if self.only != "grpc":
             self._channel = aio.insecure_channel(core_target, options=(
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -161,6 +169,7 @@ class Gateway:
             obs = s.observability
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
                              drain=self.drain, degraded=self.degraded, traced=traced,
+                             checks=lambda: self.checks,
                              metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
                                            else None),
                              trusted_proxies=s.server.trusted_proxy_cidrs)
@@ -229,6 +238,46 @@ class Gateway:
                 health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1))
         return self._redis
 
+    async def _check_dependencies(self) -> None:
+        """Ping every configured dependency; the core's services serve only when all answer.
+
+        ``""`` (the process, for liveness) is left alone: a dependency outage makes the
+        replica unready, never dead.
+        """
+        probes: dict[str, Callable[[], Awaitable[object]]] = {}
+        s = self.settings
+        if s.redis.url:
+            probes["redis"] = self.redis().ping
+        if s.database.url and self._store is not None:
+            probes["database"] = self._store.ping
+        if s.conversations.store != "memory" and self._conversations is not None:
+            probes["conversations"] = self._conversations.ping
+
+        async def run(probe: Callable[[], Awaitable[object]]) -> str:
+            try:
+                await asyncio.wait_for(probe(), DEPENDENCY_TIMEOUT)
+            except Exception as exc:
+                return "timeout" if isinstance(exc, TimeoutError) else "unavailable"
+            return "ok"
+
+        results = await asyncio.gather(*(run(p) for p in probes.values()))
+        checks = dict(zip(probes, results, strict=True))
+        healthy = all(r == "ok" for r in results)
+        if checks != self.checks:
+            failed = {k: v for k, v in checks.items() if v != "ok"}
+            if failed:
+                log.warning("dependencies failing: not ready", extra={"fields": failed})
+            elif self.checks:
+                log.info("dependencies answering again: ready")
+        self.checks = checks
+        if self._core is not None and not self.drain.draining:
+            await self._core.set_serving(healthy, process=False)
+
+    async def _watch_dependencies(self) -> None:
+        while True:
+            await asyncio.sleep(DEPENDENCY_INTERVAL)
+            await self._check_dependencies()
+
     def degraded(self) -> list[str]:
         """Dependencies running in a fallback mode, for readiness and GetSystemInfo."""
         out = []
@@ -236,13 +285,13 @@ class Gateway:
             out.append("redis: unreachable, circuit breakers are local to this replica")
         if isinstance(self._limiter, RedisRateLimiter) and self._limiter.degraded:
             out.append("redis: unreachable, rate limits are not enforced (failing open)")
+        if getattr(self._cache, "degraded", False):
+            out.append("redis: unreachable, the response cache is bypassed")
         return out
 
     def _breaker_board(self) -> BreakerBoard:
         cb = self.settings.circuit_breaker
         if cb.distributed:
-            if not self.settings.redis.url:
-                raise ValueError("circuit_breaker.distributed needs redis.url (or REDIS_URL)")
             group = RedisBreakerGroup(self.redis(), cb, on_transition=report_transition)
             self._breaker_group = group
 
@@ -297,6 +346,10 @@ class Gateway:
             await self._core.server.stop(grace=grace)
 
     async def _close_resources(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
         if self._http_task is not None and not self._http_task.done():
             self._http_task.cancel()
             with contextlib.suppress(BaseException):

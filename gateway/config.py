@@ -558,6 +558,14 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
             parse_address(value)
         except ValueError as exc:
             problems.append(f"{attr}: {exc}")
+    if not settings.redis.url:
+        needs = [("circuit_breaker.distributed", settings.circuit_breaker.distributed),
+                 ("cache.store", settings.cache.enabled and settings.cache.store == "redis"),
+                 ("conversations.store", settings.conversations.store == "redis"
+                  and not settings.conversations.dsn)]
+        for key, needed in needs:
+            if needed:
+                problems.append(f"{key}: needs redis.url (or REDIS_URL)")
     if settings.server.max_request_body_size <= 0:
         problems.append("server.max_request_body_size: must be positive")
 

@@ -8,7 +8,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -35,6 +35,7 @@ log = logging.getLogger("gateway.facade")
 _JSON = "application/json"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _READY_TIMEOUT = 1.0
+_CORE_SERVICE = "llmgateway.v1.GatewayService"
 _UNCOUNTED = ("/health", "/ready", "/metrics")  # probes do not hold the drain open
 
 
@@ -109,12 +110,14 @@ async def _read_json() -> dict[str, Any]:
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
                degraded: Callable[[], Sequence[str]] = tuple,
+               checks: Callable[[], Mapping[str, str]] = dict,
                metrics_path: str | None = "/metrics", traced: bool = False,
                trusted_proxies: Sequence[str] = ()) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
-    ``degraded`` lists dependencies running in a fallback mode (only known when the
-    core runs in this process); readiness reports them without failing.
+    ``degraded`` lists dependencies running in a fallback mode and ``checks`` the last
+    result of each dependency check (both only known when the core runs in this
+    process); readiness reports them.
     """
     app = Quart("llm-gateway")
     app.config["MAX_CONTENT_LENGTH"] = max_body
@@ -254,15 +257,19 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
     async def ready() -> Response:
         if drain.draining:
             return _json({"status": "not_ready", "reason": "draining"}, 503)
-        try:
-            answer = await health.Check(health_pb2.HealthCheckRequest(service=""),
+        results = dict(checks())
+        try:  # the core's service health: NOT_SERVING when a dependency check fails
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=_CORE_SERVICE),
                                         timeout=_READY_TIMEOUT)
         except aio.AioRpcError as exc:
-            return _json({"status": "not_ready",
-                          "reason": f"grpc core: {exc.code().name.lower()}"}, 503)
+            return _json({"status": "not_ready", "reason": f"grpc core: "
+                          f"{exc.code().name.lower()}", "checks": results}, 503)
         if answer.status != health_pb2.HealthCheckResponse.SERVING:
-            return _json({"status": "not_ready", "reason": "grpc core: not serving"}, 503)
-        body: dict[str, Any] = {"status": "ready", "checks": {"grpc_core": "serving"}}
+            failed = sorted(name for name, result in results.items() if result != "ok")
+            reason = ", ".join(f"{name}: {results[name]}" for name in failed) or (
+                "grpc core: not serving")
+            return _json({"status": "not_ready", "reason": reason, "checks": results}, 503)
+        body: dict[str, Any] = {"status": "ready", "checks": {"grpc_core": "serving", **results}}
         if notes := list(degraded()):
             body["degraded"] = notes
         return _json(body)

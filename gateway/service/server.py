@@ -78,10 +78,11 @@ class CoreServer:
     health: HealthServicer
     ports: list[int]
 
-    async def set_serving(self, serving: bool) -> None:
+    async def set_serving(self, serving: bool, *, process: bool = True) -> None:
+        """Set every service's health; ``process=False`` leaves ``""`` (liveness) alone."""
         status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *SERVICE_NAMES) if process else SERVICE_NAMES:
             await self.health.set(name, status)
 
     async def enter_drain(self) -> None:
