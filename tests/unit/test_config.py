@@ -461,8 +461,22 @@ def test_without_env_the_file_stands(tmp_path: Path) -> None:
                          [("true", True), ("1", True), ("false", False), ("0", False),
                           ("TRUE", True)])
 def test_use_distributed_cb(value: str, expected: bool) -> None:
-    settings = load_settings(None, env={"USE_DISTRIBUTED_CB": value})
+    settings = load_settings(None, env={"USE_DISTRIBUTED_CB": value,
+                                        "REDIS_URL": "redis://redis:6379/0"})
     assert settings.circuit_breaker.distributed is expected
+
+
+@pytest.mark.parametrize("text", [
+    "circuit_breaker: {distributed: true}",
+    "cache: {enabled: true, store: redis}",
+    "conversations: {store: redis}",
+])
+def test_redis_backed_features_need_redis(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(tmp_path, text)
+    key = text.split(":")[0]
+    assert any(p.startswith(f"{key}") and "needs redis.url" in p for p in info.value.problems)
+    assert load_text(tmp_path, text + '\nredis: {url: "redis://r:6379/0"}')
 
 
 @pytest.mark.parametrize(
