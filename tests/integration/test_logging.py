@@ -23,7 +23,8 @@ providers:
   up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "${{UP_KEY}}",
         models: [m]}}
 """, env={"UP_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_KEY": ADMIN,
-          "REDIS_URL": "redis://:redis-pass-secret@127.0.0.1:1/0"})
+          "REDIS_URL": "redis://:redis-pass-secret@127.0.0.1:1/0"},
+        wait="/health")  # the Redis here never answers: the replica is alive, never ready
     body = {"model": "up/m", "messages": [{"role": "user", "content": PROMPT}]}
     ok = httpx.post(gw.http_url + "/v1/chat/completions", json=body,
                     headers={"X-Request-ID": "log-test-1", "Authorization": "Bearer sk-client-x"})
