@@ -40,6 +40,7 @@ UPSTREAM_MODEL = "gpt-4o-mini"
 GATEWAY_MODEL = "bench-model"
 CONFIG = """\
 logging: {{level: warning, format: json}}
+server: {{core_transport: {transport}}}
 providers:
   upstream: {{type: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: "sk-bench"}}
 models:
@@ -380,7 +381,8 @@ def error_notes(rows: Rows) -> list[str]:
     return notes
 
 
-def run(duration: float, warmup: float, workdir: Path) -> dict[str, Any]:
+def run(duration: float, warmup: float, workdir: Path,
+        core_transport: str = "unix") -> dict[str, Any]:
     """Starts both servers, measures every row; the report says what failed in its notes."""
     rows: Rows = {"direct": {}, "gateway REST": {}, "gateway gRPC": {}}
     notes: list[str] = []
@@ -394,7 +396,7 @@ def run(duration: float, warmup: float, workdir: Path) -> dict[str, Any]:
 
         http_port, grpc_port = free_port(), free_port()
         config = workdir / "gateway.yaml"
-        config.write_text(CONFIG.format(port=up_port))
+        config.write_text(CONFIG.format(port=up_port, transport=core_transport))
         env = {
             **os.environ,
             "ADDR": f"127.0.0.1:{http_port}",
@@ -436,6 +438,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     ap.add_argument("--quick", action="store_true", help="2 s per measurement (CI smoke check)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
+    ap.add_argument("--core-transport", choices=("unix", "tcp"), default="unix",
+                    help="how the facade reaches the core in one process")
     args = ap.parse_args()
     duration = 2.0 if args.quick else args.duration
     warmup = 0.5 if args.quick else 2.0
@@ -453,7 +457,7 @@ def main() -> int:
         )
     started, watch = time.monotonic(), CpuWatch()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        report = run(duration, warmup, Path(tmp))
+        report = run(duration, warmup, Path(tmp), args.core_transport)
     disturbance = watch.report()
     rows = report["rows"]
     md = table(rows)
