@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -119,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    # Printing commands end quietly when their reader does (`gateway ... | head`).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command == "config":
         return _config_check(args.file)
     return run_admin_command(args)
