@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import httpx
@@ -16,7 +17,7 @@ import openai
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import GatewayProcess
+from tests.conftest import GatewayProcess, start_gateway
 
 SLOW = """
 providers:
@@ -137,3 +138,31 @@ def test_clients_dropping_streams_leave_nothing_in_flight(
     assert time.monotonic() - started < 3
     logs = gw.logs()
     assert "drain timeout" not in logs and "different Context" not in logs
+
+
+def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
+    gw = start_gateway("""
+providers:
+  mock: {type: mock, chunk_delay: 1s, models: [echo]}
+""", tmp_path)  # not the factory: this process is meant to exit 1
+
+    def endless() -> None:
+        try:
+            with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0) as c:
+                list(c.chat.completions.create(model="mock/echo", stream=True, messages=[
+                    {"role": "user", "content": "a b c d e f g h i j k l m n o p"}]))
+        except openai.APIError:
+            pass
+
+    t = threading.Thread(target=endless)
+    t.start()
+    time.sleep(0.5)
+    gw.proc.send_signal(signal.SIGTERM)  # drains: the stream would take 17 s
+    time.sleep(0.3)
+    assert gw.proc.poll() is None
+    started = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(5) == 1  # at once, and not a clean exit
+    assert time.monotonic() - started < 1
+    assert "second signal" in gw.logs()
+    t.join(10)
