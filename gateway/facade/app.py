@@ -308,6 +308,25 @@ class CountingMiddleware:
             self.in_flight.exit()
 
 
+async def _first(call: Any, request_id: str) -> Any:
+    """A stream's first message, or the error Response when it failed before any.
+
+    Waiting for it before answering lets a failure before any output be an ordinary
+    HTTP error; after it, failures can only end the stream with an error event.
+    """
+    try:
+        first = await call.read()
+    except aio.AioRpcError as exc:
+        return _error(from_rpc_error(exc), request_id)
+    except BaseException:
+        call.cancel()
+        raise
+    if first is grpc.aio.EOF:
+        return _error(ApiError(502, "the upstream returned an empty stream", type="upstream_error",
+                               code="empty_stream"), request_id)
+    return first
+
+
 def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
@@ -320,24 +339,15 @@ async def _stream_chat(
     request_id: str,
     timeout: float | None,
 ) -> Response:
-    """Open the stream and wait for its first chunk, so that a failure before any
-    output is an ordinary HTTP error; after that, failures end the stream with an
-    error event."""
+    """A chat stream as SSE, ending ``data: [DONE]`` (see :func:`_first`)."""
     call = stub.StreamChatCompletion(
         gateway_service_pb2.StreamChatCompletionRequest(request=chat, include_usage=include_usage),
         metadata=metadata,
         timeout=timeout,
     )
-    try:
-        first = await call.read()
-    except aio.AioRpcError as exc:
-        return _error(from_rpc_error(exc), request_id)
-    except BaseException:
-        call.cancel()
-        raise
-    if first is grpc.aio.EOF:
-        return _error(ApiError(502, "the upstream returned an empty stream", type="upstream_error",
-                               code="empty_stream"), request_id)
+    first = await _first(call, request_id)
+    if isinstance(first, Response):
+        return first
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -372,19 +382,12 @@ async def _stream_response(
     request_id: str,
     timeout: float | None,
 ) -> Response:
-    """As :func:`_stream_chat`: the first event decides between an HTTP error and a stream."""
+    """A Responses stream as SSE with named events (see :func:`_first`)."""
     call = stub.StreamResponse(gateway_service_pb2.StreamResponseRequest(request=req),
                                metadata=metadata, timeout=timeout)
-    try:
-        first = await call.read()
-    except aio.AioRpcError as exc:
-        return _error(from_rpc_error(exc), request_id)
-    except BaseException:
-        call.cancel()
-        raise
-    if first is grpc.aio.EOF:
-        return _error(ApiError(502, "the upstream returned an empty stream", type="upstream_error",
-                               code="empty_stream"), request_id)
+    first = await _first(call, request_id)
+    if isinstance(first, Response):
+        return first
 
     async def events() -> AsyncIterator[bytes]:
         sequence = first.event.sequence_number

@@ -18,8 +18,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from opentelemetry.trace import Span
 
@@ -35,6 +36,9 @@ __all__ = ["RoutingHints", "Router", "Served"]
 log = logging.getLogger("gateway.routing")
 
 DEFAULT_TIMEOUT = 600.0
+R = TypeVar("R")
+# What an answer tells its span: response model, input and output tokens, finish reasons.
+_Outcome = tuple[str, int | None, int | None, list[str]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,52 +124,50 @@ class Router:
     def _deadline_at(self, deadline: float | None) -> float | None:
         return None if deadline is None else time.monotonic() + deadline
 
-    async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
-                   hints: RoutingHints = NO_HINTS) -> ChatCompletion:
-        async def call(target: Target, timeout: float) -> ChatCompletion:
+    async def _unary(self, operation: str, model: str, served: Served,
+                     deadline: float | None, hints: RoutingHints,
+                     invoke: Callable[[Target, float], Awaitable[R]],
+                     describe: Callable[[R], _Outcome]) -> R:
+        """One unary call through the pipeline: a span and the upstream time per attempt."""
+        async def call(target: Target, timeout: float) -> R:
             provider = target.provider
             started = time.perf_counter()
-            with inference_span("chat", provider.name, provider.type, target.model,
+            with inference_span(operation, provider.name, provider.type, target.model,
                                 provider.endpoint) as span:
                 try:
-                    result = await provider.chat(request, target.model, timeout=timeout)
+                    result = await invoke(target, timeout)
                 finally:
                     served.upstream_seconds += time.perf_counter() - started
-                usage = result.usage
-                record_response(span, result.model,
-                                usage.prompt_tokens if usage else None,
-                                usage.completion_tokens if usage else None,
-                                [c.finish_reason for c in result.choices if c.finish_reason])
+                record_response(span, *describe(result))
                 return result
 
         result, _, _ = await self.pipeline.run(
-            self.candidates(request.model, hints), call,
-            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
-            on_refused=served.refused)
+            self.candidates(model, hints), call, deadline_at=self._deadline_at(deadline),
+            on_attempt=served.attempt, on_refused=served.refused)
         return result
+
+    async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
+                   hints: RoutingHints = NO_HINTS) -> ChatCompletion:
+        def describe(result: ChatCompletion) -> _Outcome:
+            usage = result.usage
+            return (result.model, usage.prompt_tokens if usage else None,
+                    usage.completion_tokens if usage else None,
+                    [c.finish_reason for c in result.choices if c.finish_reason])
+
+        return await self._unary(
+            "chat", request.model, served, deadline, hints,
+            lambda t, timeout: t.provider.chat(request, t.model, timeout=timeout), describe)
 
     async def embed(self, request: EmbeddingRequest, served: Served, *,
                     deadline: float | None = None,
                     hints: RoutingHints = NO_HINTS) -> Embeddings:
-        async def call(target: Target, timeout: float) -> Embeddings:
-            provider = target.provider
-            started = time.perf_counter()
-            with inference_span("embeddings", provider.name, provider.type, target.model,
-                                provider.endpoint) as span:
-                try:
-                    result = await provider.embed(request, target.model, timeout=timeout)
-                finally:
-                    served.upstream_seconds += time.perf_counter() - started
-                usage = result.usage
-                record_response(span, result.model, usage.prompt_tokens if usage else None,
-                                None, ())
-                return result
+        def describe(result: Embeddings) -> _Outcome:
+            usage = result.usage
+            return result.model, usage.prompt_tokens if usage else None, None, []
 
-        result, _, _ = await self.pipeline.run(
-            self.candidates(request.model, hints), call,
-            deadline_at=self._deadline_at(deadline), on_attempt=served.attempt,
-            on_refused=served.refused)
-        return result
+        return await self._unary(
+            "embeddings", request.model, served, deadline, hints,
+            lambda t, timeout: t.provider.embed(request, t.model, timeout=timeout), describe)
 
     async def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
                           deadline: float | None = None, hints: RoutingHints = NO_HINTS

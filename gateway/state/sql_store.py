@@ -31,16 +31,13 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, Self, TypeVar
-
-import asyncpg  # type: ignore[import-untyped]
+from typing import Literal, Protocol, Self, TypeVar
 
 from gateway.errors import UnavailableError
+from gateway.postgres import PostgresPool
 from gateway.state.base import ConversationRecord
-from gateway.tenancy.postgres_store import apply_migrations
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SqlConversationStore"]
 
@@ -92,7 +89,6 @@ _PG = {name: sql.format("$1", "$2", "$3", "$4", "$5") for name, sql in (
     ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP))}
 _LITE = {name: sql.format(*"?????") for name, sql in (
     ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP))}
-_PG_UNREACHABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 T = TypeVar("T")
 
@@ -189,46 +185,26 @@ class SqlConversationStore:
 
 class _Postgres:
     def __init__(self, dsn: str, timeout: float):
-        self._dsn = dsn
-        self._timeout = timeout
-        self._pool: Any = None
+        self._db = PostgresPool(dsn, name=_UNAVAILABLE.removesuffix(" unavailable"),
+                                component=COMPONENT, migrations=MIGRATIONS,
+                                connect_timeout=timeout, command_timeout=timeout)
 
     async def start(self) -> None:
-        if self._pool is None:
-            try:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=10, timeout=self._timeout,
-                    command_timeout=self._timeout,
-                    server_settings={"application_name": "llm-gateway"})
-            except _PG_UNREACHABLE as exc:
-                raise _unavailable(exc) from None
-        async with self._conn() as conn:
-            applied = await apply_migrations(conn, COMPONENT, MIGRATIONS)
-        if applied:
-            log.info("conversation store migrated", extra={"fields": {"versions": applied}})
+        await self._db.start()
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
-            except _PG_UNREACHABLE:  # TimeoutError included: a connection still in use
-                pool.terminate()
+        await self._db.aclose()
 
     async def ping(self) -> None:
-        try:
-            async with asyncio.timeout(PING_TIMEOUT), self._conn() as conn:
-                await conn.fetchval("SELECT 1")
-        except TimeoutError as exc:
-            raise _unavailable(exc) from None
+        await self._db.ping()
 
     async def put(self, r: ConversationRecord) -> None:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             await conn.execute(_PG["upsert"], r.id, r.owner, r.document, _ts(r.created_at),
                                _ts(r.expires_at))
 
     async def get(self, record_id: str, now: float) -> ConversationRecord | None:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(_PG["get"], record_id, _ts(now))
         if row is None:
             return None
@@ -236,13 +212,13 @@ class _Postgres:
                                   row["created_at"].timestamp(), row["expires_at"].timestamp())
 
     async def delete(self, record_id: str, owner: str, now: float) -> bool:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             status = await conn.execute(_PG["delete"], record_id, owner, _ts(now))
         return bool(status == "DELETE 1")
 
     async def sweep(self, now: float) -> int:
         total = 0
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             while True:
                 status = await conn.execute(_PG["sweep"], _ts(now))
                 deleted = int(status.split()[-1])
@@ -250,15 +226,6 @@ class _Postgres:
                 if deleted < SWEEP_BATCH:
                     return total
 
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        if self._pool is None:
-            raise UnavailableError(_UNAVAILABLE + " (not started)")
-        try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                yield conn
-        except _PG_UNREACHABLE as exc:
-            raise _unavailable(exc) from None
 
 
 class _Sqlite:

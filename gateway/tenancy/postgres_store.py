@@ -19,33 +19,27 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]
 
-from gateway.errors import AlreadyExistsError, NotFoundError, UnavailableError
+from gateway.errors import AlreadyExistsError, NotFoundError
+from gateway.postgres import Migration, PostgresPool
 from gateway.tenancy.models import ApiKey, Limits, Tenant, UsageRow, UsageTotals
 
-__all__ = ["MIGRATIONS", "PostgresTenantStore", "apply_migrations"]
+__all__ = ["MIGRATIONS", "PostgresTenantStore"]
 
 log = logging.getLogger("gateway.tenancy")
 
 COMPONENT = "tenancy"
-_LOCK_KEY = 0x6C6C6D67_77000001  # pg_advisory_xact_lock key of schema migrations ("llmgw")
-_UNAVAILABLE = "tenant store unavailable"
-PING_TIMEOUT = 2.0  # the whole readiness check, connecting included
-MIGRATION_TIMEOUT = 120.0  # a replica may wait this long for another's migrations
-CLOSE_TIMEOUT = 5.0
 
 # (version, description, SQL). Append only: a released migration never changes.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     (1, "tenants, api keys, usage", """
 CREATE TABLE tenants (
     id                  text PRIMARY KEY,
@@ -93,41 +87,6 @@ _USAGE_COLUMNS = ("tenant_id", "model", "provider", "prompt_tokens", "completion
 _TENANT_VALUES = """allowed_models = $3, limits = $4::jsonb, monthly_budget_usd = $5,
     default_provider = $6, fallback_providers = $7, provider_keys = $8::jsonb, disabled = $9"""
 # Expected failures of the link or the server; anything else is a bug and propagates.
-_UNREACHABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-async def apply_migrations(conn: Any, component: str,
-                           migrations: Sequence[tuple[int, str, str]]) -> list[int]:
-    """Apply the ``migrations`` of ``component`` not yet recorded; return their versions.
-
-    One transaction holds a transaction-level advisory lock, so concurrent callers wait
-    for each other and the later ones find nothing left to do.
-    """
-    timeout = MIGRATION_TIMEOUT
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY, timeout=timeout)
-        await conn.execute("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                component   text NOT NULL,
-                version     integer NOT NULL,
-                description text NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (component, version)
-            )""", timeout=timeout)
-        done = {r["version"] for r in await conn.fetch(
-            "SELECT version FROM schema_migrations WHERE component = $1", component)}
-        applied = []
-        for version, description, sql in sorted(migrations):
-            if version in done:
-                continue
-            await conn.execute(sql, timeout=timeout)
-            await conn.execute(
-                "INSERT INTO schema_migrations (component, version, description) "
-                "VALUES ($1, $2, $3)", component, version, description)
-            applied.append(version)
-        return applied
-
-
 class PostgresTenantStore:
     """:class:`~gateway.tenancy.models.TenantStore` on PostgreSQL; see the module docstring.
 
@@ -136,13 +95,10 @@ class PostgresTenantStore:
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
                  connect_timeout: float = 3.0, command_timeout: float = 5.0):
-        if not dsn.startswith(("postgres://", "postgresql://")):
-            # Not quoted: whatever was passed may hold a password.
-            raise ValueError("the PostgreSQL DSN must start with postgres:// or postgresql://")
-        self._dsn = dsn
-        self._min_size, self._max_size = min_size, max_size
-        self._connect_timeout, self._command_timeout = connect_timeout, command_timeout
-        self._pool: Any = None
+        self._db = PostgresPool(dsn, name="tenant store", component=COMPONENT,
+                                migrations=MIGRATIONS, min_size=min_size, max_size=max_size,
+                                connect_timeout=connect_timeout,
+                                command_timeout=command_timeout)
 
     def __repr__(self) -> str:
         return "PostgresTenantStore(dsn=<hidden>)"
@@ -155,37 +111,17 @@ class PostgresTenantStore:
         await self.aclose()
 
     async def start(self) -> None:
-        if self._pool is None:
-            try:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=self._min_size, max_size=self._max_size,
-                    timeout=self._connect_timeout, command_timeout=self._command_timeout,
-                    server_settings={"application_name": "llm-gateway"})
-            except _UNREACHABLE as exc:
-                raise _unavailable(exc) from None
-        async with self._conn() as conn:
-            applied = await apply_migrations(conn, COMPONENT, MIGRATIONS)
-        if applied:
-            log.info("tenant store migrated", extra={"fields": {"versions": applied}})
+        await self._db.start()
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
-            except _UNREACHABLE:  # TimeoutError included: a connection still in use
-                pool.terminate()
+        await self._db.aclose()
 
     async def ping(self) -> None:
-        try:
-            async with asyncio.timeout(PING_TIMEOUT), self._conn() as conn:
-                await conn.fetchval("SELECT 1")
-        except TimeoutError as exc:
-            raise _unavailable(exc) from None
+        await self._db.ping()
 
     async def create_tenant(self, tenant: Tenant) -> Tenant:
         try:
-            async with self._conn() as conn:
+            async with self._db.connection() as conn:
                 row = await conn.fetchrow(
                     "INSERT INTO tenants (id, name, allowed_models, limits, monthly_budget_usd,"
                     " default_provider, fallback_providers, provider_keys, disabled,"
@@ -198,18 +134,18 @@ class PostgresTenantStore:
         return _tenant(row)
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
         return None if row is None else _tenant(row)
 
     async def list_tenants(self) -> list[Tenant]:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch("SELECT * FROM tenants ORDER BY created_at, id")
         return [_tenant(r) for r in rows]
 
     async def update_tenant(self, tenant: Tenant) -> Tenant | None:
         try:
-            async with self._conn() as conn:
+            async with self._db.connection() as conn:
                 row = await conn.fetchrow(
                     f"UPDATE tenants SET name = $2, {_TENANT_VALUES}, updated_at = now()"
                     " WHERE id = $1 RETURNING *", *_tenant_args(tenant))
@@ -218,13 +154,13 @@ class PostgresTenantStore:
         return None if row is None else _tenant(row)
 
     async def delete_tenant(self, tenant_id: str) -> bool:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             status = await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
         return bool(status == "DELETE 1")
 
     async def add_key(self, key: ApiKey) -> None:
         try:
-            async with self._conn() as conn:
+            async with self._db.connection() as conn:
                 await conn.execute(
                     "INSERT INTO api_keys (id, tenant_id, hash, prefix, name, created_at,"
                     " revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -236,18 +172,18 @@ class PostgresTenantStore:
             raise NotFoundError(f"no tenant '{key.tenant_id}'") from None
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow("SELECT * FROM api_keys WHERE hash = $1", key_hash)
         return None if row is None else _key(row)
 
     async def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id", tenant_id)
         return [_key(r) for r in rows]
 
     async def revoke_key(self, key_id: str) -> ApiKey | None:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
                 " WHERE id = $1 RETURNING *", key_id)
@@ -259,11 +195,11 @@ class PostgresTenantStore:
         records = [(r.tenant_id, r.model, r.provider, r.prompt_tokens, r.completion_tokens,
                     r.cost_usd, r.latency_ms, r.status, r.request_id, _ts(r.created_at))
                    for r in rows]
-        async with self._conn() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             await conn.copy_records_to_table("usage", records=records, columns=_USAGE_COLUMNS)
 
     async def usage_since(self, tenant_id: str, since: float) -> UsageTotals:
-        async with self._conn() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 "SELECT count(*) AS requests,"
                 " coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"
@@ -273,31 +209,6 @@ class PostgresTenantStore:
                 tenant_id, _ts(since))
         return UsageTotals(int(row["requests"]), int(row["prompt_tokens"]),
                            int(row["completion_tokens"]), float(row["cost_usd"]))
-
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        """A pooled connection; unreachable-server errors become UnavailableError.
-
-        Unique and foreign-key violations pass through for the caller to name.
-        """
-        if self._pool is None:
-            raise UnavailableError(_UNAVAILABLE + " (not started)")
-        try:
-            async with self._pool.acquire(timeout=self._connect_timeout) as conn:
-                yield conn
-        except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError):
-            raise
-        except _UNREACHABLE as exc:
-            raise _unavailable(exc) from None
-
-
-def _unavailable(exc: BaseException) -> UnavailableError:
-    # The class and SQLSTATE are enough to diagnose; the message of a connection error
-    # can carry connection parameters, so it stays out of the log too.
-    log.warning("tenant store unavailable", extra={"fields": {
-        "error": type(exc).__name__, "sqlstate": getattr(exc, "sqlstate", None) or ""}})
-    return UnavailableError(_UNAVAILABLE)
-
 
 def _tenant_exists(exc: Exception, tenant: Tenant) -> AlreadyExistsError:
     if getattr(exc, "constraint_name", "") == "tenants_pkey":

@@ -15,10 +15,11 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from gateway.errors import AlreadyExistsError, NotFoundError, UnavailableError
+from gateway.postgres import apply_migrations
 from gateway.tenancy.crypto import CredentialCipher, credential_context
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import ApiKey, Limits, Tenant, TenantStore, UsageRow, new_id
-from gateway.tenancy.postgres_store import MIGRATIONS, PostgresTenantStore, apply_migrations
+from gateway.tenancy.postgres_store import MIGRATIONS, PostgresTenantStore
 from tests.servers import PostgresServer
 
 DAY = 86400
