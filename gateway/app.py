@@ -153,7 +153,8 @@ class Gateway:
                 self._unix_path = os.path.join(
                     tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
                 addresses.append(f"unix:{self._unix_path}")
-            self._core = await create_server(services, addresses, traced=traced)
+            self._core = await create_server(services, addresses, traced=traced,
+                                             max_concurrent_streams=s.server.max_concurrent_streams)
             await self._core.server.start()
             self.grpc_port = self._core.ports[0]
             if self.only is None:
@@ -168,6 +169,8 @@ class Gateway:
             ), interceptors=tracing.grpc_client_interceptors() if traced else None)
             obs = s.observability
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
+                             body_timeout=float(s.server.body_timeout),
+                             max_header_size=s.server.max_header_size,
                              drain=self.drain, degraded=self.degraded, traced=traced,
                              checks=lambda: self.checks,
                              metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
@@ -178,7 +181,13 @@ class Gateway:
             hc = HypercornConfig()
             hc.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns and closes it from here
             hc.graceful_timeout = float(s.server.shutdown_timeout)
-            hc.keep_alive_timeout = 75
+            # Connection limits (docs/reliability.md): idle connections and requests whose
+            # headers never finish close after keep_alive_timeout; oversize headers are
+            # refused; bodies are bounded by size (413) and by time (Quart, 408).
+            hc.keep_alive_timeout = float(s.server.keep_alive_timeout)
+            hc.h11_max_incomplete_size = s.server.max_header_size
+            hc.h2_max_header_list_size = s.server.max_header_size
+            hc.h2_max_concurrent_streams = s.server.max_concurrent_streams
             hc.accesslog = None
             hc.errorlog = logging.getLogger("hypercorn.error")
             self._http_task = asyncio.create_task(

@@ -60,6 +60,10 @@ class ServerConfig:
     address: str = ":8080"
     grpc_address: str = ":50051"
     max_request_body_size: int = 10 * 1024 * 1024
+    max_header_size: int = 16 * 1024  # request line + headers; larger is refused
+    keep_alive_timeout: Duration = Duration(75)  # idle connections, and slow headers, close
+    body_timeout: Duration = Duration(60)  # a request body must arrive within this (408)
+    max_concurrent_streams: int = 100  # per HTTP/2 or gRPC connection
     shutdown_timeout: Duration = Duration(30)
     drain_timeout: Duration = Duration(15)
     trusted_proxy_cidrs: tuple[str, ...] = ()
@@ -566,8 +570,9 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
         for key, needed in needs:
             if needed:
                 problems.append(f"{key}: needs redis.url (or REDIS_URL)")
-    if settings.server.max_request_body_size <= 0:
-        problems.append("server.max_request_body_size: must be positive")
+    for key in ("max_request_body_size", "max_header_size", "max_concurrent_streams"):
+        if getattr(settings.server, key) <= 0:
+            problems.append(f"server.{key}: must be positive")
 
 
 def load_settings(

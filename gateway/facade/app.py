@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.facade import responses, translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.facade.openapi import openapi_document
 from gateway.facade.tracing import TracingMiddleware
 from gateway.lifecycle import DrainState
 from gateway.observability import metrics
@@ -66,6 +67,12 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
     for header, key in _FORWARDED:
         value = headers.get(header)
         if value:
+            if not (value.isascii() and value.isprintable()):  # gRPC would refuse to send it
+                credential = key in ("authorization", "x-api-key")
+                raise ApiError(401 if credential else 400,
+                               f"The {header} header holds characters other than printable "
+                               "ASCII.", type="authentication_error" if credential else
+                               "invalid_request_error", param=header)
             meta.append((key, value))
     proxies: TrustedProxies = current_app.config["TRUSTED_PROXIES"]
     meta.append(("x-client-ip", proxies.client_ip(request.remote_addr or "",
@@ -109,6 +116,7 @@ async def _read_json() -> dict[str, Any]:
 
 
 def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
+               body_timeout: float = 60.0, max_header_size: int = 16 * 1024,
                degraded: Callable[[], Sequence[str]] = tuple,
                checks: Callable[[], Mapping[str, str]] = dict,
                metrics_path: str | None = "/metrics", traced: bool = False,
@@ -119,8 +127,9 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
     result of each dependency check (both only known when the core runs in this
     process); readiness reports them.
     """
-    app = Quart("llm-gateway")
+    app = Quart("llm-gateway", static_folder=None)  # no /static route: serve only the API
     app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.config["BODY_TIMEOUT"] = body_timeout
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
     app.config["TRUSTED_PROXIES"] = TrustedProxies(trusted_proxies)
@@ -133,6 +142,7 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         kind = "invalid_request_error" if status < 500 else "server_error"
         message = {
             404: "Unknown path.", 405: "Method not allowed.",
+            408: f"The request body did not arrive within {body_timeout:g} seconds.",
             413: f"The request body exceeds the limit of {max_body} bytes.",
         }.get(status, exc.description or exc.name)
         code = "request_too_large" if status == 413 else None
@@ -284,21 +294,42 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
     for path in ("/ready", "/health/ready"):
         app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
+    document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,
+                                             max_timeout=MAX_TIMEOUT))
+
+    async def openapi_json() -> Response:
+        return Response(document, content_type=_JSON)
+
+    app.add_url_rule("/openapi.json", "openapi", openapi_json, methods=["GET"])
     if traced:
         app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
-    app.asgi_app = CountingMiddleware(app.asgi_app, drain)  # type: ignore[method-assign]
+    app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign]
+                                   max_header_size)
     return app
 
 
-class CountingMiddleware:
-    """Counts REST requests in flight (whole responses, streams included) for the drain."""
+class GuardMiddleware:
+    """The outermost layer: refuses oversize headers (431) before any work, and counts
+    REST requests in flight (whole responses, streams included) for the drain."""
 
-    def __init__(self, app: Any, drain: DrainState):
+    def __init__(self, app: Any, drain: DrainState, max_header_size: int):
         self.app = app
         self.in_flight = drain.in_flight
+        self.max_header_size = max_header_size
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_UNCOUNTED):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if size > self.max_header_size:
+            error = ApiError(431, f"The request headers exceed {self.max_header_size} bytes.",
+                             code="headers_too_large")
+            await send({"type": "http.response.start", "status": 431,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": error.body()})
+            return
+        if scope["path"].startswith(_UNCOUNTED):
             await self.app(scope, receive, send)
             return
         self.in_flight.enter()

@@ -20,6 +20,7 @@ from gateway.facade.translate import (
     _bool,
     _int,
     _list,
+    _named,
     _number,
     _object,
     _str,
@@ -102,7 +103,7 @@ def _input(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
         item = _object(item, where)
         kind = item.get("type", "message")
         if kind == "message":
-            role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+            role = _named(_ROLES, item.get("role"))
             if role is None:
                 raise _bad(f"'{where}.role' must be user, assistant, system or developer.",
                            f"{where}.role")
@@ -164,7 +165,7 @@ def _text_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
     kinds = {"text": chat_pb2.RESPONSE_FORMAT_TYPE_TEXT,
              "json_object": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
              "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA}
-    kind = kinds.get(fmt.get("type"))  # type: ignore[arg-type]
+    kind = _named(kinds, fmt.get("type"))
     if kind is None:
         raise _bad("'text.format.type' must be text, json_object or json_schema.",
                    "text.format.type")

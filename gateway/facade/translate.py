@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import orjson
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, models_pb2
@@ -53,6 +54,7 @@ _FORMATS = {
     "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
 }
 _INT32_MAX = 2**31 - 1
+_T = TypeVar("_T")
 _INT64_MAX = 2**63 - 1
 # Fields handled explicitly; anything else is passed through in extra_json.
 _KNOWN = frozenset({
@@ -98,6 +100,8 @@ def _number(value: Any, param: str, low: float, high: float) -> float:
 
 
 def _int(value: Any, param: str, low: int, high: int = _INT32_MAX) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 2.0 is the integer 2 (JSON Schema too)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(f"'{param}' must be an integer.", param)
     if not low <= value <= high:
@@ -121,6 +125,12 @@ def _list(value: Any, param: str) -> list[Any]:
     if not isinstance(value, list):
         raise _bad(f"'{param}' must be an array.", param)
     return value
+
+
+def _named(table: Mapping[str, _T], value: Any) -> _T | None:
+    """``table[value]`` for a string ``value``, else None (a JSON object or array as an
+    enum value is a wrong value, not a lookup that raises ``TypeError``)."""
+    return table.get(value) if isinstance(value, str) else None
 
 
 def _part(raw: Any, out: chat_pb2.ContentPart, param: str) -> None:
@@ -153,7 +163,7 @@ def _part(raw: Any, out: chat_pb2.ContentPart, param: str) -> None:
 def _message(raw: Any, out: chat_pb2.ChatMessage, i: int) -> None:
     param = f"messages[{i}]"
     raw = _object(raw, param)
-    role = _ROLES.get(raw.get("role"))
+    role = _named(_ROLES, raw.get("role"))
     if role is None:
         raise _bad(f"'{param}.role' must be one of {', '.join(_ROLES)}.", f"{param}.role")
     out.role = role
@@ -215,7 +225,7 @@ def _tool_choice(raw: Any, out: chat_pb2.ToolChoice) -> None:
 
 def _response_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
     raw = _object(raw, "response_format")
-    kind = _FORMATS.get(raw.get("type"))
+    kind = _named(_FORMATS, raw.get("type"))
     if kind is None:
         raise _bad("'response_format.type' must be text, json_object or json_schema.",
                    "response_format.type")

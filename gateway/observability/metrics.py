@@ -79,9 +79,9 @@ def model_label(model: str) -> str:
     """``model`` if already admitted or there is room; ``other`` beyond the bound."""
     label = _models.get(model)
     if label is None:
-        label = model if len(_models) < MAX_MODEL_LABELS and model else "other"
-        if model:
-            _models[model] = label
+        if not model or len(_models) >= MAX_MODEL_LABELS:
+            return "other"  # not remembered: a flood of new names must not grow memory
+        label = _models[model] = model
     return label
 
 

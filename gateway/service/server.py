@@ -91,7 +91,7 @@ class CoreServer:
 
 
 async def create_server(services: CoreServices, addresses: Sequence[str], *,
-                        traced: bool = False) -> CoreServer:
+                        traced: bool = False, max_concurrent_streams: int = 100) -> CoreServer:
     """Build the server and bind ``addresses`` (``host:port`` with port 0, or ``unix:``).
 
     With ``traced``, OpenTelemetry's interceptor runs first, so the request
@@ -99,7 +99,8 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     """
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
     interceptors.append(RequestInterceptor(services.in_flight, services.guard))
-    server = aio.server(interceptors=interceptors, options=_OPTIONS)
+    server = aio.server(interceptors=interceptors, options=(
+        *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams)))
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
         GatewayServicer(services.router, services.pricing, services.admission,
                         services.budgets, services.conversations, services.conversation_ttl,

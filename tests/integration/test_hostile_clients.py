@@ -1,0 +1,165 @@
+"""Hostile clients: slow headers, slow bodies, huge bodies and headers, idle connection
+floods, clients that vanish mid-stream. The configured limits hold, and the gateway
+keeps serving everyone else."""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from tests.conftest import GatewayProcess
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import Reply
+
+Factory = Callable[..., GatewayProcess]
+GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still serving?"}]}
+LIMITS = """
+server: {keep_alive_timeout: 1s, body_timeout: 1s, max_header_size: 8192,
+         max_request_body_size: 1048576}
+"""
+
+
+def still_serving(gw: GatewayProcess) -> None:
+    r = httpx.post(gw.http_url + "/v1/chat/completions", json=GOOD, timeout=10)
+    assert r.status_code == 200 and "still serving" in r.text
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_slow_headers_are_cut_off(gateway_factory: Factory) -> None:
+    gw = gateway_factory(LIMITS)
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        for _ in range(3):  # a header line now and then, never the end
+            time.sleep(0.3)
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        assert closed_by_server(sock, within=5)
+        assert time.monotonic() - started < 4
+    still_serving(gw)
+
+
+def test_slow_bodies_get_408(gateway_factory: Factory) -> None:
+    gw = gateway_factory(LIMITS)
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mo")
+        sock.settimeout(5)
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408"), answer[:80]
+    body = json.loads(answer.split("\r\n\r\n", 1)[1])
+    assert body["error"]["message"].startswith("The request body did not arrive")
+    still_serving(gw)
+
+
+def test_huge_headers_and_bodies_are_refused(gateway_factory: Factory) -> None:
+    gw = gateway_factory(LIMITS)
+    r = httpx.post(gw.http_url + "/v1/chat/completions", json=GOOD,
+                   headers={"X-Big": "a" * 20_000})
+    assert r.status_code == 431 and r.json()["error"]["code"] == "headers_too_large"
+    # 100 MB announced: refused without reading it.
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
+        sock.settimeout(5)
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413"), answer[:80]
+    # 100 MB streamed without a length: cut at the limit.
+    sent = 0
+
+    def chunks():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        while sent < 100 * 1024 * 1024:
+            sent += 65536
+            yield b"x" * 65536
+
+    try:
+        r = httpx.post(gw.http_url + "/v1/chat/completions", content=chunks(), timeout=30)
+        assert r.status_code == 413
+    except httpx.HTTPError:
+        pass  # the server may close before the client finishes writing: also a refusal
+    assert sent < 100 * 1024 * 1024
+    still_serving(gw)
+
+
+def test_a_flood_of_idle_connections(gateway_factory: Factory) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    count = min(1500, soft - 200)
+    gw = gateway_factory(LIMITS)
+    sockets = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.create_connection(("127.0.0.1", gw.http_port)))
+        still_serving(gw)  # a real client gets through the crowd
+        time.sleep(1.5)  # keep_alive_timeout: idle connections are closed by the server
+        closed = sum(closed_by_server(s, within=0.01) for s in sockets[:200])
+        assert closed == 200
+    finally:
+        for s in sockets:
+            s.close()
+    still_serving(gw)
+
+
+def test_a_client_vanishing_mid_stream_cancels_the_upstream_and_charges_nothing(
+    gateway_factory: Factory, fake_openai: FakeOpenAI,
+) -> None:
+    gw = gateway_factory(f"""
+circuit_breaker: {{consecutive_failures: 1, min_requests: 1}}
+providers:
+  up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
+        models: [m]}}
+""", env={"GATEWAY_ADMIN_KEY": "adm-hostile"})
+    admin = {"Authorization": "Bearer adm-hostile"}
+    tenant = httpx.post(gw.http_url + "/admin/tenants", headers=admin, json={
+        "name": "t", "limits": {"concurrent_requests": 1}}).json()["tenant"]["id"]
+    key = httpx.post(gw.http_url + f"/admin/tenants/{tenant}/keys", headers=admin,
+                     json={}).json()["secret"]
+    # A slow upstream stream: the client leaves after the first event.
+    events = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": {"content": f"w{i} "},
+                            "finish_reason": None}]} for i in range(50)]
+    fake_openai.enqueue(Reply(events=[*events, "[DONE]"], delay=0.0))
+    body = json.dumps({"model": "up/m", "stream": True, "messages": [
+        {"role": "user", "content": "x"}]}).encode()
+    done = threading.Event()
+
+    def leave_early() -> None:
+        with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: Bearer " + key.encode() + b"\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            sock.recv(200)
+        done.set()
+
+    leave_early()
+    assert done.wait(5)
+    time.sleep(0.5)
+    # The concurrency slot came back (limit 1): the next request is admitted.
+    r = httpx.post(gw.http_url + "/v1/chat/completions", json={**GOOD, "model": "up/m"},
+                   headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    # The breaker was not charged with a failure for the client's departure.
+    breakers = httpx.get(gw.http_url + "/admin/circuit-breakers", headers=admin).json()
+    up = next(b for b in breakers["circuit_breakers"] if b["provider"] == "up")
+    assert up["state"] == "CIRCUIT_BREAKER_STATE_CLOSED" and int(up.get("failures", 0)) == 0
