@@ -21,7 +21,9 @@ from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
 from gateway.service.tenant_admin import TenantAdmin
 
-__all__ = ["AdminServicer"]
+__all__ = ["MAX_KEY_TTL", "AdminServicer"]
+
+MAX_KEY_TTL = 100 * 365 * 86400  # seconds: the longest lifetime an API key may be given
 
 _STATES = {
     BreakerState.CLOSED: admin_service_pb2.CIRCUIT_BREAKER_STATE_CLOSED,
@@ -100,6 +102,9 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self._require_admin(context)
         if request.ttl_seconds < 0:
             raise InvalidRequestError("'ttl_seconds' cannot be negative", param="ttl_seconds")
+        if request.ttl_seconds > MAX_KEY_TTL:  # an expiry past year 9999 has no Timestamp
+            raise InvalidRequestError(f"'ttl_seconds' may be at most {MAX_KEY_TTL} (100 years)",
+                                      param="ttl_seconds")
         key, secret = await self._tenants.create_key(request.tenant_id, request.name,
                                                      request.ttl_seconds)
         return admin_service_pb2.CreateApiKeyResponse(api_key=key, secret=secret)

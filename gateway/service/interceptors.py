@@ -4,10 +4,11 @@ mapping, the request log.
 For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it in
 the trailing metadata, opens a :class:`RequestContext`, authenticates the caller
 (the same way for REST, which arrives through the facade, and for gRPC clients),
-refuses AdminService to non-admins, turns a :class:`GatewayError` into its status
-with ``ErrorInfo``, turns any other exception into a bare INTERNAL (logged with its
-traceback, never sent), and logs one line when the RPC ends. Wrapped handlers are
-cached per method.
+refuses AdminService to non-admins, refuses request bytes that are not a valid
+message (INVALID_ARGUMENT, where grpc would answer UNKNOWN), turns a
+:class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
+into a bare INTERNAL (logged with its traceback, never sent), and logs one line when
+the RPC ends. Wrapped handlers are cached per method.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
-from gateway.errors import AuthenticationError, GatewayError, PermissionDeniedError
+from gateway.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from gateway.lifecycle import InFlight
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
-from gateway.service.status import STATUS_DETAILS_KEY, status_details
+from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
 from gateway.tenancy.clientip import TrustedProxies, peer_address
 
@@ -83,7 +90,7 @@ async def _fail(
 ) -> None:
     if isinstance(exc, GatewayError):
         ctx.status = exc.grpc_code.name
-        await context.abort(exc.grpc_code, exc.message, trailing_metadata=(
+        await context.abort(exc.grpc_code, bounded(exc.message), trailing_metadata=(
             (STATUS_DETAILS_KEY, status_details(exc)), ("x-request-id", ctx.request_id),
             *exc.trailers()))
     ctx.status = "INTERNAL"
@@ -125,6 +132,36 @@ async def _identify(guard: Guard, method: str, context: aio.ServicerContext,
     set_identity(identity)
 
 
+class _Undecodable:
+    """A request whose bytes are not a valid message: refused after authentication."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: DecodeError):
+        self.error = error
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserialize`` that returns :class:`_Undecodable` instead of raising, so that bad
+    bytes get INVALID_ARGUMENT from us rather than grpc's UNKNOWN."""
+    if deserialize is None:
+        return None
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError as exc:
+            return _Undecodable(exc)
+
+    return parse
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidRequestError(f"the request is not a valid message: {request.error}")
+    return request
+
+
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
                 in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
@@ -135,7 +172,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, ctx)
-            return await behavior(request, context)
+            return await behavior(_decoded(request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
@@ -159,7 +196,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, ctx)
-            async for response in behavior(request, context):
+            async for response in behavior(_decoded(request), context):
                 yield response
         except aio.AbortError:
             raise
@@ -195,13 +232,13 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             wrapped = grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         elif handler.unary_stream is not None:
             wrapped = grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         else:  # client or bidi streaming: none in this API yet

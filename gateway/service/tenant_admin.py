@@ -9,6 +9,7 @@ here, returned once, and only their SHA-256 is stored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 
@@ -40,7 +41,8 @@ def _limits(spec: admin_service_pb2.TenantLimits) -> Limits:
     for name in _LIMIT_FIELDS:
         if spec.HasField(name):
             value = getattr(spec, name)
-            if value < 0 or (name != "requests_per_second" and value == 0):
+            if not math.isfinite(value) or value < 0 or (
+                    name != "requests_per_second" and value == 0):
                 raise InvalidRequestError(f"'limits.{name}' must be positive",
                                           param=f"limits.{name}")
             values[name] = value
@@ -99,8 +101,8 @@ class TenantAdmin:
         name = spec.name.strip()
         if not name:
             raise InvalidRequestError("'name' is required", param="name")
-        if spec.HasField("monthly_budget_usd") and spec.monthly_budget_usd < 0:
-            raise InvalidRequestError("'monthly_budget_usd' cannot be negative",
+        if spec.HasField("monthly_budget_usd") and not 0 <= spec.monthly_budget_usd < math.inf:
+            raise InvalidRequestError("'monthly_budget_usd' must be a finite amount, not negative",
                                       param="monthly_budget_usd")
         for provider in (spec.default_provider, *spec.fallback_providers):
             if provider and provider not in self._providers:

@@ -28,3 +28,10 @@ def test_headers_grpc_cannot_carry_are_a_4xx(gateway: GatewayProcess, header: st
         assert r.json()["error"]["param"] == header
     r = httpx.post(gateway.http_url + "/v1/chat/completions", json=GOOD, timeout=10)
     assert r.status_code == 200
+
+
+def test_openapi_and_the_admin_api_agree_on_the_longest_key_lifetime() -> None:
+    from gateway.facade.openapi import MAX_KEY_TTL as documented
+    from gateway.service.admin_servicer import MAX_KEY_TTL as enforced
+
+    assert documented == enforced
