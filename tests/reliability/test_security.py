@@ -1,0 +1,473 @@
+"""The security sweep: every way in that must stay shut, over REST and gRPC alike; no secret
+in anything the gateway emits; ``X-Request-ID`` injection; ``X-Forwarded-For`` spoofing.
+
+Real parts throughout: gateway processes, a local OIDC issuer (discovery + JWKS over HTTP),
+fake upstreams speaking each provider's wire protocol, redis-server with a password,
+PostgreSQL, a real OTLP receiver. REST goes through httpx, the openai SDK or raw sockets;
+gRPC through the generated stubs, or hand-driven HTTP/2 where grpcio refuses to send what
+an attacker would. Each part records its figures in the reliability scorecard. The threat
+model these tests stand behind is in docs/reliability.md ("Threat model").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from google.protobuf import descriptor as pb_descriptor
+from google.protobuf import message_factory
+from llmgateway.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    chat_pb2,
+    gateway_service_pb2,
+    gateway_service_pb2_grpc,
+)
+
+from tests.conftest import GatewayProcess, start_gateway
+from tests.fakes.oidc import FakeIssuer, SigningKey, b64url
+from tests.reliability.scorecard import record, scaled
+
+ADMIN = "adm-" + secrets.token_urlsafe(24)
+STATIC = "sk-static-" + secrets.token_urlsafe(24)
+HI = [{"role": "user", "content": "hello"}]
+PUBLIC = ("/health", "/ready", "/metrics", "/openapi.json")
+
+
+# --- a tally of attempts ---------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Each attempt, what it had to get and what it got; recorded, then asserted."""
+
+    name: str
+    attempts: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    wrong: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, what: str, expected: str, got: str, problem: str = "") -> None:
+        with self.lock:
+            self.attempts += 1
+            self.answers[got] += 1
+            if got != expected or problem:
+                self.wrong.append(f"{what}: expected {expected}, got {got} {problem}".rstrip())
+
+    def finish(self) -> None:
+        record(section="security", name=self.name, inputs=self.attempts,
+               served=self.attempts - len(self.wrong), errors=dict(self.answers))
+        assert not self.wrong, "\n".join(self.wrong)
+        assert self.attempts > 0
+
+
+def error_shape(response: httpx.Response, *secrets_sent: str) -> str:
+    """"" when ``response`` is an OpenAI error naming none of ``secrets_sent``, else why not."""
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return f"not OpenAI's error shape: {response.text[:200]!r}"
+    if not isinstance(error, dict) or set(error) < {"message", "type", "param", "code"}:
+        return f"not OpenAI's error shape: {error!r}"
+    if not isinstance(error["message"], str) or not error["message"]:
+        return "no message"
+    text = response.text + json.dumps(dict(response.headers))
+    for secret in secrets_sent:
+        if secret and secret in text:
+            return "the answer repeats the credential"
+    return ""
+
+
+def rest_status(response: httpx.Response) -> str:
+    return str(response.status_code)
+
+
+# --- gRPC: every method through the generated stubs ------------------------------------------
+
+
+def _methods(module: Any, service: str) -> list[pb_descriptor.MethodDescriptor]:
+    return list(module.DESCRIPTOR.services_by_name[service].methods)
+
+
+GATEWAY_METHODS = _methods(gateway_service_pb2, "GatewayService")
+ADMIN_METHODS = _methods(admin_service_pb2, "AdminService")
+
+
+def grpc_code(channel: grpc.Channel, method: pb_descriptor.MethodDescriptor,
+              request: Any = None, token: str | None = None,
+              metadata: Sequence[tuple[str, str]] = ()) -> str:
+    """The status name one call ends with (``OK`` included), through the generated stub."""
+    stub: Any = (gateway_service_pb2_grpc.GatewayServiceStub(channel)
+                 if method.containing_service.name == "GatewayService"
+                 else admin_service_pb2_grpc.AdminServiceStub(channel))
+    if request is None:
+        request = message_factory.GetMessageClass(method.input_type)()
+    meta = [*metadata, *((("authorization", f"Bearer {token}"),) if token else ())]
+    try:
+        answer = getattr(stub, method.name)(request, metadata=meta, timeout=20)
+        if method.server_streaming:
+            for _ in answer:
+                pass
+    except grpc.RpcError as exc:
+        code: grpc.StatusCode = exc.code()
+        details = exc.details() or ""
+        if token and token in details:
+            return f"{code.name} (repeats the credential)"
+        return str(code.name)
+    return "OK"
+
+
+def chat_request(model: str = "mock-1") -> gateway_service_pb2.CreateChatCompletionRequest:
+    return gateway_service_pb2.CreateChatCompletionRequest(request=chat_pb2.ChatRequest(
+        model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER,
+                                                    content="hello")]))
+
+
+# --- the guarded gateway ---------------------------------------------------------------------
+
+
+def guarded_config(issuer: FakeIssuer) -> str:
+    return f"""
+logging: {{level: info, format: json}}
+auth:
+  api_keys: {{enabled: true, keys: ["{STATIC}"]}}
+  oidc: {{enabled: true, issuer: "{issuer.issuer}", audience: [llm-gateway]}}
+providers:
+  mock: {{type: mock, models: [echo]}}
+models:
+  - name: mock-1
+    targets: [{{provider: mock, model: echo}}]
+conversations: {{store: memory, ttl: 1h}}
+"""
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[FakeIssuer]:
+    with FakeIssuer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def guarded(issuer: FakeIssuer, module_tmp: Path) -> Iterator[GatewayProcess]:
+    """One gateway with every kind of credential on: admin key, static key, tenant keys,
+    OIDC tokens. Every test leaves it serving; it must stop cleanly."""
+    gw = start_gateway(guarded_config(issuer), module_tmp, env={"GATEWAY_ADMIN_KEY": ADMIN})
+    yield gw
+    code = gw.stop()
+    logs = gw.logs()
+    assert code == 0, logs
+    assert "Traceback" not in logs and '"level":"error"' not in logs, logs
+
+
+def admin(gw: GatewayProcess, method: str, path: str, body: object = None) -> httpx.Response:
+    return httpx.request(method, gw.http_url + "/admin" + path, json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {ADMIN}"})
+
+
+def new_tenant(gw: GatewayProcess, **key_spec: object) -> tuple[str, str, str]:
+    """A tenant with one key: ``(tenant_id, key_id, secret)``."""
+    r = admin(gw, "POST", "/tenants", {"name": f"t-{secrets.token_hex(4)}"})
+    assert r.status_code == 201, r.text
+    tenant_id = r.json()["tenant"]["id"]
+    r = admin(gw, "POST", f"/tenants/{tenant_id}/keys", {"name": "k", **key_spec})
+    assert r.status_code == 201, r.text
+    return tenant_id, r.json()["api_key"]["id"], r.json()["secret"]
+
+
+def still_serving(gw: GatewayProcess, key: str) -> None:
+    """The process is alive and answers a good request over REST and over gRPC."""
+    assert gw.proc.poll() is None, gw.logs()
+    r = httpx.post(gw.http_url + "/v1/chat/completions", json={"model": "mock-1", "messages": HI},
+                   headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    with grpc.insecure_channel(gw.grpc_target) as channel:
+        assert grpc_code(channel, GATEWAY_METHODS[0], chat_request(), key) == "OK"
+
+
+def rest_routes(gw: GatewayProcess, tenant_id: str, key_id: str) -> list[tuple[str, str, Any]]:
+    """Every route the OpenAPI document lists but the public ones, parameters filled in,
+    with a body that would be valid: ``(method, path, json)``."""
+    document = httpx.get(gw.http_url + "/openapi.json", timeout=10).json()
+    values = {"{model_id}": "mock-1", "{response_id}": "resp_0123456789abcdef",
+              "{tenant_id}": tenant_id, "{key_id}": key_id, "{provider}": "mock"}
+    bodies: dict[str, Any] = {
+        "/v1/chat/completions": {"model": "mock-1", "messages": HI},
+        "/v1/embeddings": {"model": "mock-1", "input": "hello"},
+        "/v1/responses": {"model": "mock-1", "input": "hello"},
+        "/admin/tenants": {"name": "intruder"},
+        "/admin/tenants/{tenant_id}": {"name": "renamed-by-an-intruder"},
+        "/admin/tenants/{tenant_id}/keys": {"name": "intruder"},
+    }
+    routes = []
+    for template, operations in document["paths"].items():
+        if template.startswith(PUBLIC) or template == "/health/live":
+            continue
+        path = template
+        for name, value in values.items():
+            path = path.replace(name, value)
+        assert "{" not in path, f"no value for a parameter of {template}"
+        for method in operations:
+            body = bodies.get(template) if method in ("post", "put") else None
+            routes.append((method.upper(), path, body))
+    assert len(routes) >= 20, routes
+    return routes
+
+
+# --- 1. authentication and authorization -----------------------------------------------------
+
+
+def bad_tokens(issuer: FakeIssuer, live_key: str) -> dict[str, str]:
+    """Credentials that must all be a 401: malformed, wrong, forged."""
+    now = time.time()
+    rsa = issuer.key("RS256")
+    good = issuer.mint({"org_id": "acme"})
+    header, payload, signature = good.split(".")
+    flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    forged_claims = b64url(json.dumps({**issuer.claims({"roles": ["admin"]})}).encode())
+    return {
+        "a made-up sk- key": "sk-" + secrets.token_urlsafe(32),
+        "a live key with one character changed": live_key[:-1] + (
+            "A" if live_key[-1] != "A" else "B"),
+        "a live key's SHA-256 (as stored)": hashlib.sha256(live_key.encode()).hexdigest(),
+        "the admin key plus a character": ADMIN + "x",
+        "the admin key minus a character": ADMIN[:-1],
+        "the static key in other case": STATIC.upper(),
+        "JWT alg none": issuer.mint(alg="none"),
+        "JWT alg none naming a real kid": issuer.mint(alg="none", kid=rsa.kid),
+        "JWT HS256 keyed with the issuer's RSA public key": issuer.mint(
+            alg="HS256", key=rsa.public_pem(), kid=rsa.kid),
+        "JWT expired": issuer.mint(lifetime=-120),
+        "JWT not yet valid": issuer.mint({"nbf": int(now) + 600}),
+        "JWT wrong issuer": issuer.mint({"iss": "https://issuer.invalid"}),
+        "JWT wrong audience": issuer.mint({"aud": "another-service"}),
+        "JWT signature tampered": f"{header}.{payload}.{flipped}",
+        "JWT claims swapped under a real signature": f"{header}.{forged_claims}.{signature}",
+        "JWT signed by a stranger under a real kid": issuer.mint(
+            key=SigningKey.generate("RS256"), kid=rsa.kid),
+        "JWT-shaped garbage": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+    }
+
+
+MALFORMED_REST: dict[str, dict[str, str]] = {
+    "no credential": {},
+    "Basic credentials": {"Authorization": "Basic " + base64.b64encode(b"u:p").decode()},
+    "Bearer and nothing": {"Authorization": "Bearer"},
+    "two Bearer schemes": {"Authorization": "Bearer Bearer"},
+    "another scheme": {"Authorization": "Token sk-abc"},
+    "empty x-api-key": {"x-api-key": ""},
+    "x-api-key with a scheme": {"x-api-key": "Bearer sk-abc"},
+}
+MALFORMED_GRPC: dict[str, list[tuple[str, str]]] = {
+    "no credential": [],
+    "Basic credentials": [("authorization", "Basic " + base64.b64encode(b"u:p").decode())],
+    "Bearer and nothing": [("authorization", "Bearer")],
+    "another scheme": [("authorization", "Token sk-abc")],
+    "x-api-key of blanks": [("x-api-key", "   ")],
+}
+
+
+def test_credentials_that_must_not_get_in(guarded: GatewayProcess, issuer: FakeIssuer) -> None:
+    """No key, malformed headers, wrong/revoked/expired keys and forged tokens: 401 in
+    OpenAI's shape on every REST route, UNAUTHENTICATED on every gRPC method."""
+    tenant_id, key_id, live = new_tenant(guarded)
+    _, revoked_id, revoked = new_tenant(guarded)
+    _, _, expiring = new_tenant(guarded, ttl_seconds=1)
+    assert admin(guarded, "DELETE", f"/keys/{revoked_id}").status_code == 200
+    tally = Tally("auth: credentials refused (401 / UNAUTHENTICATED)")
+    routes = rest_routes(guarded, tenant_id, key_id)
+    time.sleep(1.2)  # the expiring key's second is over
+
+    refused: dict[str, str] = {"revoked key": revoked, "expired key (ttl 1 s)": expiring,
+                               **bad_tokens(issuer, live)}
+    every_route = {"no credential", "a made-up sk- key", "revoked key"}
+    chat_only = [r for r in routes if r[1] == "/v1/chat/completions"]
+    with httpx.Client(base_url=guarded.http_url, timeout=20) as client:
+        for case, headers in MALFORMED_REST.items():
+            for method, path, body in routes if case in every_route else chat_only:
+                r = client.request(method, path, json=body, headers=headers)
+                tally.check(f"REST {method} {path} {case}", "401", rest_status(r), error_shape(r))
+        r = client.post("/v1/chat/completions", json={"model": "mock-1", "messages": HI},
+                        headers={b"Authorization": "Bearer ключ".encode()})
+        tally.check("REST non-ASCII bearer", "401", rest_status(r), error_shape(r))
+        for case, token in refused.items():
+            for method, path, body in routes if case in every_route else chat_only:
+                for header in ({"Authorization": f"Bearer {token}"}, {"x-api-key": token}):
+                    r = client.request(method, path, json=body, headers=header)
+                    tally.check(f"REST {method} {path} {case} via {next(iter(header))}", "401",
+                                rest_status(r), error_shape(r, token))
+
+    with grpc.insecure_channel(guarded.grpc_target) as channel:
+        for case, metadata in MALFORMED_GRPC.items():
+            for rpc in (GATEWAY_METHODS + ADMIN_METHODS if case in every_route
+                        else GATEWAY_METHODS[:1]):
+                tally.check(f"gRPC {rpc.name} {case}", "UNAUTHENTICATED",
+                            grpc_code(channel, rpc, metadata=metadata))
+        for case, token in refused.items():
+            for rpc in (GATEWAY_METHODS + ADMIN_METHODS if case in every_route
+                        else GATEWAY_METHODS[:2]):
+                tally.check(f"gRPC {rpc.name} {case}", "UNAUTHENTICATED",
+                            grpc_code(channel, rpc, token=token))
+            tally.check(f"gRPC x-api-key {case}", "UNAUTHENTICATED", grpc_code(
+                channel, GATEWAY_METHODS[0], chat_request(), metadata=[("x-api-key", token)]))
+    tally.finish()
+    still_serving(guarded, live)
+
+
+def test_admin_api_refuses_every_non_admin(guarded: GatewayProcess, issuer: FakeIssuer) -> None:
+    """Every /admin route and AdminService method: 401 without a credential, 403 with a
+    tenant key, the static key or an OIDC token without the admin role; nothing changes."""
+    tenant_id, key_id, live = new_tenant(guarded)
+    before = admin(guarded, "GET", "/tenants").json()
+    keys_before = admin(guarded, "GET", f"/tenants/{tenant_id}/keys").json()
+    users = {"a tenant's key": live, "the static key": STATIC,
+             "an OIDC token without roles": issuer.mint({"org_id": tenant_id}),
+             "an OIDC token with role dev": issuer.mint({"roles": ["dev", "Admin", "admins"]})}
+    routes = [r for r in rest_routes(guarded, tenant_id, key_id) if r[1].startswith("/admin")]
+    tally = Tally("auth: admin API with user credentials (403 / PERMISSION_DENIED)")
+    with httpx.Client(base_url=guarded.http_url, timeout=20) as client:
+        for method, path, body in routes:
+            r = client.request(method, path, json=body)
+            tally.check(f"REST {method} {path} without a credential", "401", rest_status(r),
+                        error_shape(r))
+            for who, token in users.items():
+                r = client.request(method, path, json=body,
+                                   headers={"Authorization": f"Bearer {token}"})
+                tally.check(f"REST {method} {path} with {who}", "403", rest_status(r),
+                            error_shape(r, token))
+    with grpc.insecure_channel(guarded.grpc_target) as channel:
+        for rpc in ADMIN_METHODS:
+            tally.check(f"gRPC {rpc.name} without a credential", "UNAUTHENTICATED",
+                        grpc_code(channel, rpc))
+            for who, token in users.items():
+                tally.check(f"gRPC {rpc.name} with {who}", "PERMISSION_DENIED",
+                            grpc_code(channel, rpc, token=token))
+    tally.finish()
+    assert admin(guarded, "GET", "/tenants").json() == before
+    assert admin(guarded, "GET", f"/tenants/{tenant_id}/keys").json() == keys_before
+    still_serving(guarded, live)
+
+
+def test_stored_responses_are_invisible_to_other_tenants(guarded: GatewayProcess) -> None:
+    """Tenant A cannot read, delete or continue tenant B's stored response: 404, word for word
+    the answer for an id that never existed (existence is not revealed), and B's response is
+    intact afterwards."""
+    _, _, key_a = new_tenant(guarded)
+    _, _, key_b = new_tenant(guarded)
+    tally = Tally("auth: another tenant's stored response (404 / NOT_FOUND)")
+    with httpx.Client(base_url=guarded.http_url, timeout=20) as client:
+        def as_(key: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {key}"}
+
+        made = client.post("/v1/responses", headers=as_(key_b),
+                           json={"model": "mock-1", "input": "B's secret plan"})
+        assert made.status_code == 200, made.text
+        theirs = made.json()["id"]
+        never = "resp_" + secrets.token_hex(12)
+
+        def same_as_missing(method: str, path: str,
+                            body: Callable[[str], Any] = lambda _: None) -> None:
+            seen = client.request(method, path.format(theirs), json=body(theirs),
+                                  headers=as_(key_a))
+            missing = client.request(method, path.format(never), json=body(never),
+                                     headers=as_(key_a))
+            problem = error_shape(seen)
+            if seen.text != missing.text.replace(never, theirs):
+                problem += f" differs from a missing id's answer: {seen.text} / {missing.text}"
+            if "secret plan" in seen.text:
+                problem += " (B's content shown)"
+            tally.check(f"REST {method} {path} of another tenant", "404", rest_status(seen),
+                        problem)
+
+        same_as_missing("GET", "/v1/responses/{}")
+        same_as_missing("DELETE", "/v1/responses/{}")
+        for stream in (False, True):
+            def continuing(rid: str, stream: bool = stream) -> dict[str, Any]:
+                return {"model": "mock-1", "input": "go on", "previous_response_id": rid,
+                        "stream": stream}
+
+            same_as_missing("POST", "/v1/responses", continuing)
+
+        with grpc.insecure_channel(guarded.grpc_target) as channel:
+            by_name = {m.name: m for m in GATEWAY_METHODS}
+            probes: dict[str, Any] = {
+                "GetResponse": gateway_service_pb2.GetResponseRequest(response_id=theirs),
+                "DeleteResponse": gateway_service_pb2.DeleteResponseRequest(response_id=theirs),
+                "CreateResponse": gateway_service_pb2.CreateResponseRequest(
+                    request=gateway_service_pb2.ResponseRequest(
+                        model="mock-1", previous_response_id=theirs,
+                        input=[chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER,
+                                                    content="go on")])),
+                "StreamResponse": gateway_service_pb2.StreamResponseRequest(
+                    request=gateway_service_pb2.ResponseRequest(
+                        model="mock-1", previous_response_id=theirs,
+                        input=[chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER,
+                                                    content="go on")])),
+            }
+            for name, request in probes.items():
+                tally.check(f"gRPC {name} of another tenant", "NOT_FOUND",
+                            grpc_code(channel, by_name[name], request, key_a))
+            tally.check("gRPC GetResponse by its owner", "OK", grpc_code(
+                channel, by_name["GetResponse"],
+                gateway_service_pb2.GetResponseRequest(response_id=theirs), key_b))
+
+        still_there = client.get(f"/v1/responses/{theirs}", headers=as_(key_b))
+        tally.check("REST GET by its owner after the attempts", "200",
+                    rest_status(still_there))
+    tally.finish()
+    still_serving(guarded, key_a)
+
+
+def test_a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(guarded: GatewayProcess,
+                                                             issuer: FakeIssuer) -> None:
+    """Tokens under made-up ``kid`` values, concurrently over REST and gRPC: each is a 401,
+    and the issuer's JWKS is fetched at most once per 10 s window, not once per token."""
+    stranger = SigningKey.generate("RS256")
+    count = scaled(80, 1000)
+    tokens = [issuer.mint(key=stranger, kid=f"kid-{secrets.token_hex(6)}") for _ in range(count)]
+    _, _, live = new_tenant(guarded)
+    tally = Tally("auth: unknown-kid flood")
+    fetches_before = issuer.jwks_fetches
+
+    def over_rest(token: str) -> None:
+        r = httpx.post(guarded.http_url + "/v1/chat/completions", timeout=20,
+                       json={"model": "mock-1", "messages": HI},
+                       headers={"Authorization": f"Bearer {token}"})
+        tally.check("REST unknown kid", "401", rest_status(r), error_shape(r, token))
+
+    channel = grpc.insecure_channel(guarded.grpc_target)
+
+    def over_grpc(token: str) -> None:
+        tally.check("gRPC unknown kid", "UNAUTHENTICATED",
+                    grpc_code(channel, GATEWAY_METHODS[0], chat_request(), token))
+
+    started = time.monotonic()
+    with channel, ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda it: (over_rest if it[0] % 2 else over_grpc)(it[1]),
+                      enumerate(tokens)))
+    windows = 1 + int((time.monotonic() - started) // 10)
+    fetched = issuer.jwks_fetches - fetches_before
+    record(section="security", name="auth: JWKS fetches during the unknown-kid flood",
+           inputs=count, served=count if fetched <= windows else 0,
+           errors={"jwks_fetches": fetched}, note=f"{windows} 10-second window(s)")
+    tally.finish()
+    assert fetched <= windows, f"{fetched} JWKS fetches for {count} tokens"
+    assert issuer.discovery_fetches <= 1 + windows
+    # The issuer's real keys still work afterwards.
+    r = httpx.post(guarded.http_url + "/v1/chat/completions", timeout=20,
+                   json={"model": "mock-1", "messages": HI},
+                   headers={"Authorization": f"Bearer {issuer.mint({'sub': 'after-flood'})}"})
+    assert r.status_code == 200, r.text
+    still_serving(guarded, live)
