@@ -1,5 +1,6 @@
 """Builds the configured providers. A new HTTP provider is one module with a codec
-and one line in ``_CODECS``."""
+and one line in ``_CODECS``; every codec is wrapped so that upstream text never carries the
+provider's credentials back (``redact.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.providers.http import HttpProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.ollama import OllamaCodec
 from gateway.providers.openai import OpenAICodec
+from gateway.providers.redact import RedactingCodec
 
 __all__ = ["build_providers"]
 
@@ -33,7 +35,7 @@ def build_provider(name: str, config: ProviderConfig) -> Provider:
     codec = _CODECS.get(config.type)
     if codec is None:
         raise ValueError(f"providers.{name}.type: '{config.type}' is not a known provider type")
-    return HttpProvider(name, config, codec(name, config))
+    return HttpProvider(name, config, RedactingCodec(name, config, codec(name, config)))
 
 
 def build_providers(configs: Mapping[str, ProviderConfig]) -> dict[str, Provider]:

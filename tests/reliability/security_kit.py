@@ -94,7 +94,11 @@ def encodings(secret: str) -> dict[str, str]:
             core = text[4:] if shift else text
             core = core[:-(len(core) % 4 or 4)] if len(core) > 8 else core
             found[f"{name}+{shift}"] = core
-    return {k: v for k, v in found.items() if len(v) >= 8}
+    unique: dict[str, str] = {}
+    for name, value in found.items():
+        if len(value) >= 8 and value not in unique.values():
+            unique[name] = value
+    return unique
 
 
 def leaks(secrets: Mapping[str, str], places: Mapping[str, Iterable[str]]) -> list[str]:

@@ -471,3 +471,306 @@ def test_a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(guarded: GatewayPr
                    headers={"Authorization": f"Bearer {issuer.mint({'sub': 'after-flood'})}"})
     assert r.status_code == 200, r.text
     still_serving(guarded, live)
+
+
+# --- 2. no secret in anything the gateway emits ----------------------------------------------
+
+
+class Witness:
+    """Keeps what a client sees: every answer's headers, every error body, every admin read,
+    and the same for gRPC (details, metadata). ``places()`` is what gets scanned."""
+
+    def __init__(self) -> None:
+        self.headers: list[str] = []
+        self.errors: list[str] = []
+        self.reads: list[str] = []
+        self.statuses: Counter[str] = Counter()
+
+    def hook(self, response: httpx.Response) -> None:
+        self.statuses[str(response.status_code)] += 1
+        self.headers.append(json.dumps(response.headers.multi_items()))
+        if response.status_code >= 400:
+            response.read()
+            self.errors.append(response.text)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(event_hooks={"response": [self.hook]}, timeout=20, **kwargs)
+
+    def sdk(self, base_url: str, key: str) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0,
+                             http_client=self.client())
+
+    def grpc(self, call: Callable[[], Any]) -> Any:
+        """Run one gRPC call; keep its metadata and, on failure, its details."""
+        try:
+            answer = call()
+            if isinstance(answer, tuple):  # with_call: (response, call)
+                response, rpc = answer
+                self.headers.append(repr(rpc.initial_metadata()) + repr(rpc.trailing_metadata()))
+                self.statuses["OK"] += 1
+                return response
+            return answer
+        except grpc.RpcError as exc:
+            self.statuses[exc.code().name] += 1  # type: ignore[attr-defined]
+            self.errors.append(f"{exc.details()} {exc.trailing_metadata()!r}")  # type: ignore[attr-defined]
+            return None
+
+    def places(self) -> dict[str, list[str]]:
+        return {"response headers": self.headers, "error bodies": self.errors,
+                "admin reads": self.reads}
+
+
+def secrets_config(issuer: FakeIssuer, receiver_port: int, otlp_token: str, admin_key: str,
+                   static_key: str, upstreams: dict[str, str]) -> str:
+    return f"""
+logging: {{level: debug, format: json}}
+observability:
+  tracing:
+    enabled: true
+    service_name: gw-secrets
+    sampler: {{type: always}}
+    exporter: {{type: otlp, endpoint: "127.0.0.1:{receiver_port}", insecure: true,
+               headers: {{authorization: "Bearer {otlp_token}"}}}}
+rate_limit: {{enabled: true, requests_per_second: 1000, burst: 1000}}
+circuit_breaker: {{distributed: true, consecutive_failures: 100000, min_requests: 100000}}
+retry: {{attempts: 1}}
+cache: {{enabled: true, store: redis, ttl: 5m}}
+conversations: {{store: sql, driver: pgx, dsn: "${{DATABASE_URL}}", ttl: 1h}}
+auth:
+  admin_keys: ["{admin_key}"]
+  api_keys: {{enabled: true, keys: ["{static_key}"]}}
+  oidc: {{enabled: true, issuer: "{issuer.issuer}", audience: [llm-gateway]}}
+providers:
+  oa: {{type: openai, base_url: "{upstreams['oa']}/v1", api_key: "${{OA_KEY}}",
+        models: [gpt-4o-mini]}}
+  an: {{type: anthropic, base_url: "{upstreams['an']}", api_key: "${{AN_KEY}}",
+        models: [claude-3-5-haiku-latest]}}
+  go: {{type: google, base_url: "{upstreams['go']}", api_key: "${{GO_KEY}}",
+        models: [gemini-2.0-flash]}}
+  mock: {{type: mock, models: [echo]}}
+models:
+  - name: mock-1
+    targets: [{{provider: mock, model: echo}}]
+"""
+
+
+def test_no_secret_in_logs_errors_metrics_or_traces(
+    tmp_path: Path, issuer: FakeIssuer, postgres_server: Any, postgres_dsn: str,
+) -> None:
+    """A gateway holding every kind of secret, driven through successes and failures
+    (upstreams refusing its keys and echoing them, bad keys, forged tokens, a Redis outage):
+    no secret, as is or encoded, in any log line, error body, response header, admin read,
+    /metrics, or span exported over OTLP."""
+    from tests.fakes.anthropic import FakeAnthropic, anthropic_error
+    from tests.fakes.gemini import FakeGemini, gemini_error
+    from tests.fakes.openai import FakeOpenAI, openai_error
+    from tests.fakes.server import Reply
+    from tests.reliability.security_kit import PasswordRedis, SpanLog, leaks
+
+    def token(prefix: str) -> str:
+        return prefix + secrets.token_urlsafe(24)
+
+    found: dict[str, str] = {
+        "openai key": token("sk-oa-"), "anthropic key": token("sk-ant-"),
+        "google key": token("AIza"), "admin key (env)": token("adm-env-"),
+        "admin key (config)": token("adm-cfg-"), "static key": token("sk-static-"),
+        "tenant's own openai key": token("sk-own-"), "OTLP header token": token("otlp-"),
+        "redis password": token("redis-"), "postgres password": postgres_server.password,
+        "ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    witness = Witness()
+    with (FakeOpenAI() as oa, FakeAnthropic() as an, FakeGemini() as go, SpanLog() as spans):
+        oa.api_key, an.api_key, go.api_key = (found["openai key"], found["anthropic key"],
+                                              found["google key"])
+        redis = PasswordRedis(tmp_path, found["redis password"]).start()
+        try:
+            gw = start_gateway(
+                secrets_config(issuer, spans.port, found["OTLP header token"],
+                               found["admin key (config)"], found["static key"],
+                               {"oa": oa.base_url, "an": an.base_url, "go": go.base_url}),
+                tmp_path, env={
+                    "GATEWAY_ADMIN_KEY": found["admin key (env)"],
+                    "ENCRYPTION_KEY": found["ENCRYPTION_KEY"], "REDIS_URL": redis.url,
+                    "DATABASE_URL": postgres_dsn, "OA_KEY": found["openai key"],
+                    "AN_KEY": found["anthropic key"], "GO_KEY": found["google key"]})
+            try:
+                drive(gw, witness, found, issuer, oa, an, go, redis, Reply=Reply,
+                      openai_error=openai_error, anthropic_error=anthropic_error,
+                      gemini_error=gemini_error)
+                metrics_text = httpx.get(gw.http_url + "/metrics", timeout=10).text
+            finally:
+                code = gw.stop()
+        finally:
+            redis.stop()
+    logs = gw.logs()
+    assert code == 0, logs
+    assert spans.exports and len(spans.spans) > 20, "the traffic was not traced"
+    assert '"msg":"request"' in logs and "gateway_requests_total" in metrics_text
+    places = {"logs": logs.splitlines(), "/metrics": [metrics_text], "spans": spans.exports,
+              **witness.places()}
+    hits = leaks(found, places)
+    scanned = sum(len(texts) for texts in places.values())
+    record(section="security", name="secrets: scan of logs, errors, metrics, spans",
+           inputs=scanned * len(found), served=scanned * len(found) - len(hits),
+           errors={"hits": len(hits), **{k: v for k, v in witness.statuses.items()}},
+           note=f"{len(found)} secrets x {scanned} texts")
+    assert not hits, "\n".join(hits)
+    # The run did what it says: failures of every kind happened.
+    for status in ("401", "403", "404", "502", "UNAUTHENTICATED", "PERMISSION_DENIED"):
+        assert witness.statuses[status] > 0, (status, witness.statuses)
+
+
+def drive(gw: GatewayProcess, witness: Witness, found: dict[str, str], issuer: FakeIssuer,
+          oa: Any, an: Any, go: Any, redis: Any, **fakes: Any) -> None:
+    """The traffic of the secret scan: adds the secrets it makes (keys, tokens) to
+    ``found``."""
+    Reply, openai_error = fakes["Reply"], fakes["openai_error"]
+    anthropic_error, gemini_error = fakes["anthropic_error"], fakes["gemini_error"]
+    admin_env, admin_cfg = found["admin key (env)"], found["admin key (config)"]
+    own = found["tenant's own openai key"]
+
+    def bearer(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    with witness.client(base_url=gw.http_url) as http:
+        # Admin: tenants, keys, the tenant's own provider key; reads of everything.
+        r = http.post("/admin/tenants", headers=bearer(admin_env), json={
+            "name": "own-keys", "provider_credentials": {"oa": own}})
+        assert r.status_code == 201, r.text
+        owner = r.json()["tenant"]["id"]
+        r = http.post("/admin/tenants", headers=bearer(admin_cfg), json={"name": "plain"})
+        plain = r.json()["tenant"]["id"]
+        found["tenant key (own keys)"] = http.post(
+            f"/admin/tenants/{owner}/keys", headers=bearer(admin_env), json={}).json()["secret"]
+        found["tenant key (revoked by rotation)"] = http.post(
+            f"/admin/tenants/{plain}/keys", headers=bearer(admin_env), json={}).json()["secret"]
+        found["tenant key (rotated)"] = http.post(
+            f"/admin/tenants/{plain}/rotate-key", headers=bearer(admin_cfg),
+            json={}).json()["secret"]
+        key = found["tenant key (rotated)"]
+        for path in ("/tenants", f"/tenants/{owner}", f"/tenants/{owner}/keys", "/providers",
+                     "/system", "/circuit-breakers"):
+            r = http.get("/admin" + path, headers=bearer(admin_env))
+            assert r.status_code == 200, r.text
+            witness.reads.append(r.text)
+
+        # Good traffic on every provider, every API, every credential kind.
+        found["OIDC token"] = issuer.mint({"org_id": plain, "sub": "alice"})
+        found["OIDC token signature"] = found["OIDC token"].rsplit(".", 1)[1]
+        with witness.sdk(gw.http_url, key) as sdk:
+            for model in ("oa/gpt-4o-mini", "an/claude-3-5-haiku-latest", "go/gemini-2.0-flash"):
+                sdk.chat.completions.create(model=model, messages=HI)
+                list(sdk.chat.completions.create(model=model, messages=HI, stream=True))
+            sdk.embeddings.create(model="oa/gpt-4o-mini", input="hello")
+            for _ in range(2):  # the second from the Redis cache
+                sdk.chat.completions.create(model="oa/gpt-4o-mini", messages=HI, temperature=0)
+            first = sdk.responses.create(model="mock-1", input="remember this")
+            sdk.responses.create(model="mock-1", input="and this",
+                                 previous_response_id=first.id)
+            sdk.responses.retrieve(first.id)
+        for credential in (found["OIDC token"], found["static key"], admin_env):
+            assert http.post("/v1/chat/completions", headers=bearer(credential),
+                             json={"model": "mock-1", "messages": HI}).status_code == 200
+        r = http.get("/v1/usage", headers=bearer(key))
+        assert r.status_code == 200, r.text
+
+        # The tenant's own key at the upstream: refused (echoed back), then accepted.
+        oa.api_key = own
+        oa.enqueue(openai_error(401, f"Incorrect API key provided: {own}",
+                                "invalid_request_error", "invalid_api_key"))
+        tenant = bearer(found["tenant key (own keys)"])
+        for _ in range(2):
+            http.post("/v1/chat/completions", headers=tenant,
+                      json={"model": "oa/gpt-4o-mini", "messages": HI})
+        oa.api_key = found["openai key"]
+        http.post("/v1/chat/completions", headers=tenant,  # the upstream refuses it now
+                  json={"model": "oa/gpt-4o-mini", "messages": HI})
+
+        # Upstreams failing and echoing the gateway's own keys in every way they can.
+        for status in (401, 403, 429, 500, 400):
+            oa.enqueue(openai_error(status, f"bad key {found['openai key']}", "error"))
+            an.enqueue(anthropic_error(status, "error", f"bad key {found['anthropic key']}"))
+            go.enqueue(gemini_error(status, f"bad key {found['google key']}", "ERROR"))
+            for model in ("oa/gpt-4o-mini", "an/claude-3-5-haiku-latest",
+                          "go/gemini-2.0-flash"):
+                http.post("/v1/chat/completions", headers=bearer(key),
+                          json={"model": model, "messages": HI})
+        oa.enqueue(Reply(events=[{"error": {"message": f"boom {found['openai key']}"}}]))
+        with http.stream("POST", "/v1/chat/completions", headers=bearer(key), json={
+                "model": "oa/gpt-4o-mini", "messages": HI, "stream": True}) as streamed:
+            text = streamed.read().decode()
+            witness.errors.append(text)  # an error event inside a 200 stream
+
+        # Bad credentials of every kind, REST and gRPC.
+        found["a made-up key"] = token_like("sk-")
+        bad = [found["a made-up key"], found["tenant key (revoked by rotation)"],
+               issuer.mint(lifetime=-120), issuer.mint(alg="none"),
+               issuer.mint(alg="HS256", key=issuer.key("RS256").public_pem())]
+        found["forged token"] = issuer.mint({"org_id": plain}, key=SigningKey.generate("RS256"),
+                                            kid=issuer.key("RS256").kid)
+        bad.append(found["forged token"])
+        for credential in bad:
+            for headers in (bearer(credential), {"x-api-key": credential}):
+                http.post("/v1/chat/completions", headers=headers,
+                          json={"model": "mock-1", "messages": HI})
+        http.get("/admin/tenants", headers=bearer(key))
+        http.get(f"/v1/responses/resp_{secrets.token_hex(8)}", headers=bearer(key))
+        http.post("/v1/chat/completions", headers=bearer(key),
+                  json={"model": "no-such-model", "messages": HI})
+
+        with grpc.insecure_channel(gw.grpc_target) as channel:
+            stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+            admin_stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+            for credential in (key, *bad):
+                witness.grpc(lambda c=credential: stub.CreateChatCompletion.with_call(
+                    chat_request("oa/gpt-4o-mini"), metadata=(("authorization", f"Bearer {c}"),)))
+            witness.grpc(lambda: list(stub.StreamChatCompletion(
+                gateway_service_pb2.StreamChatCompletionRequest(
+                    request=chat_request("go/gemini-2.0-flash").request),
+                metadata=(("authorization", f"Bearer {key}"),))))
+            for method in ("ListProviders", "GetSystemInfo", "ListTenants"):
+                request_type = getattr(admin_service_pb2, f"{method}Request")
+                answer = witness.grpc(lambda m=method, t=request_type: getattr(
+                    admin_stub, m).with_call(t(), metadata=(("authorization",
+                                                             f"Bearer {admin_cfg}"),)))
+                assert answer is not None
+                witness.reads.append(str(answer))
+                witness.grpc(lambda m=method, t=request_type: getattr(admin_stub, m).with_call(
+                    t(), metadata=(("authorization", f"Bearer {key}"),)))
+            go.enqueue(gemini_error(500, f"bad key {found['google key']}", "INTERNAL"))
+            witness.grpc(lambda: stub.CreateChatCompletion.with_call(
+                chat_request("go/gemini-2.0-flash"),
+                metadata=(("authorization", f"Bearer {key}"),)))
+
+        # Redis goes away (limits fail open, the cache misses, breakers go local), comes back.
+        redis.stop()
+        for _ in range(3):
+            http.post("/v1/chat/completions", headers=bearer(key),
+                      json={"model": "oa/gpt-4o-mini", "messages": HI, "temperature": 0})
+        witness.errors.append(http.get("/ready").text)
+        redis.start()
+        deadline = time.monotonic() + 20
+        while http.get("/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert http.post("/v1/chat/completions", headers=bearer(key),
+                         json={"model": "mock-1", "messages": HI}).status_code == 200
+
+
+def token_like(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def test_redaction_replaces_every_form_of_a_credential() -> None:
+    """The unit under the scan's fix: what ``RedactingCodec`` replaces, and what it leaves."""
+    from urllib.parse import quote
+
+    from gateway.providers.redact import REDACTED, redact
+
+    key = "sk-" + secrets.token_urlsafe(24)
+    entra = "eyJ" + secrets.token_urlsafe(40)
+    odd = "k+y/with=" + secrets.token_hex(8)
+    text = f"bad key {key}; token {entra}; encoded {quote(odd, safe='')}; short word"
+    cleaned = redact(text, [key, f"Bearer {entra}", odd, "short", ""])
+    assert cleaned == f"bad key {REDACTED}; token {REDACTED}; encoded {REDACTED}; short word"
