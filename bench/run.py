@@ -198,16 +198,33 @@ def warm_up(url: str, body: str, seconds: float) -> None:
         pass
 
 
-def measure(name: str, fn: Any, *args: Any) -> Result:
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, fn: Any, *args: Any, server_pid: int | None = None) -> Result:
+    """One load run. With ``server_pid``, also the server's CPU per request: steadier than
+    throughput on a noisy machine, since another process's load slows it but does not
+    add to it."""
     print(f"  {name} ...", end="", flush=True, file=sys.stderr)
+    cpu = process_cpu_s(server_pid) if server_pid else 0.0
     try:
         result: Result = fn(*args)
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
         print(f" FAILED: {e}", file=sys.stderr)
         return {"failed": str(e)[:2000]}
+    served = result.get("requests") or result.get("streams")
+    if server_pid and served:
+        result["cpu_ms_per_req"] = round(1000 * (process_cpu_s(server_pid) - cpu) / served, 3)
     summary = {
         k: result[k]
-        for k in ("rps", "streams_per_s", "p50_ms", "p99_ms", "ttfb_p50_ms", "errors")
+        for k in ("rps", "streams_per_s", "p50_ms", "p99_ms", "ttfb_p50_ms", "errors",
+                  "cpu_ms_per_req")
         if k in result
     }
     print(f" {summary}", file=sys.stderr)
@@ -224,9 +241,9 @@ def _cell(result: Result | None, key: str, digits: int) -> str:
 def table(rows: Rows) -> str:
     head = (
         "| path | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=64 req/s | c=64 p99 ms "
-        "| c=16 streams/s | TTFB p50 ms |"
+        "| c=16 streams/s | TTFB p50 ms | CPU ms/req c=64 | CPU ms/stream |"
     )
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         c1, c64, st = r.get("c1"), r.get("c64"), r.get("stream")
         cells = [
@@ -237,6 +254,8 @@ def table(rows: Rows) -> str:
             _cell(c64, "p99_ms", 2),
             _cell(st, "streams_per_s", 0),
             _cell(st, "ttfb_p50_ms", 2),
+            _cell(c64, "cpu_ms_per_req", 3),
+            _cell(st, "cpu_ms_per_req", 3),
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -346,9 +365,8 @@ def measure_direct(rows: Rows, up_port: int, duration: float, warmup: float) -> 
     )
 
 
-def measure_gateway(
-    rows: Rows, notes: list[str], http_port: int, grpc_port: int, duration: float, warmup: float
-) -> None:
+def measure_gateway(rows: Rows, notes: list[str], http_port: int, grpc_port: int,
+                    duration: float, warmup: float, pid: int) -> None:
     url = f"http://127.0.0.1:{http_port}/v1/chat/completions"
     body = chat_body(GATEWAY_MODEL)
     if problem := check_chat(url, body):
@@ -356,17 +374,17 @@ def measure_gateway(
         print(notes[-1], file=sys.stderr)
     rest, rpc = rows["gateway REST"], rows["gateway gRPC"]
     warm_up(url, body, warmup)
-    rest["c1"] = measure("gateway REST c=1", wrk, url, body, 1, duration)
-    rest["c64"] = measure("gateway REST c=64", wrk, url, body, 64, duration)
-    rest["stream"] = measure(
-        "gateway streams c=16", streams, url, GATEWAY_MODEL, 16, duration, warmup
-    )
+    rest["c1"] = measure("gateway REST c=1", wrk, url, body, 1, duration, server_pid=pid)
+    rest["c64"] = measure("gateway REST c=64", wrk, url, body, 64, duration, server_pid=pid)
+    rest["stream"] = measure("gateway streams c=16", streams, url, GATEWAY_MODEL, 16, duration,
+                             warmup, server_pid=pid)
     target = f"127.0.0.1:{grpc_port}"
-    rpc["c1"] = measure("gateway gRPC c=1", grpc_load, target, 1, duration, warmup, False)
-    rpc["c64"] = measure("gateway gRPC c=64", grpc_load, target, 64, duration, warmup, False)
-    rpc["stream"] = measure(
-        "gateway gRPC streams c=16", grpc_load, target, 16, duration, warmup, True
-    )
+    rpc["c1"] = measure("gateway gRPC c=1", grpc_load, target, 1, duration, warmup, False,
+                        server_pid=pid)
+    rpc["c64"] = measure("gateway gRPC c=64", grpc_load, target, 64, duration, warmup, False,
+                         server_pid=pid)
+    rpc["stream"] = measure("gateway gRPC streams c=16", grpc_load, target, 16, duration,
+                            warmup, True, server_pid=pid)
 
 
 def error_notes(rows: Rows) -> list[str]:
@@ -382,7 +400,7 @@ def error_notes(rows: Rows) -> list[str]:
 
 
 def run(duration: float, warmup: float, workdir: Path,
-        core_transport: str = "unix") -> dict[str, Any]:
+        core_transport: str = "local") -> dict[str, Any]:
     """Starts both servers, measures every row; the report says what failed in its notes."""
     rows: Rows = {"direct": {}, "gateway REST": {}, "gateway gRPC": {}}
     notes: list[str] = []
@@ -415,7 +433,7 @@ def run(duration: float, warmup: float, workdir: Path,
                 f"gateway on :{http_port}, gRPC :{grpc_port} (core {SERVER_CORE})", file=sys.stderr
             )
             memory = {"idle": rss_mb(gateway.pid)}
-            measure_gateway(rows, notes, http_port, grpc_port, duration, warmup)
+            measure_gateway(rows, notes, http_port, grpc_port, duration, warmup, gateway.pid)
             memory["after_load"] = rss_mb(gateway.pid)
             if gateway.poll() is not None:
                 notes.append(f"gateway exited during the run with {gateway.returncode}")
@@ -438,7 +456,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     ap.add_argument("--quick", action="store_true", help="2 s per measurement (CI smoke check)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
-    ap.add_argument("--core-transport", choices=("unix", "tcp"), default="unix",
+    ap.add_argument("--core-transport", choices=("local", "unix", "tcp"), default="local",
                     help="how the facade reaches the core in one process")
     args = ap.parse_args()
     duration = 2.0 if args.quick else args.duration

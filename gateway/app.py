@@ -50,6 +50,7 @@ from gateway.resilience.redis_ratelimit import RedisRateLimiter
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, CoreServices, create_server
 from gateway.service.interceptors import Guard
+from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.base import ConversationStore, ResponseCache
 from gateway.state.factory import build_conversation_store, build_response_cache
@@ -118,7 +119,7 @@ class Gateway:
         self.breakers: BreakerBoard | None = None
         self._breaker_group: RedisBreakerGroup | None = None
         self._core: CoreServer | None = None
-        self._channel: aio.Channel | None = None
+        self._channel: aio.Channel | LocalChannel | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._unix_path = ""
         self._signalled = asyncio.Event()  # SIGTERM/SIGINT came: drain
@@ -160,13 +161,17 @@ class Gateway:
             if self.only is None:
                 core_target = (f"unix:{self._unix_path}" if self._unix_path
                                else f"127.0.0.1:{self.grpc_port}")
+                if s.server.core_transport == "local":
+                    core_target = "in-process"
+                    self._channel = self._core.local
             await self._check_dependencies()
             self._monitor = asyncio.create_task(self._watch_dependencies(), name="readiness")
         if self.only != "grpc":
-            self._channel = aio.insecure_channel(core_target, options=(
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ), interceptors=tracing.grpc_client_interceptors() if traced else None)
+            if self._channel is None:
+                self._channel = aio.insecure_channel(core_target, options=(
+                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ), interceptors=tracing.grpc_client_interceptors() if traced else None)
             obs = s.observability
             app = create_app(self._channel, max_body=s.server.max_request_body_size,
                              body_timeout=float(s.server.body_timeout),

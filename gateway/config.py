@@ -67,9 +67,10 @@ class ServerConfig:
     shutdown_timeout: Duration = Duration(30)
     drain_timeout: Duration = Duration(15)
     trusted_proxy_cidrs: tuple[str, ...] = ()
-    # How the facade reaches the core when both run in one process: a Unix
-    # socket (no TCP stack on the hop) or loopback TCP.
-    core_transport: Literal["unix", "tcp"] = "unix"
+    # How the facade reaches the core when both run in one process: direct calls on the
+    # servicers through the same interceptor (no socket, no serialization), a Unix socket,
+    # or loopback TCP (docs/performance.md measures the three).
+    core_transport: Literal["local", "unix", "tcp"] = "local"
 
 
 @dataclass(frozen=True, slots=True)

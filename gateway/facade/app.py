@@ -19,17 +19,20 @@ from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.facade import responses, translate
+from gateway.facade import calls, responses, translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.facade.hot import HotRoutes
 from gateway.facade.openapi import openapi_document
 from gateway.facade.tracing import TracingMiddleware
 from gateway.lifecycle import DrainState
 from gateway.observability import metrics
-from gateway.observability.context import new_request_id, valid_request_id
+from gateway.service.local_channel import LocalChannel
 from gateway.tenancy.clientip import TrustedProxies
 
-__all__ = ["DrainState", "create_app"]
+__all__ = ["MAX_TIMEOUT", "DrainState", "create_app"]
+
+MAX_TIMEOUT = calls.MAX_TIMEOUT
 
 log = logging.getLogger("gateway.facade")
 
@@ -51,63 +54,17 @@ def _error(err: ApiError, request_id: str) -> Response:
 
 
 def _request_id() -> str:
-    value = request.headers.get("X-Request-ID")
-    return value if value and valid_request_id(value) else new_request_id()
-
-
-_FORWARDED = (("Authorization", "authorization"), ("X-Api-Key", "x-api-key"),
-              ("X-Provider", "x-provider"), ("X-Skip-Cache", "x-skip-cache"))
-_CORE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-cache")
-MAX_TIMEOUT = 3600.0
+    return calls.request_id(request.headers.get)
 
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
-    meta: list[tuple[str, str]] = [("x-request-id", request_id)]
-    headers = request.headers
-    for header, key in _FORWARDED:
-        value = headers.get(header)
-        if value:
-            if not (value.isascii() and value.isprintable()):  # gRPC would refuse to send it
-                credential = key in ("authorization", "x-api-key")
-                raise ApiError(401 if credential else 400,
-                               f"The {header} header holds characters other than printable "
-                               "ASCII.", type="authentication_error" if credential else
-                               "invalid_request_error", param=header)
-            meta.append((key, value))
     proxies: TrustedProxies = current_app.config["TRUSTED_PROXIES"]
-    meta.append(("x-client-ip", proxies.client_ip(request.remote_addr or "",
-                                                  headers.get("X-Forwarded-For"))))
-    return tuple(meta)
-
-
-async def _limit_headers(call: Any, headers: dict[str, str]) -> dict[str, str]:
-    """The core's ``X-RateLimit-*`` and ``X-Cache`` values (initial metadata), added to
-    ``headers``."""
-    metadata = await call.initial_metadata()
-    if metadata:
-        for key in _CORE_HEADERS:
-            value = metadata.get(key)
-            if value is not None:
-                headers[key] = str(value)
-    return headers
+    return calls.core_metadata(request.headers.get, request_id, request.remote_addr or "",
+                               proxies)
 
 
 def _timeout() -> float | None:
-    """The client's own timeout, which bounds the whole call: ``X-Request-Timeout``
-    (seconds), or the ``X-Stainless-Timeout`` the official OpenAI SDKs send."""
-    headers = request.headers
-    raw = headers.get("X-Request-Timeout") or headers.get("X-Stainless-Timeout")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, "'X-Request-Timeout' must be a number of seconds.",
-                       param="X-Request-Timeout") from None
-    if not 0 < value <= MAX_TIMEOUT:
-        raise ApiError(400, f"'X-Request-Timeout' must be in (0, {MAX_TIMEOUT:g}] seconds.",
-                       param="X-Request-Timeout")
-    return value
+    return calls.client_timeout(request.headers.get)
 
 
 async def _read_json() -> dict[str, Any]:
@@ -115,7 +72,7 @@ async def _read_json() -> dict[str, Any]:
     return translate.parse_json_body(raw if isinstance(raw, bytes) else raw.encode())
 
 
-def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
+def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: DrainState,
                body_timeout: float = 60.0, max_header_size: int = 16 * 1024,
                degraded: Callable[[], Sequence[str]] = tuple,
                checks: Callable[[], Mapping[str, str]] = dict,
@@ -157,25 +114,6 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
         log.error("unhandled error in the facade", exc_info=exc)
         return _error(ApiError(500, "internal error", type="server_error"), _request_id())
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions() -> Response:
-        request_id = _request_id()
-        body = await _read_json()
-        chat, stream, include_usage = translate.chat_request_to_proto(body)
-        metadata = _metadata(request_id)
-        timeout = _timeout()
-        if stream:
-            return await _stream_chat(stub, chat, include_usage, metadata, request_id, timeout)
-        call = stub.CreateChatCompletion(
-            gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata,
-            timeout=timeout)
-        try:
-            response = await call
-        except aio.AioRpcError as exc:
-            return _error(from_rpc_error(exc), request_id)
-        headers = await _limit_headers(call, {"X-Request-ID": request_id})
-        return _json(translate.completion_to_json(response.completion), headers=headers)
-
     @app.post("/v1/embeddings")
     async def embeddings() -> Response:
         request_id = _request_id()
@@ -185,7 +123,7 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
             response = await call
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
-        headers = await _limit_headers(call, {"X-Request-ID": request_id})
+        headers = await calls.limit_headers(call, {"X-Request-ID": request_id})
         return _json(translate.embeddings_to_json(response, encoding), headers=headers)
 
     @app.post("/v1/responses")
@@ -201,7 +139,7 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
             answer = await call
         except aio.AioRpcError as exc:
             return _error(from_rpc_error(exc), request_id)
-        headers = await _limit_headers(call, {"X-Request-ID": request_id})
+        headers = await calls.limit_headers(call, {"X-Request-ID": request_id})
         return _json(responses.response_json(answer.response), headers=headers)
 
     @app.get("/v1/responses/<response_id>")
@@ -295,12 +233,14 @@ def create_app(channel: aio.Channel, *, max_body: int, drain: DrainState,
     for path in ("/ready", "/health/ready"):
         app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
     document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,
-                                             max_timeout=MAX_TIMEOUT))
+                                             max_timeout=calls.MAX_TIMEOUT))
 
     async def openapi_json() -> Response:
         return Response(document, content_type=_JSON)
 
     app.add_url_rule("/openapi.json", "openapi", openapi_json, methods=["GET"])
+    app.asgi_app = HotRoutes(app.asgi_app, stub, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
+                             body_timeout=body_timeout, proxies=app.config["TRUSTED_PROXIES"])
     if traced:
         app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign]
@@ -358,50 +298,6 @@ async def _first(call: Any, request_id: str) -> Any:
     return first
 
 
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-
-async def _stream_chat(
-    stub: gateway_service_pb2_grpc.GatewayServiceStub,
-    chat: Any,
-    include_usage: bool,
-    metadata: tuple[tuple[str, str], ...],
-    request_id: str,
-    timeout: float | None,
-) -> Response:
-    """A chat stream as SSE, ending ``data: [DONE]`` (see :func:`_first`)."""
-    call = stub.StreamChatCompletion(
-        gateway_service_pb2.StreamChatCompletionRequest(request=chat, include_usage=include_usage),
-        metadata=metadata,
-        timeout=timeout,
-    )
-    first = await _first(call, request_id)
-    if isinstance(first, Response):
-        return first
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            yield _sse(translate.chunk_to_json(first.chunk, include_usage))
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    break
-                yield _sse(translate.chunk_to_json(message.chunk, include_usage))
-            yield b"data: [DONE]\n\n"
-        except aio.AioRpcError as exc:
-            error = from_rpc_error(exc)
-            yield _sse(orjson.loads(error.body()))
-        finally:
-            call.cancel()  # the client went away, or we are done: stop the core's work
-
-    headers = await _limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
-    response = Response(events(), status=200, content_type="text/event-stream",
-                        headers=headers)
-    response.timeout = None
-    return response
-
-
 def _named_sse(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
@@ -438,7 +334,7 @@ async def _stream_response(
         finally:
             call.cancel()
 
-    headers = await _limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
+    headers = await calls.limit_headers(call, {**_SSE_HEADERS, "X-Request-ID": request_id})
     response = Response(events(), status=200, content_type="text/event-stream", headers=headers)
     response.timeout = None
     return response

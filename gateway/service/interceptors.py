@@ -227,21 +227,27 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         if cached is not None:
             return cached
         handler = await continuation(details)
-        if handler is None or method.startswith(_QUIET_PREFIXES):
+        if handler is None:
+            return handler
+        wrapped = self.wrap(method, handler)
+        self._cache[method] = wrapped
+        return wrapped
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` with this interceptor's work around it (the gRPC server's path and
+        the in-process channel's alike)."""
+        if method.startswith(_QUIET_PREFIXES):
             return handler
         if handler.unary_unary is not None:
-            wrapped = grpc.unary_unary_rpc_method_handler(
+            return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        elif handler.unary_stream is not None:
-            wrapped = grpc.unary_stream_rpc_method_handler(
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        else:  # client or bidi streaming: none in this API yet
-            return handler
-        self._cache[method] = wrapped
-        return wrapped
+        return handler  # client or bidi streaming: none in this API yet

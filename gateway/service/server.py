@@ -30,6 +30,7 @@ from gateway.routing import Router
 from gateway.service.admin_servicer import AdminServicer
 from gateway.service.gateway_servicer import GatewayServicer
 from gateway.service.interceptors import Guard, RequestInterceptor
+from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.base import ConversationStore, ResponseCache
 from gateway.tenancy.admission import Admission
@@ -77,6 +78,7 @@ class CoreServer:
     server: aio.Server
     health: HealthServicer
     ports: list[int]
+    local: LocalChannel  # the same services, called in process (the facade's channel)
 
     async def set_serving(self, serving: bool, *, process: bool = True) -> None:
         """Set every service's health; ``process=False`` leaves ``""`` (liveness) alone."""
@@ -97,20 +99,22 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     With ``traced``, OpenTelemetry's interceptor runs first, so the request
     interceptor (and its log line) sees the server span.
     """
+    interceptor = RequestInterceptor(services.in_flight, services.guard)
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
-    interceptors.append(RequestInterceptor(services.in_flight, services.guard))
+    interceptors.append(interceptor)
     server = aio.server(interceptors=interceptors, options=(
         *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams)))
-    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
-        GatewayServicer(services.router, services.pricing, services.admission,
-                        services.budgets, services.conversations, services.conversation_ttl,
-                        services.cache, services.cache_ttl),
-        server)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(services.settings, services.breakers, services.degraded,
-                      services.tenants), server)
+    local = LocalChannel(interceptor, traced=traced)
+    gateway = GatewayServicer(services.router, services.pricing, services.admission,
+                              services.budgets, services.conversations,
+                              services.conversation_ttl, services.cache, services.cache_ttl)
+    admin = AdminServicer(services.settings, services.breakers, services.degraded,
+                          services.tenants)
     health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for target in (server, local):
+        gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(gateway, target)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(admin, target)
+        health_pb2_grpc.add_HealthServicer_to_server(health, target)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME),
@@ -123,6 +127,6 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
         except RuntimeError:
             raise OSError(f"cannot bind the gRPC address {address}") from None
         ports.append(port)
-    core = CoreServer(server=server, health=health, ports=ports)
+    core = CoreServer(server=server, health=health, ports=ports, local=local)
     await core.set_serving(True)
     return core

@@ -1,0 +1,224 @@
+"""The hot route: ``/v1/chat/completions`` as a lean ASGI handler in front of Quart.
+
+Nearly all of a gateway's traffic is chat completions, and Quart's machinery per request
+(a request object with werkzeug headers, two tasks and a wait, the routing map, context
+locals, a response object) cost about a third of the REST path's CPU
+(docs/performance.md). This handler does the same work with none of it: the request's
+headers read once into a dict, the body read with the same size and time limits, the
+same translation (:mod:`gateway.facade.translate`), the same call on the core
+(:mod:`gateway.facade.calls`), the same errors (:class:`ApiError`), SSE written chunk by
+chunk as it arrives. Every other path goes on to Quart.
+
+A client that goes away is noticed (Hypercorn says ``http.disconnect``) and the request's
+task is cancelled, so the core's call and the upstream's stop, as with Quart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from grpc import aio
+from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+
+from gateway.facade import translate
+from gateway.facade.calls import client_timeout, core_metadata, limit_headers, request_id
+from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.tenancy.clientip import TrustedProxies
+
+__all__ = ["CHAT_PATH", "ROUTES", "HotRoutes"]
+
+log = logging.getLogger("gateway.facade")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CHAT_PATH = "/v1/chat/completions"
+ROUTES = (("POST", CHAT_PATH),)  # for the OpenAPI parity check
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no")]
+_DONE = b"data: [DONE]\n\n"
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [*_JSON, (b"content-length", str(len(body)).encode()), *_encoded(headers)]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _fail(send: Send, error: ApiError, request_id: str) -> None:
+    headers = error.headers()
+    headers["X-Request-ID"] = request_id
+    await _answer(send, error.status, error.body(), headers)
+
+
+class _Disconnect:
+    """Cancels the request's task when the client goes away, and says so."""
+
+    __slots__ = ("gone", "_watch")
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = False
+        task = asyncio.current_task()
+        assert task is not None
+        self._watch = asyncio.ensure_future(self._wait(receive, task))
+
+    async def _wait(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        task.cancel()
+
+    def close(self) -> None:
+        self._watch.cancel()
+
+
+class HotRoutes:
+    """ASGI: the chat route here, everything else to ``app`` (Quart)."""
+
+    def __init__(self, app: ASGIApp, stub: gateway_service_pb2_grpc.GatewayServiceStub, *,
+                 max_body: int, body_timeout: float, proxies: TrustedProxies) -> None:
+        self.app = app
+        self._stub = stub
+        self._max_body = max_body
+        self._body_timeout = body_timeout
+        self._proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == CHAT_PATH:
+            await self._chat(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        get = headers.get
+        rid = request_id(get)
+        try:
+            if scope["method"] != "POST":
+                raise ApiError(405, "Method not allowed.", extra_headers={"Allow": "POST"})
+            raw = await self._body(receive, get("content-length"))
+            if raw is None:
+                return  # the client left before sending it all
+            chat, stream, include_usage = translate.chat_request_to_proto(
+                translate.parse_json_body(raw))
+            client = (scope.get("client") or ("",))[0]
+            metadata = core_metadata(get, rid, client, self._proxies)
+            timeout = client_timeout(get)
+        except ApiError as exc:
+            await _fail(send, exc, rid)
+            return
+        disconnect = _Disconnect(receive)
+        try:
+            if stream:
+                await self._stream(send, chat, include_usage, metadata, rid, timeout)
+            else:
+                await self._unary(send, chat, metadata, rid, timeout)
+        except asyncio.CancelledError:
+            if not disconnect.gone:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # our own cancel, for a client that left: nothing to answer
+        finally:
+            disconnect.close()
+
+    async def _body(self, receive: Receive, length: str | None) -> bytes | None:
+        """The whole body within the size and time limits (413, 408), None on a
+        disconnect."""
+        limit = self._max_body
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise ApiError(408, f"The request body did not arrive within "
+                                f"{self._body_timeout:g} seconds.") from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _unary(self, send: Send, chat: Any, metadata: tuple[tuple[str, str], ...],
+                     rid: str, timeout: float | None) -> None:
+        call = self._stub.CreateChatCompletion(
+            gateway_service_pb2.CreateChatCompletionRequest(request=chat), metadata=metadata,
+            timeout=timeout)
+        try:
+            response = await call
+        except aio.AioRpcError as exc:
+            await _fail(send, from_rpc_error(exc), rid)
+            return
+        headers = await limit_headers(call, {"X-Request-ID": rid})
+        body = orjson.dumps(translate.completion_to_json(response.completion))
+        await _answer(send, 200, body, headers)
+
+    async def _stream(self, send: Send, chat: Any, include_usage: bool,
+                      metadata: tuple[tuple[str, str], ...], rid: str,
+                      timeout: float | None) -> None:
+        """SSE ending ``data: [DONE]``. A failure before the first chunk is an ordinary
+        HTTP error; after it, the stream ends with an error event."""
+        call = self._stub.StreamChatCompletion(
+            gateway_service_pb2.StreamChatCompletionRequest(request=chat,
+                                                            include_usage=include_usage),
+            metadata=metadata, timeout=timeout)
+        try:
+            try:
+                first = await call.read()
+            except aio.AioRpcError as exc:
+                await _fail(send, from_rpc_error(exc), rid)
+                return
+            if first is aio.EOF:
+                await _fail(send, ApiError(502, "the upstream returned an empty stream",
+                                           type="upstream_error", code="empty_stream"), rid)
+                return
+            headers = await limit_headers(call, {"X-Request-ID": rid})
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*_SSE, *_encoded(headers)]})
+            message = first
+            try:
+                while message is not aio.EOF:
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": _sse(translate.chunk_to_json(message.chunk,
+                                                                     include_usage))})
+                    message = await call.read()
+                tail = _DONE
+            except aio.AioRpcError as exc:
+                tail = _sse(orjson.loads(from_rpc_error(exc).body()))
+            except Exception:
+                log.exception("unhandled error in a chat stream")
+                tail = _sse(orjson.loads(ApiError(500, "internal error",
+                                                  type="server_error").body()))
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        finally:
+            call.cancel()  # done, failed, or the client left: stop the core's work
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body exceeds the limit of {limit} bytes.",
+                    code="request_too_large")
