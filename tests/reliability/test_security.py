@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -774,3 +775,197 @@ def test_redaction_replaces_every_form_of_a_credential() -> None:
     text = f"bad key {key}; token {entra}; encoded {quote(odd, safe='')}; short word"
     cleaned = redact(text, [key, f"Bearer {entra}", odd, "short", ""])
     assert cleaned == f"bad key {REDACTED}; token {REDACTED}; encoded {REDACTED}; short word"
+
+
+# --- 3. X-Request-ID: accepted only when plain, never a way to forge a header or a log line ---
+
+GENERATED_ID = re.compile(r"req_[0-9a-f]{24}")
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ +[\w.]+: ")
+
+
+def injected_ids() -> dict[str, bytes]:
+    """``X-Request-ID`` values as raw header bytes; each names a forged header ``Forged-N``
+    or a forged log line ``FORGED-N`` so that the test can look for it."""
+    return {
+        "bare CR then a header": b"a\rForged-1: x",
+        "bare LF then a header": b"a\nForged-2: x",
+        "obs-fold continuation": b"a\r\n Forged-3: x",
+        "CRLF percent-encoded": b"a%0d%0aForged-4:%20x",
+        "a forged log line": b"a\rFORGED-5 INFO gateway.request: request request_id=admin",
+        "NUL": b"a\x00FORGED-6",
+        "control character": b"a\x01FORGED-7",
+        "DEL": b"a\x7fFORGED-8",
+        "tab": b"a\tFORGED-9",
+        "space": b"a FORGED-10",
+        "UTF-8": "a-é-FORGED-11".encode(),
+        "latin-1": b"a-\xe9-FORGED-12",
+        "unicode line separator": "a\u2028FORGED-13".encode(),
+        "129 characters": b"FORGED-14-" + b"a" * 119,
+        "8 KiB": b"FORGED-15-" + b"a" * 8192,
+        "20 KiB (over the header limit)": b"FORGED-16-" + b"a" * 20480,
+        "log4j-style lookup": b"${jndi:ldap://FORGED-17/x}",
+    }
+
+
+GOOD_IDS = ["good-id_1.2:3", "a" * 128, "550e8400-e29b-41d4-a716-446655440000"]
+
+
+GENUINE_REQUEST_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO    gateway\.request: request "
+    r"request_id=[A-Za-z0-9._:\-]+ ")
+
+
+def well_formed_logs(logs: str, text: bool, marker: str = "FORGED") -> str:
+    """"" when every line is a whole record the gateway wrote (JSON; or text starting with
+    a timestamp, or indented under one) and ``marker`` shows up only inside a genuine
+    request line; else the first line that is not."""
+    for line in logs.split("\n"):
+        if not line:
+            continue
+        if text:
+            whole = TEXT_LINE.match(line) is not None or line.startswith("    ")
+            if not whole or (marker in line and not GENUINE_REQUEST_LINE.match(line)):
+                return line
+        else:
+            try:
+                json.loads(line)
+            except ValueError:
+                return line
+    return ""
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_request_id_injection_over_rest(
+    gateway_factory: Callable[..., GatewayProcess], log_format: str
+) -> None:
+    """Raw HTTP/1.1 with hostile ``X-Request-ID`` values: refused by the HTTP parser (400)
+    or replaced by a generated id, never echoed, never a forged header or log line; a
+    well-formed id is echoed and logged."""
+    from tests.reliability.security_kit import http_request, raw_http
+
+    gw = gateway_factory(f"logging: {{level: info, format: {log_format}}}\n")
+    body = json.dumps({"model": "mock-1", "messages": HI}).encode()
+    tally = Tally(f"X-Request-ID injection over REST ({log_format} logs)")
+    for case, value in injected_ids().items():
+        answer = raw_http(gw.http_port, http_request("POST", "/v1/chat/completions",
+                                                     [(b"X-Request-ID", value)], body))
+        echoed = answer.header("x-request-id")
+        problem = ""
+        if any(line.lower().startswith(b"forged") for line in answer.header_lines()):
+            problem += " a forged response header"
+        if b"FORGED" in answer.head or b"Forged" in answer.head:
+            problem += " the raw value echoed"
+        if answer.status not in (200, 400, 431):
+            problem += f" status {answer.status}"
+        # A bare LF ends the header line for the HTTP parser: the id it saw is "a".
+        seen = value.split(b"\n")[0].decode() if case.startswith("bare LF") else None
+        if answer.status == 200 and not (echoed and (GENERATED_ID.fullmatch(echoed)
+                                                     or echoed == seen)):
+            problem += f" id {echoed!r} is neither generated nor what the parser saw"
+        outcome = "refused" if answer.status in (400, 431) else "replaced"
+        tally.check(f"REST {case}", outcome if not problem else "broken",
+                    outcome if not problem else "broken", problem)
+    for good in GOOD_IDS:
+        answer = raw_http(gw.http_port, http_request("POST", "/v1/chat/completions",
+                                                     [(b"X-Request-ID", good.encode())], body))
+        tally.check(f"REST well-formed {good[:20]}", "echoed",
+                    "echoed" if answer.header("x-request-id") == good else "not echoed",
+                    "" if answer.status == 200 else f"status {answer.status}")
+        tally.check(f"REST well-formed {good[:20]} in the body", "echoed",
+                    "echoed" if json.loads(answer.body)["x_gateway"]["request_id"] == good
+                    else "not echoed")
+    r = httpx.post(gw.http_url + "/v1/chat/completions", json={"model": "mock-1", "messages": HI})
+    assert r.status_code == 200  # still serving
+    assert gw.stop() == 0
+    logs = gw.logs()
+    tally.check("log lines well formed", "", well_formed_logs(logs, log_format == "text"))
+    tally.check("no forged marker in the logs", "0",
+                str(logs.count("FORGED") + logs.count("Forged")))
+    for good in GOOD_IDS:
+        tally.check(f"well-formed id {good[:20]} logged", "1",
+                    str(logs.count(f"request_id={good} " if log_format == "text"
+                                   else f'"request_id":"{good}"')))
+    tally.finish()
+
+
+GRPC_CHAT = "/llmgateway.v1.GatewayService/CreateChatCompletion"
+
+
+def test_request_id_injection_over_grpc(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """gRPC metadata: what grpcio lets through (spaces, lengths, lookups) and, over a
+    hand-driven HTTP/2 connection, what it does not (CR, LF, NUL, non-ASCII): refused by the
+    server or replaced by a generated id; a well-formed id is echoed in the trailers; the
+    text log has no forged line and the server keeps serving."""
+    from tests.reliability.security_kit import raw_grpc
+
+    gw = gateway_factory("logging: {level: info, format: text}\n")
+    tally = Tally("X-Request-ID injection over gRPC")
+    message = chat_request().SerializeToString()
+    with grpc.insecure_channel(gw.grpc_target) as channel:
+        stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        sendable = {case: value.decode() for case, value in injected_ids().items()
+                    if value.isascii() and all(32 <= c < 127 for c in value)}
+        assert len(sendable) >= 5, sendable
+        for case, value in sendable.items():
+            try:
+                _, call = stub.CreateChatCompletion.with_call(
+                    chat_request(), metadata=(("x-request-id", value),), timeout=20)
+                echoed = dict(call.trailing_metadata())["x-request-id"]
+                tally.check(f"gRPC {case}", "replaced",
+                            "replaced" if GENERATED_ID.fullmatch(echoed) else f"{echoed!r}")
+            except grpc.RpcError as exc:  # over grpc's metadata size limit: refused
+                code = exc.code().name  # type: ignore[attr-defined]
+                refused = case.startswith("20 KiB") and code == "RESOURCE_EXHAUSTED"
+                tally.check(f"gRPC {case}", "replaced", "replaced" if refused else code)
+        for good in GOOD_IDS:
+            _, call = stub.CreateChatCompletion.with_call(
+                chat_request(), metadata=(("x-request-id", good),), timeout=20)
+            tally.check(f"gRPC well-formed {good[:20]}", good,
+                        dict(call.trailing_metadata())["x-request-id"])
+    for case, value in injected_ids().items():
+        if case in sendable:
+            continue
+        answer = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", value)])
+        echoed = answer.metadata("x-request-id")
+        problem = ""
+        if b"FORGED" in answer.everything() or b"Forged" in answer.everything():
+            problem += " the raw value echoed"
+        if answer.grpc_status == 0 and not (echoed and GENERATED_ID.fullmatch(echoed)):
+            problem += f" id {echoed!r} is not a generated one"
+        if answer.grpc_status not in (None, 0, 3, 8, 13) or answer.closed:
+            problem += f" grpc-status {answer.grpc_status}, closed {answer.closed}"
+        outcome = "replaced" if answer.grpc_status == 0 else "refused"
+        tally.check(f"raw HTTP/2 {case}", outcome, outcome, problem)
+    good = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", b"raw-h2-good")])
+    tally.check("raw HTTP/2 well-formed", "raw-h2-good", str(good.metadata("x-request-id")))
+    still = httpx.post(gw.http_url + "/v1/chat/completions", json={"model": "mock-1",
+                                                                    "messages": HI})
+    assert still.status_code == 200
+    assert gw.stop() == 0
+    logs = gw.logs()
+    tally.check("log lines well formed", "", well_formed_logs(logs, text=True))
+    tally.check("no forged marker in the logs", "0",
+                str(logs.count("FORGED") + logs.count("Forged")))
+    tally.finish()
+
+
+def test_client_text_cannot_forge_a_log_line(
+    gateway_factory: Callable[..., GatewayProcess]
+) -> None:
+    """What the request log repeats from the caller (the model name) is escaped in the text
+    format, as the JSON format escapes it: a newline in it cannot start a forged line."""
+    gw = gateway_factory("logging: {level: info, format: text}\n")
+    forged = "x\n2030-01-01 00:00:00,000 INFO gateway.request: request FORGED-LINE tenant=admin"
+    r = httpx.post(gw.http_url + "/v1/chat/completions",
+                   json={"model": forged, "messages": HI})
+    assert r.status_code == 404, r.text
+    with grpc.insecure_channel(gw.grpc_target) as channel:
+        code = grpc_code(channel, GATEWAY_METHODS[0], chat_request(forged.replace("\n", "\r\n")))
+    assert code == "NOT_FOUND"
+    assert gw.stop() == 0
+    logs = gw.logs()
+    assert logs.count("FORGED-LINE") == 2  # logged, but inside the request's own line
+    bad = well_formed_logs(logs, text=True)
+    record(section="security", name="log forging through the model name (text logs)",
+           inputs=2, served=0 if bad else 2, errors={"forged lines": int(bool(bad))})
+    assert not bad, f"a forged log line: {bad!r}"
