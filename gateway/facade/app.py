@@ -199,9 +199,6 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
         return _json(translate.model_to_json(response.model),
                      headers={"X-Request-ID": request_id})
 
-    async def live() -> Response:
-        return _json({"status": "ok"})
-
     async def ready() -> Response:
         if drain.draining:
             return _json({"status": "not_ready", "reason": "draining"}, 503)
@@ -228,8 +225,6 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
 
     if metrics_path:
         app.add_url_rule(metrics_path, "metrics", metrics_text, methods=["GET"])
-    for path in ("/health", "/health/live"):
-        app.add_url_rule(path, f"live:{path}", live, methods=["GET"])
     for path in ("/ready", "/health/ready"):
         app.add_url_rule(path, f"ready:{path}", ready, methods=["GET"])
     document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,

@@ -1,4 +1,5 @@
-"""The hot route: ``/v1/chat/completions`` as a lean ASGI handler in front of Quart.
+"""The hot routes: ``/v1/chat/completions`` and the liveness probe as lean ASGI handlers
+in front of Quart.
 
 Nearly all of a gateway's traffic is chat completions, and Quart's machinery per request
 (a request object with werkzeug headers, two tasks and a wait, the routing map, context
@@ -7,7 +8,9 @@ locals, a response object) cost about a third of the REST path's CPU
 headers read once into a dict, the body read with the same size and time limits, the
 same translation (:mod:`gateway.facade.translate`), the same call on the core
 (:mod:`gateway.facade.calls`), the same errors (:class:`ApiError`), SSE written chunk by
-chunk as it arrives. Every other path goes on to Quart.
+chunk as it arrives. The liveness probe (``/health``, ``/health/live``), which Kubernetes
+calls every few seconds on every replica, is a fixed answer. Every other path goes on to
+Quart.
 
 A client that goes away is noticed (Hypercorn says ``http.disconnect``) and the request's
 task is cancelled, so the core's call and the upstream's stop, as with Quart.
@@ -29,7 +32,7 @@ from gateway.facade.calls import client_timeout, core_metadata, limit_headers, r
 from gateway.facade.errors import ApiError, from_rpc_error
 from gateway.tenancy.clientip import TrustedProxies
 
-__all__ = ["CHAT_PATH", "ROUTES", "HotRoutes"]
+__all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]
 
 log = logging.getLogger("gateway.facade")
 
@@ -40,7 +43,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CHAT_PATH = "/v1/chat/completions"
-ROUTES = (("POST", CHAT_PATH),)  # for the OpenAPI parity check
+LIVE_PATHS = ("/health", "/health/live")
+ROUTES = (("POST", CHAT_PATH), *(("GET", path) for path in LIVE_PATHS))  # OpenAPI parity
+_LIVE = b'{"status":"ok"}'
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no")]
@@ -100,10 +105,15 @@ class HotRoutes:
         self._proxies = proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CHAT_PATH:
-            await self._chat(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == CHAT_PATH:
+                await self._chat(scope, receive, send)
+                return
+            if path in LIVE_PATHS:
+                await _live(scope, send)
+                return
+        await self.app(scope, receive, send)
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -217,6 +227,20 @@ class HotRoutes:
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
             call.cancel()  # done, failed, or the client left: stop the core's work
+
+
+async def _live(scope: Scope, send: Send) -> None:
+    """Liveness: the process answers. Nothing else is checked (readiness does that)."""
+    method = scope["method"]
+    if method == "GET":
+        await _answer(send, 200, _LIVE, {})
+        return
+    if method == "HEAD":  # the length of the GET answer, no body
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            *_JSON, (b"content-length", str(len(_LIVE)).encode())]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await _answer(send, 405, ApiError(405, "Method not allowed.").body(), {"Allow": "GET"})
 
 
 def _too_large(limit: int) -> ApiError:
