@@ -39,7 +39,11 @@ _LOCK_KEY = 0x6C6C6D67_77000001  # pg_advisory_xact_lock key of schema migration
 MIGRATION_TIMEOUT = 120.0  # a replica may wait this long for another's migrations
 PING_TIMEOUT = 2.0  # the whole readiness check, connecting included
 CLOSE_TIMEOUT = 5.0
-UNREACHABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# InternalClientError: asyncpg's protocol state machine confused by a server going away
+# mid-operation ("cannot switch to state 12; another operation is in progress"), seen
+# when PostgreSQL shuts down under load; an outage like the others, not a 500.
+UNREACHABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+               OSError, TimeoutError)
 # Constraint violations are the caller's to name (a duplicate name is a 409, not a 503).
 _CALLERS = (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError)
 

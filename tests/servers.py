@@ -37,15 +37,21 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 
 class RedisServer:
-    """``redis-server`` without persistence; can be stopped and started again on its port."""
+    """``redis-server``; can be stopped (SIGKILL) and started again on its port.
 
-    def __init__(self, workdir: Path):
+    Without persistence by default. ``durable=True`` turns on the append-only file with an
+    fsync per write, so every write Redis acknowledged is there after a restart (outage
+    tests that check nothing acknowledged was lost).
+    """
+
+    def __init__(self, workdir: Path, *, durable: bool = False):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `bash scripts/test.sh`, "
                                "which installs it")
         self.binary = binary
         self.workdir = workdir
+        self.durable = durable
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -54,9 +60,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.durable
+                       else ["--appendonly", "no"])
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+             *persistence, "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port)
         return self

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UnavailableError
 from gateway.observability import metrics
 from gateway.tenancy.models import TenantStore, UsageRow, UsageTotals
 
@@ -139,7 +139,16 @@ class Budgets:
         return (await self.totals(tenant_id))[1].cost_usd
 
     async def add(self, tenant_id: str, budget: float | None, cost: float) -> None:
-        spend = await self._current(tenant_id)
+        """Count a served request's cost. Runs after the answer, so it never fails it: with
+        the store unreachable the last known spend is kept and refreshed once it answers
+        (the usage row itself waits in :class:`UsageRecorder`)."""
+        try:
+            spend = await self._current(tenant_id)
+        except UnavailableError:
+            kept = self._spend.get(tenant_id)
+            if kept is None or kept.period != month_start(self._wall()):
+                return  # nothing to add to: the store's total will include the row
+            spend = kept
         spend.added_cost += cost
         spend.added_requests += 1
         if not budget:

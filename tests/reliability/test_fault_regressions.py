@@ -1,0 +1,97 @@
+"""Focused regression tests for defects the fault-injection tests found under load."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import pytest
+
+from gateway.errors import UnavailableError
+from gateway.postgres import PostgresPool
+from gateway.tenancy.postgres_store import PostgresTenantStore
+from gateway.tenancy.usage import Budgets
+from tests.conftest import GatewayProcess
+from tests.servers import PostgresServer
+
+
+async def test_a_confused_postgres_connection_is_an_outage_not_a_500(postgres_dsn: str) -> None:
+    """PostgreSQL shutting down under load made asyncpg raise InternalClientError ("cannot
+    switch to state 12; another operation (2) is in progress") in a conversation-store
+    write: it escaped the outage mapping and the client got 500 instead of 503
+    (test_faults.py::test_postgres_stopped_and_restarted_under_load)."""
+    db = PostgresPool(postgres_dsn, name="conversation store", component="regression",
+                      migrations=())
+    await db.start()
+    try:
+        with pytest.raises(UnavailableError, match="conversation store unavailable"):
+            async with db.connection():
+                raise asyncpg.InternalClientError(
+                    "cannot switch to state 12; another operation (2) is in progress")
+        async with db.connection() as conn:  # the pool still serves
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await db.aclose()
+
+
+async def test_counting_spend_never_fails_a_served_request() -> None:
+    """Budgets.add runs after the answer; when its periodic refresh from the store fell
+    inside a PostgreSQL outage it raised UnavailableError, and the request the upstream had
+    already answered (and the usage row already queued) was failed with 503."""
+    server = PostgresServer().start()
+    store = PostgresTenantStore(server.create_database("budgets"), connect_timeout=1)
+    now = [0.0]
+    budgets = Budgets(store, refresh=5.0, clock=lambda: now[0])
+    try:
+        await store.start()
+        await budgets.add("ten_a", 10.0, 1.0)  # reads the store's total, adds
+        await asyncio.to_thread(server.stop)
+        now[0] += 6  # a refresh is due while the store is down
+        await budgets.add("ten_a", 10.0, 2.0)  # must not raise
+        await budgets.add("ten_b", None, 1.0)  # nothing known of ten_b: nothing to add to
+        await asyncio.to_thread(server.start)
+        now[0] += 6
+        await budgets.add("ten_a", 10.0, 0.5)  # refreshed from the store again
+        assert (await budgets.totals("ten_a"))[1].cost_usd == 0.5  # no rows were written
+    finally:
+        await store.aclose()
+        server.close()
+
+
+def test_a_served_request_is_not_failed_by_a_database_outage(
+        gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """End to end: the key and tenant are cached (an admin change refreshed them after the
+    spend was last read), PostgreSQL stops, the spend refresh comes due: the chat the mock
+    answered must be 200, not 503."""
+    server = PostgresServer().start()
+    try:
+        dsn = server.create_database("served")
+        gw = gateway_factory("auth: {api_keys: {enabled: true}}\n",
+                             env={"DATABASE_URL": dsn, "GATEWAY_ADMIN_KEY": "adm-served"})
+        admin = {"Authorization": "Bearer adm-served"}
+        with httpx.Client(base_url=gw.http_url, timeout=10) as c:
+            tenant = c.post("/admin/tenants", json={"name": "a"}, headers=admin).json()
+            tenant_id = tenant["tenant"]["id"]
+            secret = c.post(f"/admin/tenants/{tenant_id}/keys", json={"name": "k"},
+                            headers=admin).json()["secret"]
+
+            def chat() -> httpx.Response:
+                return c.post("/v1/chat/completions", headers={
+                    "Authorization": f"Bearer {secret}"}, json={
+                    "model": "mock-1", "messages": [{"role": "user", "content": "hi"}]})
+
+            assert chat().status_code == 200  # the spend is read now
+            time.sleep(3)
+            assert c.put(f"/admin/tenants/{tenant_id}", json={"name": "a2"},
+                         headers=admin).status_code == 200  # caches dropped
+            assert chat().status_code == 200  # key and tenant cached for 5 s from now
+            server.stop()
+            time.sleep(2.5)  # the spend (read 5.5 s ago) is due; the key is still cached
+            r = chat()
+            assert r.status_code == 200, r.text
+            server.start()
+    finally:
+        server.close()
