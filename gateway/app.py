@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from grpc import aio
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -57,13 +57,13 @@ from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.clientip import TrustedProxies
-from gateway.tenancy.crypto import CredentialCipher
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import Limits, TenantStore
-from gateway.tenancy.oidc import OidcVerifier
-from gateway.tenancy.postgres_store import PostgresTenantStore
 from gateway.tenancy.pricing import Pricing
 from gateway.tenancy.usage import Budgets, UsageRecorder
+
+if TYPE_CHECKING:
+    from gateway.tenancy.oidc import OidcVerifier
 
 __all__ = ["Gateway", "run"]
 
@@ -206,17 +206,25 @@ class Gateway:
 
     async def _core_services(self, router: Router) -> CoreServices:
         """Tenancy and limits: the store, keys, OIDC, limiters, budgets, usage."""
+        # What only some configurations use is imported only by them: PostgreSQL (asyncpg),
+        # OIDC (PyJWT) and the cipher (cryptography) are ~30 MB a process otherwise.
         s = self.settings
-        cipher = (CredentialCipher.from_setting(s.instance.encryption_key)
-                  if s.instance.encryption_key else None)  # a malformed key refuses to start
-        store: TenantStore = (PostgresTenantStore(s.database.url) if s.database.url
-                              else MemoryTenantStore())
+        cipher = None
+        if s.instance.encryption_key:  # a malformed key refuses to start
+            from gateway.tenancy.crypto import CredentialCipher
+            cipher = CredentialCipher.from_setting(s.instance.encryption_key)
+        store: TenantStore = MemoryTenantStore()
+        if s.database.url:
+            from gateway.tenancy.postgres_store import PostgresTenantStore
+            store = PostgresTenantStore(s.database.url)
         self._store = store
         await store.start()
-        oidc = OidcVerifier(s.auth.oidc) if s.auth.oidc.enabled else None
-        self._oidc = oidc
-        if oidc is not None:
+        oidc = None
+        if s.auth.oidc.enabled:
+            from gateway.tenancy.oidc import OidcVerifier
+            oidc = OidcVerifier(s.auth.oidc)
             await oidc.start()  # loads the issuer's keys now; an outage only logs
+        self._oidc = oidc
         authenticator = Authenticator(s.auth, store, oidc)
         limiter: RateLimiter = RedisRateLimiter(self.redis()) if s.redis.url else LocalRateLimiter()
         self._limiter = limiter

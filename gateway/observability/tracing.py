@@ -20,8 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_prefix
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from gateway import __version__
@@ -43,7 +41,6 @@ _PROVIDER_NAMES = {
     "openai": "openai", "openai_compatible": "openai", "azure_openai": "azure.ai.openai",
     "anthropic": "anthropic", "google": "gcp.gemini", "ollama": "ollama", "mock": "mock",
 }
-_INFRA = negate(any_of(service_prefix("grpc.health."), service_prefix("grpc.reflection.")))
 
 
 def setup_tracing(settings: Settings) -> Any:
@@ -84,12 +81,26 @@ def setup_tracing(settings: Settings) -> Any:
     return provider
 
 
+# The SDK, exporters and gRPC instrumentation load only when tracing is on: together they
+# hold ~25 MB of a process that does not trace (docs/performance.md, memory).
+
+
+def _not_infrastructure() -> Any:
+    from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_prefix
+
+    return negate(any_of(service_prefix("grpc.health."), service_prefix("grpc.reflection.")))
+
+
 def grpc_server_interceptor() -> Any:
-    return aio_server_interceptor(filter_=_INFRA)
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return aio_server_interceptor(filter_=_not_infrastructure())
 
 
 def grpc_client_interceptors() -> list[Any]:
-    return list(aio_client_interceptors(filter_=_INFRA))
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors(filter_=_not_infrastructure()))
 
 
 def inject_headers(headers: dict[str, str]) -> None:

@@ -30,7 +30,6 @@ from gateway.state.base import ConversationStore, ResponseCache
 from gateway.state.cache import MemoryResponseCache, RedisResponseCache
 from gateway.state.memory_store import MemoryConversationStore
 from gateway.state.redis_store import RedisConversationStore
-from gateway.state.sql_store import SqlConversationStore
 
 __all__ = ["build_conversation_store", "build_response_cache", "redis_client"]
 
@@ -65,6 +64,8 @@ def build_conversation_store(config: ConversationsConfig, redis_url: str,
         if driver == "sqlite3" and "://" in dsn:
             raise ValueError("conversations.driver sqlite3 needs a file path as "
                              "conversations.dsn, not a URL")
+        from gateway.state.sql_store import SqlConversationStore  # asyncpg only when used
+
         return SqlConversationStore(dsn, driver=driver, ttl=ttl)
     raise ValueError("conversations.store must be memory, redis or sql")
 

@@ -20,13 +20,16 @@ import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from gateway.config import AuthConfig
 from gateway.errors import AuthenticationError, PermissionDeniedError
+from gateway.tenancy.jose import looks_like_jwt
 from gateway.tenancy.keys import hash_secret, matches_any
 from gateway.tenancy.models import ApiKey, Tenant, TenantStore
-from gateway.tenancy.oidc import OidcVerifier, looks_like_jwt
+
+if TYPE_CHECKING:
+    from gateway.tenancy.oidc import OidcVerifier
 
 __all__ = ["DEFAULT_TENANT", "Authenticator", "Identity", "current_identity", "set_identity"]
 

@@ -38,9 +38,10 @@ import base64
 import binascii
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:  # loaded when a cipher is built: a gateway without a key never needs it
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "CredentialCipher",
@@ -112,6 +113,8 @@ class CredentialCipher:
     """
 
     def __init__(self, key: bytes, *previous: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         keys = (key, *previous)
         for i, k in enumerate(keys, 1):
             if len(k) != KEY_SIZE:
@@ -157,6 +160,8 @@ class CredentialCipher:
                 f"the credential for {context!r} was sealed with key {kid.hex()}, which is not "
                 "in ENCRYPTION_KEY (add the old key back after the new one to read it)"
             )
+        from cryptography.exceptions import InvalidTag
+
         for cipher in ciphers:
             try:
                 plain = cipher.decrypt(nonce, sealed, _aad(context))

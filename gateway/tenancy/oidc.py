@@ -29,13 +29,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import binascii
 import hashlib
 import logging
 import math
-import re
 import time
-from base64 import urlsafe_b64decode
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +46,8 @@ from jwt.exceptions import InvalidSubjectError
 from gateway.config import OidcConfig
 from gateway.errors import AuthenticationError, UnavailableError
 from gateway.providers.transport import new_session
+from gateway.tenancy.jose import jose_header as _header
+from gateway.tenancy.jose import looks_like_jwt
 
 __all__ = ["Claims", "OidcVerifier", "looks_like_jwt"]
 
@@ -65,7 +64,6 @@ FETCH_TIMEOUT = 5.0
 MAX_DOCUMENT = 1 << 20
 TENANT_CLAIMS = ("org_id", "tenant_id", "tid")
 ROLE_CLAIMS = ("role", "roles", "groups")
-_B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,28 +75,6 @@ class Claims:
     roles: tuple[str, ...]
     issuer: str
     expires_at: float
-
-
-def looks_like_jwt(token: str) -> bool:
-    """True for a compact JWS (``header.payload.signature``, header JSON naming an ``alg``),
-    so the auth layer can tell it from an ``sk-...`` API key. Nothing is verified."""
-    header = _header(token)
-    return header is not None and isinstance(header.get("alg"), str)
-
-
-def _header(token: str) -> dict[str, Any] | None:
-    """The unverified JOSE header of a three-segment token, or None. (PyJWT's own parse
-    costs ~150 us a token; this one is a regex and a JSON load.)"""
-    if token.count(".") != 2:
-        return None
-    header, payload, signature = token.split(".")
-    if not header or not payload or not all(map(_B64URL.fullmatch, (header, payload, signature))):
-        return None
-    try:
-        decoded = orjson.loads(urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    return decoded if isinstance(decoded, dict) else None
 
 
 class OidcVerifier:
