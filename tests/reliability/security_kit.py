@@ -265,6 +265,10 @@ class SourceRelay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() in its thread
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             for sock in self._sockets:

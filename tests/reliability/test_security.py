@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -969,3 +970,201 @@ def test_client_text_cannot_forge_a_log_line(
     record(section="security", name="log forging through the model name (text logs)",
            inputs=2, served=0 if bad else 2, errors={"forged lines": int(bool(bad))})
     assert not bad, f"a forged log line: {bad!r}"
+
+
+# --- 4. X-Forwarded-For: honoured only from trusted proxies, read from the right -------------
+
+FORWARDING = """
+logging: {level: info, format: json}
+rate_limit: {enabled: true, requests_per_second: 0.001, burst: 1}
+server: {trusted_proxy_cidrs: ["127.0.0.1/32"]}
+"""
+_untrusted_peers = itertools.count(2)  # 127.0.0.2, .3, ...: one per test, a fresh address
+
+
+class Attribution:
+    """Which client address the gateway charged a request to, seen through the per-client
+    limit: with ``burst: 1`` an address's second request is a 429 (gRPC:
+    RESOURCE_EXHAUSTED). Direct calls come from 127.0.0.1 (the trusted proxy), ``untrusted``
+    ones from ``peer`` (another loopback address), over REST or gRPC."""
+
+    def __init__(self, gw: GatewayProcess, tally: Tally, peer: str):
+        from tests.reliability.security_kit import SourceRelay
+
+        self.tally = tally
+        body = {"model": "mock-1", "messages": HI}
+        self._trusted = httpx.Client(base_url=gw.http_url, timeout=20)
+        self._untrusted = httpx.Client(base_url=gw.http_url, timeout=20, transport=
+                                       httpx.HTTPTransport(local_address=peer))
+        self._body = body
+        self._relay = SourceRelay(gw.grpc_port, peer).__enter__()
+        self._channels = {False: grpc.insecure_channel(gw.grpc_target),
+                          True: grpc.insecure_channel(self._relay.target)}
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._relay.__exit__(None, None, None)
+        self._trusted.close()
+        self._untrusted.close()
+
+    def rest(self, what: str, expected: str, *, untrusted: bool = False,
+             headers: Sequence[tuple[str | bytes, str | bytes]] = (),
+             path: str = "/v1/chat/completions") -> None:
+        client = self._untrusted if untrusted else self._trusted
+        body = self._body if path == "/v1/chat/completions" else {"model": "mock-1",
+                                                                  "input": "hello"}
+        r = client.post(path, json=body, headers=[(_bytes(k), _bytes(v)) for k, v in headers])
+        problem = error_shape(r) if r.status_code != 200 else ""
+        self.tally.check(f"REST {what}", expected, rest_status(r), problem)
+
+    def grpc(self, what: str, expected: str, *, untrusted: bool = False,
+             metadata: Sequence[tuple[str, str]] = ()) -> None:
+        self.tally.check(f"gRPC {what}", expected, grpc_code(
+            self._channels[untrusted], GATEWAY_METHODS[0], chat_request(), metadata=metadata))
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+@pytest.fixture(scope="module")
+def forwarding(module_tmp: Path) -> Iterator[GatewayProcess]:
+    """One gateway for the X-Forwarded-For tests; each test uses addresses of its own."""
+    gw = start_gateway(FORWARDING, module_tmp)
+    yield gw
+    assert gw.stop() == 0, gw.logs()
+
+
+@pytest.fixture
+def attribution(forwarding: GatewayProcess) -> Iterator[Attribution]:
+    probe = Attribution(forwarding, Tally("X-Forwarded-For attribution"),
+                        peer=f"127.0.0.{next(_untrusted_peers)}")
+    yield probe
+    probe.close()
+    assert forwarding.proc.poll() is None
+
+
+OK, LIMITED, EXHAUSTED = "200", "429", "RESOURCE_EXHAUSTED"
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(attribution: Attribution) -> None:
+    """From 127.0.0.2 (not a trusted proxy) every client-address header is ignored over REST
+    and gRPC: the request is the peer's, and the address it names is not charged."""
+    a = attribution
+    a.rest("the untrusted peer's first request", OK, untrusted=True)
+    spoofs: list[tuple[str, str, str]] = [
+        ("X-Forwarded-For", "203.0.113.10", "203.0.113.10"),
+        ("X-Forwarded-For", "203.0.113.11, 127.0.0.1", "203.0.113.11"),
+        ("Forwarded", "for=203.0.113.12", "203.0.113.12"),
+        ("X-Real-IP", "203.0.113.13", "203.0.113.13"),
+        ("X-Client-IP", "203.0.113.14", "203.0.113.14"),
+    ]
+    for header, value, _ in spoofs:
+        a.rest(f"untrusted peer, {header}: {value}", LIMITED, untrusted=True,
+               headers=[(header, value)])
+    grpc_spoofs = [("x-forwarded-for", "203.0.113.15"), ("x-client-ip", "203.0.113.16"),
+                   ("x-real-ip", "203.0.113.17")]
+    for key, value in grpc_spoofs:
+        a.grpc(f"untrusted peer, {key}: {value}", EXHAUSTED, untrusted=True,
+               metadata=[(key, value)])
+    a.grpc("untrusted peer, x-client-ip and x-forwarded-for", EXHAUSTED, untrusted=True,
+           metadata=[("x-client-ip", "203.0.113.18"), ("x-forwarded-for", "203.0.113.18")])
+    # None of the named addresses was charged: each still has its one request.
+    for named in [s[2] for s in spoofs] + [v for _, v in grpc_spoofs] + ["203.0.113.18"]:
+        a.rest(f"{named} through the trusted proxy, untouched", OK,
+               headers=[("X-Forwarded-For", named)])
+    a.tally.name = "X-Forwarded-For from an untrusted peer ignored"
+    a.tally.finish()
+
+
+def test_forwarded_for_from_a_trusted_proxy_is_read_from_the_right(
+    attribution: Attribution,
+) -> None:
+    """Through the trusted proxy (127.0.0.1) the client is the rightmost address that is not
+    a trusted proxy; whatever a client wrote further left is not charged; REST and gRPC
+    agree on one address."""
+    a = attribution
+    a.rest("203.0.113.20 alone", OK, headers=[("X-Forwarded-For", "203.0.113.20")])
+    a.rest("a spoofed hop left of 203.0.113.20", LIMITED,
+           headers=[("X-Forwarded-For", "198.51.100.7, 203.0.113.20")])
+    a.rest("the spoofed hop itself, untouched", OK,
+           headers=[("X-Forwarded-For", "198.51.100.7")])
+    a.rest("203.0.113.21 behind another trusted hop", OK,
+           headers=[("X-Forwarded-For", "203.0.113.21, 127.0.0.1")])
+    a.rest("203.0.113.21 again", LIMITED, headers=[("X-Forwarded-For", "203.0.113.21")])
+    a.grpc("a spoofed hop left of 203.0.113.22", "OK",
+           metadata=[("x-forwarded-for", "198.51.100.8, 203.0.113.22")])
+    a.rest("203.0.113.22 over REST after gRPC", LIMITED,
+           headers=[("X-Forwarded-For", "203.0.113.22")])
+    a.grpc("203.0.113.22 again", EXHAUSTED, metadata=[("x-forwarded-for", "203.0.113.22")])
+    a.rest("2001:db8::1 (IPv6)", OK, headers=[("X-Forwarded-For", "2001:db8::1")])
+    a.grpc("2001:db8::1 again", EXHAUSTED, metadata=[("x-forwarded-for", "2001:db8::1")])
+    a.tally.name = "X-Forwarded-For through a trusted proxy"
+    a.tally.finish()
+
+
+GARBAGE_FORWARDED: list[bytes] = [
+    b",", b",,,,", b"not-an-ip", b"unknown", b"1.2.3.4, garbage", b"garbage, 1.2.3.4",
+    b"999.1.1.1", b"1.2.3.4:80", b"[::1]:80", b"fe80::1%eth0", b"1.2.3.4 5.6.7.8",
+    b"::ffff:127.0.0.1", b"127.0.0.1", b"0.0.0.0", b"-1.2.3.4", b"1.2.3", b"1e3.0.0.1",
+    "\uff11.\uff12.\uff13.\uff14".encode(), b"\xff\xfe\xfd", b"a" * 8000,
+    b"1.1.1.1," * 1500, b"${jndi:ldap://x/a}", b"<script>", b"' OR '1'='1",
+]
+
+
+def test_garbage_forwarded_for_never_fails_a_request(attribution: Attribution) -> None:
+    """Malformed, overlong, non-ASCII and hostile ``X-Forwarded-For`` values from the
+    trusted proxy: served or limited, never a 5xx, and the gateway keeps serving."""
+    a = attribution
+    for value in GARBAGE_FORWARDED:
+        r = a._trusted.post("/v1/chat/completions", json=a._body,
+                            headers=[(b"X-Forwarded-For", value)])
+        a.tally.check(f"REST X-Forwarded-For {value[:30]!r}", "served or limited",
+                      "served or limited" if r.status_code in (200, 429) else rest_status(r),
+                      error_shape(r) if r.status_code != 200 else "")
+    for value in GARBAGE_FORWARDED:
+        if not value.isascii() or len(value) > 8000:
+            continue
+        code = grpc_code(a._channels[False], GATEWAY_METHODS[0], chat_request(),
+                         metadata=[("x-forwarded-for", value.decode())])
+        a.tally.check(f"gRPC x-forwarded-for {value[:30]!r}", "served or limited",
+                      "served or limited" if code in ("OK", EXHAUSTED) else code)
+    a.rest("a fresh client afterwards", OK, headers=[("X-Forwarded-For", "203.0.113.99")])
+    a.tally.name = "X-Forwarded-For garbage"
+    a.tally.finish()
+
+
+@pytest.mark.xfail(strict=True, reason="defect in gateway/facade/calls.py and its callers "
+                   "(core_metadata gets one X-Forwarded-For line: Quart's first, the hot "
+                   "route's last), files this sweep may not edit")
+def test_repeated_forwarded_for_lines_are_read_as_one_list(attribution: Attribution) -> None:
+    """A proxy that appends its own ``X-Forwarded-For`` line (HAProxy's ``option forwardfor``)
+    after the client's: the lines are one list (RFC 9110, 5.3), so the client is the
+    rightmost address, not whatever the client wrote in the first line, on every route."""
+    a = attribution
+    for i, path in enumerate(("/v1/chat/completions", "/v1/responses")):
+        real, spoofed = f"203.0.113.{40 + i}", f"198.51.100.{40 + i}"
+        a.rest(f"{path}: the real client", OK, path=path,
+               headers=[("X-Forwarded-For", real)])
+        a.rest(f"{path}: a spoofed first line, the proxy's line after it", LIMITED, path=path,
+               headers=[("X-Forwarded-For", spoofed), ("X-Forwarded-For", real)])
+    a.tally.name = "X-Forwarded-For in repeated header lines"
+    a.tally.finish()
+
+
+@pytest.mark.xfail(strict=True, reason="defect in gateway/service/interceptors.py (Guard.identify "
+                   "takes x-client-ip from any loopback peer), a file this sweep may not edit")
+def test_a_grpc_client_on_the_loopback_cannot_name_its_own_address(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """No trusted proxies: a gRPC client connecting over the loopback (as every client does
+    behind a sidecar proxy) is its peer address, whatever ``x-client-ip`` it sends."""
+    gw = gateway_factory(FORWARDING.replace('["127.0.0.1/32"]', "[]"))
+    tally = Tally("x-client-ip from a loopback gRPC client")
+    with grpc.insecure_channel(gw.grpc_target) as channel:
+        for i, expected in enumerate(("OK", EXHAUSTED, EXHAUSTED)):
+            tally.check(f"gRPC x-client-ip 203.0.113.{50 + i}", expected, grpc_code(
+                channel, GATEWAY_METHODS[0], chat_request(),
+                metadata=[("x-client-ip", f"203.0.113.{50 + i}")]))
+    tally.finish()
