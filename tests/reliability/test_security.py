@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -501,8 +502,9 @@ class Witness:
     def sdk(self, base_url: str, key: str) -> Any:
         import openai
 
+        client: Any = self.client()  # the SDK's own type is httpx's under another name
         return openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0,
-                             http_client=self.client())
+                             http_client=client)
 
     def grpc(self, call: Callable[[], Any]) -> Any:
         """Run one gRPC call; keep its metadata and, on failure, its details."""
@@ -515,8 +517,8 @@ class Witness:
                 return response
             return answer
         except grpc.RpcError as exc:
-            self.statuses[exc.code().name] += 1  # type: ignore[attr-defined]
-            self.errors.append(f"{exc.details()} {exc.trailing_metadata()!r}")  # type: ignore[attr-defined]
+            self.statuses[exc.code().name] += 1
+            self.errors.append(f"{exc.details()} {exc.trailing_metadata()!r}")
             return None
 
     def places(self) -> dict[str, list[str]]:
@@ -583,7 +585,8 @@ def test_no_secret_in_logs_errors_metrics_or_traces(
         "ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     witness = Witness()
-    with (FakeOpenAI() as oa, FakeAnthropic() as an, FakeGemini() as go, SpanLog() as spans):
+    oa, an, go, spans = FakeOpenAI(), FakeAnthropic(), FakeGemini(), SpanLog()
+    with oa, an, go, spans:
         oa.api_key, an.api_key, go.api_key = (found["openai key"], found["anthropic key"],
                                               found["google key"])
         redis = PasswordRedis(tmp_path, found["redis password"]).start()
@@ -725,22 +728,23 @@ def drive(gw: GatewayProcess, witness: Witness, found: dict[str, str], issuer: F
         with grpc.insecure_channel(gw.grpc_target) as channel:
             stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
             admin_stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+            def as_(credential: str) -> tuple[tuple[str, str]]:
+                return (("authorization", f"Bearer {credential}"),)
+
             for credential in (key, *bad):
-                witness.grpc(lambda c=credential: stub.CreateChatCompletion.with_call(
-                    chat_request("oa/gpt-4o-mini"), metadata=(("authorization", f"Bearer {c}"),)))
+                witness.grpc(partial(stub.CreateChatCompletion.with_call,
+                                     chat_request("oa/gpt-4o-mini"), metadata=as_(credential)))
             witness.grpc(lambda: list(stub.StreamChatCompletion(
                 gateway_service_pb2.StreamChatCompletionRequest(
                     request=chat_request("go/gemini-2.0-flash").request),
                 metadata=(("authorization", f"Bearer {key}"),))))
             for method in ("ListProviders", "GetSystemInfo", "ListTenants"):
-                request_type = getattr(admin_service_pb2, f"{method}Request")
-                answer = witness.grpc(lambda m=method, t=request_type: getattr(
-                    admin_stub, m).with_call(t(), metadata=(("authorization",
-                                                             f"Bearer {admin_cfg}"),)))
+                request = getattr(admin_service_pb2, f"{method}Request")()
+                call = getattr(admin_stub, method).with_call
+                answer = witness.grpc(partial(call, request, metadata=as_(admin_cfg)))
                 assert answer is not None
                 witness.reads.append(str(answer))
-                witness.grpc(lambda m=method, t=request_type: getattr(admin_stub, m).with_call(
-                    t(), metadata=(("authorization", f"Bearer {key}"),)))
+                witness.grpc(partial(call, request, metadata=as_(key)))
             go.enqueue(gemini_error(500, f"bad key {found['google key']}", "INTERNAL"))
             witness.grpc(lambda: stub.CreateChatCompletion.with_call(
                 chat_request("go/gemini-2.0-flash"),
@@ -915,7 +919,7 @@ def test_request_id_injection_over_grpc(gateway_factory: Callable[..., GatewayPr
                 tally.check(f"gRPC {case}", "replaced",
                             "replaced" if GENERATED_ID.fullmatch(echoed) else f"{echoed!r}")
             except grpc.RpcError as exc:  # over grpc's metadata size limit: refused
-                code = exc.code().name  # type: ignore[attr-defined]
+                code = exc.code().name
                 refused = case.startswith("20 KiB") and code == "RESOURCE_EXHAUSTED"
                 tally.check(f"gRPC {case}", "replaced", "replaced" if refused else code)
         for good in GOOD_IDS:
@@ -923,22 +927,20 @@ def test_request_id_injection_over_grpc(gateway_factory: Callable[..., GatewayPr
                 chat_request(), metadata=(("x-request-id", good),), timeout=20)
             tally.check(f"gRPC well-formed {good[:20]}", good,
                         dict(call.trailing_metadata())["x-request-id"])
-    for case, value in injected_ids().items():
-        if case in sendable:
-            continue
-        answer = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", value)])
+    for case, raw in injected_ids().items():
+        answer = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", raw)])
         echoed = answer.metadata("x-request-id")
         problem = ""
         if b"FORGED" in answer.everything() or b"Forged" in answer.everything():
             problem += " the raw value echoed"
         if answer.grpc_status == 0 and not (echoed and GENERATED_ID.fullmatch(echoed)):
             problem += f" id {echoed!r} is not a generated one"
-        if answer.grpc_status not in (None, 0, 3, 8, 13) or answer.closed:
+        if answer.grpc_status not in (None, 0, 3, 8) or answer.closed:
             problem += f" grpc-status {answer.grpc_status}, closed {answer.closed}"
         outcome = "replaced" if answer.grpc_status == 0 else "refused"
         tally.check(f"raw HTTP/2 {case}", outcome, outcome, problem)
-    good = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", b"raw-h2-good")])
-    tally.check("raw HTTP/2 well-formed", "raw-h2-good", str(good.metadata("x-request-id")))
+    plain = raw_grpc(gw.grpc_port, GRPC_CHAT, message, [(b"x-request-id", b"raw-h2-good")])
+    tally.check("raw HTTP/2 well-formed", "raw-h2-good", str(plain.metadata("x-request-id")))
     still = httpx.post(gw.http_url + "/v1/chat/completions", json={"model": "mock-1",
                                                                     "messages": HI})
     assert still.status_code == 200
