@@ -150,10 +150,12 @@ auth:
   oidc: {{enabled: true, issuer: "{issuer.issuer}", audience: [llm-gateway]}}
 providers:
   mock: {{type: mock, models: [echo]}}
+  premium: {{type: mock, models: [echo]}}
 models:
   - name: mock-1
     targets: [{{provider: mock, model: echo}}]
 conversations: {{store: memory, ttl: 1h}}
+cache: {{enabled: true, store: memory, ttl: 5m}}
 """
 
 
@@ -180,9 +182,10 @@ def admin(gw: GatewayProcess, method: str, path: str, body: object = None) -> ht
                          headers={"Authorization": f"Bearer {ADMIN}"})
 
 
-def new_tenant(gw: GatewayProcess, **key_spec: object) -> tuple[str, str, str]:
+def new_tenant(gw: GatewayProcess, tenant_spec: dict[str, Any] | None = None,
+               **key_spec: object) -> tuple[str, str, str]:
     """A tenant with one key: ``(tenant_id, key_id, secret)``."""
-    r = admin(gw, "POST", "/tenants", {"name": f"t-{secrets.token_hex(4)}"})
+    r = admin(gw, "POST", "/tenants", {"name": f"t-{secrets.token_hex(4)}", **(tenant_spec or {})})
     assert r.status_code == 201, r.text
     tenant_id = r.json()["tenant"]["id"]
     r = admin(gw, "POST", f"/tenants/{tenant_id}/keys", {"name": "k", **key_spec})
@@ -366,7 +369,7 @@ def test_admin_api_refuses_every_non_admin(guarded: GatewayProcess, issuer: Fake
 def test_stored_responses_are_invisible_to_other_tenants(guarded: GatewayProcess) -> None:
     """Tenant A cannot read, delete or continue tenant B's stored response: 404, word for word
     the answer for an id that never existed (existence is not revealed), and B's response is
-    intact afterwards."""
+    intact afterwards. Nor does A get B's cached answers."""
     _, _, key_a = new_tenant(guarded)
     _, _, key_b = new_tenant(guarded)
     tally = Tally("auth: another tenant's stored response (404 / NOT_FOUND)")
@@ -429,8 +432,47 @@ def test_stored_responses_are_invisible_to_other_tenants(guarded: GatewayProcess
         still_there = client.get(f"/v1/responses/{theirs}", headers=as_(key_b))
         tally.check("REST GET by its owner after the attempts", "200",
                     rest_status(still_there))
+
+        # The response cache is per tenant too: B's deterministic answer is not A's hit.
+        question = {"model": "mock-1", "temperature": 0,
+                    "messages": [{"role": "user", "content": f"cached {secrets.token_hex(4)}"}]}
+        for who, key, expected in (("B", key_b, "MISS"), ("B", key_b, "HIT"),
+                                   ("A", key_a, "MISS")):
+            r = client.post("/v1/chat/completions", json=question, headers=as_(key))
+            tally.check(f"REST cache lookup by {who}", expected, r.headers.get("X-Cache", "none"))
+        with grpc.insecure_channel(guarded.grpc_target) as channel:
+            stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+            request = gateway_service_pb2.CreateChatCompletionRequest(
+                request=chat_pb2.ChatRequest(model="mock-1", temperature=0, messages=[
+                    chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER,
+                                         content=question["messages"][0]["content"])]))
+            _, call = stub.CreateChatCompletion.with_call(
+                request, metadata=(("authorization", f"Bearer {key_a}"),), timeout=20)
+            tally.check("gRPC cache lookup by A, after REST", "HIT",
+                        dict(call.initial_metadata()).get("x-cache", "none"))
     tally.finish()
     still_serving(guarded, key_a)
+
+
+@pytest.mark.xfail(strict=True, reason="defect: an X-Provider pin outside the route is asked "
+                   "directly (routing/router.py) after admission checked only the alias "
+                   "(service/gateway_servicer.py, a file this sweep may not edit)")
+def test_allowed_models_cannot_be_steered_to_another_provider(guarded: GatewayProcess) -> None:
+    """A tenant allowed only ``mock-1`` (routed to provider ``mock``) may not have it served by
+    provider ``premium`` through an ``X-Provider`` pin, as it may not ask ``premium/echo``."""
+    _, _, key = new_tenant(guarded, {"allowed_models": ["mock-1"]})
+    tally = Tally("auth: allowed models steered by X-Provider (403 / PERMISSION_DENIED)")
+    with httpx.Client(base_url=guarded.http_url, timeout=20) as client:
+        for model, pin in (("premium/echo", None), ("mock-1", "premium")):
+            headers = {"Authorization": f"Bearer {key}", **({"X-Provider": pin} if pin else {})}
+            r = client.post("/v1/chat/completions", headers=headers,
+                            json={"model": model, "messages": HI})
+            tally.check(f"REST {model} pinned to {pin}", "403", rest_status(r),
+                        error_shape(r) if r.status_code != 200 else "")
+    with grpc.insecure_channel(guarded.grpc_target) as channel:
+        tally.check("gRPC mock-1 pinned to premium", "PERMISSION_DENIED", grpc_code(
+            channel, GATEWAY_METHODS[0], chat_request(), key, [("x-provider", "premium")]))
+    tally.finish()
 
 
 def test_a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(guarded: GatewayProcess,
