@@ -9,6 +9,7 @@ Example::
 
     .venv/bin/python bench/profile_hot_path.py                 # non-stream, 10 s
     .venv/bin/python bench/profile_hot_path.py --stream -d 10  # streams
+    .venv/bin/python bench/profile_hot_path.py --grpc          # gRPC clients on the core
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from run import (  # noqa: E402  (a script beside its sibling, not a package)
     background,
     chat_body,
     free_port,
+    grpc_load,
     pinned,
     streams,
     wait_listening,
@@ -100,6 +102,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-d", "--duration", type=float, default=10.0)
     ap.add_argument("--stream", action="store_true", help="streams at c=16 instead of c=64")
+    ap.add_argument("--grpc", action="store_true", help="gRPC clients on the core, not REST")
     ap.add_argument("--config-extra", default="", help="YAML appended to the bench config")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "profile.txt")
     args = ap.parse_args()
@@ -129,7 +132,10 @@ def main() -> int:
                      "--duration", str(round(args.duration)), "--output", str(collapsed),
                      "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 time.sleep(0.5)
-                if args.stream:
+                if args.grpc:
+                    result = grpc_load(f"127.0.0.1:{grpc_port}", 16 if args.stream else 64,
+                                       args.duration, 0.5, args.stream)
+                elif args.stream:
                     result = streams(url, GATEWAY_MODEL, 16, args.duration, 0.5)
                 else:
                     result = wrk(url, body, 64, args.duration)

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 tracer = trace.get_tracer("llm-gateway", __version__)
+_installed = False  # an SDK provider is installed: spans are worth making
 
 # gen_ai.provider.name values from the GenAI semantic conventions.
 _PROVIDER_NAMES = {
@@ -78,6 +79,8 @@ def setup_tracing(settings: Settings) -> Any:
     elif exporter_cfg.type == "stdout":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+    global _installed
+    _installed = True
     return provider
 
 
@@ -120,7 +123,11 @@ def trace_ids() -> tuple[str, str]:
 @contextlib.contextmanager
 def inference_span(operation: str, provider: str, provider_type: str, model: str,
                    base_url: str = "", *, end: bool = True) -> Iterator[Span]:
-    """The span of one upstream attempt (``end=False``: the caller ends it, for streams)."""
+    """The span of one upstream attempt (``end=False``: the caller ends it, for streams).
+    With tracing off it is the invalid span, and costs nothing else."""
+    if not _installed:
+        yield trace.INVALID_SPAN
+        return
     span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
     if span.is_recording():
         attributes: dict[str, Any] = {

@@ -125,6 +125,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             ctx.status = "CANCELLED"
         elif failure is not None:
             ctx.status = "INTERNAL"
+        if not admitted.leases and not admitted.identity.tenant_id:
+            return  # no limits held, no tenant to charge: nothing to settle
         row = UsageRow(
             tenant_id=admitted.identity.tenant_id, model=ctx.model, provider=ctx.provider,
             prompt_tokens=ctx.prompt_tokens, completion_tokens=ctx.completion_tokens,
