@@ -38,8 +38,8 @@ class Recorded:
 class Reply:
     """A scripted answer. ``events`` are SSE ``data`` payloads (dicts or raw strings);
     ``lines`` are NDJSON lines; ``cut_after`` drops the connection after that many
-    events; ``delay`` waits before answering; ``reset`` drops the connection without
-    answering at all."""
+    events; ``delay`` waits before answering; ``gap`` waits between stream events;
+    ``reset`` drops the connection without answering at all."""
 
     status: int = 200
     json: Any = None
@@ -49,6 +49,7 @@ class Reply:
     lines: list[Any] | None = None
     cut_after: int | None = None
     delay: float = 0.0
+    gap: float = 0.0
     reset: bool = False
 
 
@@ -103,6 +104,8 @@ class FakeServer:
             if reply.cut_after is not None and i >= reply.cut_after:
                 await self.cut(request)
                 return response
+            if i and reply.gap:
+                await asyncio.sleep(reply.gap)
             data = item if isinstance(item, str) else orjson.dumps(item).decode()
             await response.write((f"data: {data}\n\n" if sse else f"{data}\n").encode())
         await response.write_eof()
