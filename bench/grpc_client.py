@@ -1,9 +1,12 @@
 """gRPC load client for the gateway core: unary CreateChatCompletion, or StreamChatCompletion.
 
-``--concurrency`` coroutines share one grpc.aio channel and call back to back for
-``--duration`` seconds (after ``--warmup`` seconds not counted). Prints one line
+``--concurrency`` coroutines share one grpc.aio channel (``--channels``: that many, each its
+own connection) and call back to back for ``--duration`` seconds (after ``--warmup`` seconds
+not counted). Prints one line
 ``GRPC_RESULT {json}``: req/s and latency percentiles, or with ``--stream`` streams/s and the
-time to the first streamed message (TTFB).
+time to the first streamed message (TTFB). With ``--requests N`` the callers stop after N calls
+in all (``--duration`` is then only a bound); with ``--stream-every K`` every K-th call is a
+stream read to its end (the bench's memory phase: a mixed load of a known size).
 
 Example::
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import time
@@ -39,7 +43,8 @@ def _ms(values: list[float], q: float) -> float:
 
 
 async def run(
-    target: str, model: str, concurrency: int, duration: float, warmup: float, stream: bool
+    target: str, model: str, concurrency: int, duration: float, warmup: float, stream: bool,
+    requests: int = 0, stream_every: int = 0, channels: int = 1,
 ) -> dict[str, float | int | str]:
     chat = chat_pb2.ChatRequest(
         model=model,
@@ -52,6 +57,7 @@ async def run(
     errors: dict[str, int] = {}
     start = time.perf_counter() + warmup
     end = start + duration
+    tickets = itertools.count(1)
 
     async def one_stream(stub: Any, sent: float) -> float:
         """Reads a whole stream; returns its time to the first message."""
@@ -60,14 +66,22 @@ async def run(
             ttfb = ttfb or time.perf_counter() - sent
         return ttfb
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)  # type: ignore[no-untyped-call]
+    # Channels of their own (no shared subchannel), so each is its own TCP connection: with
+    # ``gateway serve --workers N`` the kernel spreads connections, not calls, over workers.
+    options = [("grpc.use_local_subchannel_pool", 1)] if channels > 1 else []
+    opened = [grpc.aio.insecure_channel(target, options=options) for _ in range(channels)]
+    stubs = [gateway_service_pb2_grpc.GatewayServiceStub(c)  # type: ignore[no-untyped-call]
+             for c in opened]
+    try:
 
-        async def worker() -> None:
+        async def worker(stub: Any) -> None:
             while (sent := time.perf_counter()) < end:
+                ticket = next(tickets)
+                if requests and ticket > requests:
+                    return
                 ttfb = 0.0
                 try:
-                    if stream:
+                    if stream or (stream_every and ticket % stream_every == 0):
                         ttfb = await one_stream(stub, sent)
                     else:
                         await stub.CreateChatCompletion(
@@ -83,8 +97,15 @@ async def run(
                     if stream:
                         ttfbs.append(ttfb)
 
-        await asyncio.wait_for(channel.channel_ready(), timeout=10)
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        for channel in opened:
+            await asyncio.wait_for(channel.channel_ready(), timeout=10)
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(stubs[i % channels]) for i in range(concurrency)))
+        if requests:  # the run took what it took
+            duration = max(1e-9, time.perf_counter() - max(began, start))
+    finally:
+        for channel in opened:
+            await channel.close()
 
     done = len(latencies)
     common: dict[str, float | int | str] = {
@@ -119,8 +140,12 @@ def main() -> None:
     ap.add_argument("--duration", "-d", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=0.0, help="seconds run but not counted first")
     ap.add_argument("--stream", action="store_true", help="call StreamChatCompletion instead")
+    ap.add_argument("--requests", type=int, default=0, help="stop after this many calls in all")
+    ap.add_argument("--stream-every", type=int, default=0, help="every K-th call is a stream")
+    ap.add_argument("--channels", type=int, default=1, help="connections the callers share")
     args = ap.parse_args()
-    coro = run(args.target, args.model, args.concurrency, args.duration, args.warmup, args.stream)
+    coro = run(args.target, args.model, args.concurrency, args.duration, args.warmup, args.stream,
+               args.requests, args.stream_every, args.channels)
     print("GRPC_RESULT " + json.dumps(asyncio.run(coro)), flush=True)
 
 

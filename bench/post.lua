@@ -1,10 +1,49 @@
--- wrk script: POST a JSON chat body, print one JSON line of results in done().
--- The body comes from the BENCH_BODY environment variable (a JSON string).
-wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY")
-  or '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello bench"}]}'
-wrk.headers["Content-Type"] = "application/json"
+-- wrk script: a chat request (or a plain GET), one JSON line of results in done().
+-- Environment:
+--   BENCH_METHOD        POST (default) or GET (no body: the fixed-response ceiling)
+--   BENCH_BODY          the JSON body of a POST
+--   BENCH_STREAM_BODY   with BENCH_STREAM_EVERY=k, every k-th request sends this body instead
+--                       (a "stream": true request: the memory phase's mixed load)
+--   BENCH_LIMIT         stop after this many responses (the duration is then only a bound);
+--                       use one thread (-t1): the count is per thread
+local method = os.getenv("BENCH_METHOD") or "POST"
+local every = tonumber(os.getenv("BENCH_STREAM_EVERY") or "0")
+local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+
+wrk.method = method
 wrk.headers["Authorization"] = "Bearer sk-bench"
+if method == "POST" then
+  wrk.body = os.getenv("BENCH_BODY")
+    or '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello bench"}]}'
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+if every > 0 then
+  local plain, stream, sent = nil, nil, 0
+  function init(args)
+    plain = wrk.format()
+    stream = wrk.format(nil, nil, nil, os.getenv("BENCH_STREAM_BODY"))
+  end
+  function request()
+    sent = sent + 1
+    if sent % every == 0 then return stream end
+    return plain
+  end
+end
+
+if limit > 0 then
+  local seen = 0
+  function response(status, headers, body)
+    seen = seen + 1
+    if seen == limit then
+      wrk.thread:stop()
+      -- wrk's main thread sleeps for the whole -d; a SIGINT ends that sleep and wrk
+      -- reports. The shell's parent is wrk itself; the kill comes a moment later, in the
+      -- background, because system() ignores SIGINT in wrk until the shell has exited.
+      os.execute("(sleep 0.05; kill -INT $PPID) >/dev/null 2>&1 &")
+    end
+  end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -15,3 +15,5 @@ echo "== mypy (strict)"
 .venv/bin/mypy
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
+echo "== bench check (gross regressions only)"
+.venv/bin/python bench/run.py --check

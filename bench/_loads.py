@@ -1,0 +1,144 @@
+"""The load generators, each pinned to the load core and reporting one ``TAG {json}`` line:
+wrk for non-stream REST (and the fixed-response GET), ``stream_client.py`` for SSE,
+``grpc_client.py`` for gRPC. :func:`measure` runs one of them and adds the server's CPU
+per request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from _procs import BENCH, LOAD_CORE, ROOT, pinned, process_cpu_s
+
+PYTHON = sys.executable
+Result = dict[str, Any]
+LOAD_ERRORS = (RuntimeError, ValueError, subprocess.TimeoutExpired)
+
+
+def chat_body(model: str, stream: bool = False) -> str:
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user",
+                                                          "content": "hello bench"}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+def check_chat(url: str, body: str) -> str:
+    """One request by hand: returns '' when it answers 200 with a completion, else the problem."""
+    req = urllib.request.Request(
+        url, body.encode(), {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            data = json.loads(resp.read())
+            if not data.get("choices"):
+                return f"200 without choices: {json.dumps(data)[:300]}"
+            return ""
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}: {e.read()[:300]!r}"
+    except (OSError, ValueError) as e:
+        return repr(e)
+
+
+def _tagged(cmd: list[str], tag: str, timeout: float, env: dict[str, str] | None = None) -> Result:
+    """Runs a load generator and parses its ``TAG {json}`` line."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith(tag + " "):
+            result: Result = json.loads(line[len(tag) + 1 :])
+            return result
+    raise RuntimeError(
+        f"{cmd[3]} printed no {tag} (rc {proc.returncode}):\n"
+        f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
+    )
+
+
+def wrk(url: str, body: str, conns: int, duration: float, *, method: str = "POST",
+        stream_body: str = "", stream_every: int = 0, limit: int = 0) -> Result:
+    """wrk with ``post.lua``: POST ``body`` (or GET ``url``) on ``conns`` connections.
+
+    With ``limit``, it stops after that many responses and ``duration`` is only a bound; with
+    ``stream_every`` k, every k-th request sends ``stream_body`` (the memory phase's mix).
+    """
+    cmd = pinned(
+        LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s",
+        "--timeout", "10s", "-s", str(BENCH / "post.lua"), url,
+    )  # fmt: skip
+    env = {**os.environ, "BENCH_BODY": body, "BENCH_METHOD": method,
+           "BENCH_STREAM_BODY": stream_body, "BENCH_STREAM_EVERY": str(stream_every),
+           "BENCH_LIMIT": str(limit)}
+    result = _tagged(cmd, "WRK_RESULT", duration + 30, env)
+    result["errors"] = result["non_2xx"] + result["socket_errors"]
+    # wrk counts error responses as requests; a broken server answering 500s fast is not fast.
+    ok = max(0, result["requests"] - result["non_2xx"])
+    result["ok_rps"] = round(ok / max(1e-9, result["duration_us"] / 1e6), 1)
+    return result
+
+
+def wrk_get(url: str, conns: int, duration: float) -> Result:
+    return wrk(url, "", conns, duration, method="GET")
+
+
+def streams(url: str, model: str, conns: int, duration: float, warmup: float) -> Result:
+    cmd = pinned(
+        LOAD_CORE, PYTHON, str(BENCH / "stream_client.py"), "--url", url, "--model", model,
+        "-c", str(conns), "-d", str(duration), "--warmup", str(warmup),
+    )  # fmt: skip
+    return _tagged(cmd, "STREAM_RESULT", duration + warmup + 30)
+
+
+def grpc_load(target: str, conns: int, duration: float, warmup: float, stream: bool, *,
+              model: str = "bench-model", requests: int = 0, stream_every: int = 0,
+              channels: int = 1) -> Result:
+    """``grpc_client.py``: unary calls (or streams); with ``requests``, that many calls and
+    ``duration`` is only a bound; with ``stream_every`` k, every k-th call is a stream;
+    ``channels`` connections (one per worker is not guaranteed: the kernel picks)."""
+    cmd = pinned(
+        LOAD_CORE, PYTHON, str(BENCH / "grpc_client.py"), "--target", target,
+        "--model", model, "-c", str(conns), "-d", str(duration), "--warmup", str(warmup),
+        "--requests", str(requests), "--stream-every", str(stream_every),
+        "--channels", str(channels),
+    )  # fmt: skip
+    return _tagged(cmd + ["--stream"] * stream, "GRPC_RESULT", duration + warmup + 30)
+
+
+def warm_up(url: str, body: str, seconds: float) -> None:
+    """Untimed load first (connection pools, caches); a failure shows in the measurement."""
+    try:
+        wrk(url, body, 64, seconds)
+    except LOAD_ERRORS:
+        pass
+
+
+def measure(name: str, fn: Callable[..., Result], *args: Any,
+            server_pids: Callable[[], Sequence[int]] | None = None) -> Result:
+    """One load run. With ``server_pids``, also the servers' CPU per request: steadier than
+    throughput on a noisy machine, since another process's load slows it but does not
+    add to it."""
+    print(f"  {name} ...", end="", flush=True, file=sys.stderr)
+    pids = list(server_pids()) if server_pids else []
+    cpu = sum(process_cpu_s(pid) for pid in pids)
+    try:
+        result: Result = fn(*args)
+    except LOAD_ERRORS as e:
+        print(f" FAILED: {e}", file=sys.stderr)
+        return {"failed": str(e)[:2000]}
+    served = result.get("requests") or result.get("streams")
+    if pids and served:
+        used = sum(process_cpu_s(pid) for pid in pids) - cpu
+        result["cpu_ms_per_req"] = round(1000 * used / served, 3)
+    summary = {
+        k: result[k]
+        for k in ("rps", "streams_per_s", "p50_ms", "p99_ms", "ttfb_p50_ms", "errors",
+                  "cpu_ms_per_req")
+        if k in result
+    }
+    print(f" {summary}", file=sys.stderr)
+    return result
