@@ -106,7 +106,10 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
         pass
+    from gateway import hypercorn_patch
     from gateway.app import run
+
+    hypercorn_patch.apply()  # connections close when their client closes them
 
     try:
         asyncio.run(run(settings, only=args.only, grpc_target=args.grpc_target))
