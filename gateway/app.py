@@ -157,6 +157,8 @@ class Gateway:
             self._core = await create_server(services, addresses, traced=traced,
                                              max_concurrent_streams=s.server.max_concurrent_streams)
             await self._core.server.start()
+            if self._unix_path:  # the facade's private hop: no other user may call through it
+                os.chmod(self._unix_path, 0o600)
             self.grpc_port = self._core.ports[0]
             if self.only is None:
                 core_target = (f"unix:{self._unix_path}" if self._unix_path

@@ -59,8 +59,9 @@ def _request_id() -> str:
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
     proxies: TrustedProxies = current_app.config["TRUSTED_PROXIES"]
+    forwarded = ", ".join(request.headers.getlist("X-Forwarded-For")) or None
     return calls.core_metadata(request.headers.get, request_id, request.remote_addr or "",
-                               proxies)
+                               forwarded, proxies)
 
 
 def _timeout() -> float | None:

@@ -3,7 +3,8 @@ core hands back in headers.
 
 Both the Quart routes and the lean hot routes (:mod:`gateway.facade.hot`) build their calls
 here, from a header getter (``request.headers.get`` in Quart, a dict of lower-cased names
-in the hot routes), so the two paths cannot drift apart.
+in the hot routes), so the two paths cannot drift apart. Both read a repeated header as
+its first line, except ``X-Forwarded-For``, whose lines are one list (RFC 9110, 5.3).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def request_id(get: HeaderGetter) -> str:
     return value if value and valid_request_id(value) else new_request_id()
 
 
-def core_metadata(get: HeaderGetter, request_id: str, peer: str,
+def core_metadata(get: HeaderGetter, request_id: str, peer: str, forwarded_for: str | None,
                   proxies: TrustedProxies) -> tuple[tuple[str, str], ...]:
     """The call's metadata: request id, credentials, routing hints, the client's address
-    (``peer``, or what trusted proxies say in ``X-Forwarded-For``)."""
+    (``peer``, or what trusted proxies say in ``forwarded_for``: every ``X-Forwarded-For``
+    line of the request joined in order, since a proxy may append its own line)."""
     meta: list[tuple[str, str]] = [("x-request-id", request_id)]
     for key, header in _FORWARDED:
         value = get(key)
@@ -49,7 +51,7 @@ def core_metadata(get: HeaderGetter, request_id: str, peer: str,
                                "ASCII.", type="authentication_error" if credential else
                                "invalid_request_error", param=header)
             meta.append((key, value))
-    meta.append(("x-client-ip", proxies.client_ip(peer, get("x-forwarded-for"))))
+    meta.append(("x-client-ip", proxies.client_ip(peer, forwarded_for)))
     return tuple(meta)
 
 

@@ -56,6 +56,19 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def _headers(scope: Scope) -> tuple[dict[str, str], str | None]:
+    """The request's headers by lower-cased name, a repeated one as its first line (as
+    Quart reads them), and every ``X-Forwarded-For`` line joined in order."""
+    headers: dict[str, str] = {}
+    forwarded: list[str] = []
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name == "x-forwarded-for":
+            forwarded.append(value)
+        headers.setdefault(name, value)
+    return headers, ", ".join(forwarded) if forwarded else None
+
+
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
@@ -116,7 +129,7 @@ class HotRoutes:
         await self.app(scope, receive, send)
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers, forwarded = _headers(scope)
         get = headers.get
         rid = request_id(get)
         try:
@@ -128,7 +141,7 @@ class HotRoutes:
             chat, stream, include_usage = translate.chat_request_to_proto(
                 translate.parse_json_body(raw))
             client = (scope.get("client") or ("",))[0]
-            metadata = core_metadata(get, rid, client, self._proxies)
+            metadata = core_metadata(get, rid, client, forwarded, self._proxies)
             timeout = client_timeout(get)
         except ApiError as exc:
             await _fail(send, exc, rid)

@@ -25,7 +25,13 @@ from typing import TypeVar
 from opentelemetry.trace import Span
 
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
-from gateway.errors import GatewayError, InvalidRequestError, ModelNotFoundError, UpstreamError
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    UpstreamError,
+)
 from gateway.observability.tracing import fail_span, inference_span, record_response
 from gateway.resilience import Outcome, Pipeline
 from gateway.resilience.pipeline import Candidate
@@ -48,6 +54,9 @@ class RoutingHints:
     pin: str = ""
     default_provider: str = ""
     fallback_providers: tuple[str, ...] = ()
+    # The tenant may use only some models: a pin then chooses among the route's own
+    # targets and never sends the model to a provider outside it.
+    restricted: bool = False
 
 
 NO_HINTS = RoutingHints()
@@ -107,6 +116,9 @@ class Router:
             timeout = group.timeout or DEFAULT_TIMEOUT
             out.extend(Candidate(t, t.provider.name, timeout) for t in targets)
         timeout = route.timeout or DEFAULT_TIMEOUT
+        if pin and not out and hints.restricted:
+            raise PermissionDeniedError(f"this tenant may not use '{model}' through provider "
+                                        f"'{pin}'", param="x-provider")
         if pin and not out:  # the pinned provider serves none of the route: ask it directly
             bare = model.partition("/")[2] if "/" in model else model
             direct = self.registry.resolve(f"{pin}/{bare}")

@@ -50,7 +50,8 @@ def _hints(context: aio.ServicerContext, admitted: Admitted) -> RoutingHints:
     tenant = admitted.identity.tenant
     if tenant is None:
         return RoutingHints(pin=pin)
-    return RoutingHints(pin, tenant.default_provider, tenant.fallback_providers)
+    return RoutingHints(pin, tenant.default_provider, tenant.fallback_providers,
+                        restricted=bool(tenant.allowed_models))
 
 
 def _context(model: str) -> reqctx.RequestContext:

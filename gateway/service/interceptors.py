@@ -42,7 +42,10 @@ log = logging.getLogger("gateway.request")
 # Health and reflection are infrastructure: no auth, no request log for them.
 _QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 _ADMIN_PREFIX = "/llmgateway.v1.AdminService/"
-_LOCAL_PEERS = ("unix", "127.0.0.1", "::1")  # the in-process facade, or one on this host
+# The facade in this process: the in-process channel's peer, or the private Unix socket
+# (mode 0600). A facade elsewhere, loopback included, must be in trusted_proxy_cidrs: any
+# local gRPC client could otherwise name its own address and evade per-client limits.
+_FACADE_PEERS = ("unix",)
 
 
 class Guard:
@@ -65,7 +68,7 @@ class Guard:
             elif key == "x-forwarded-for" and isinstance(value, str):
                 forwarded = value
         peer = peer_address(context.peer() or "")
-        if client_ip and (peer in _LOCAL_PEERS or self.proxies.trusted(peer)):
+        if client_ip and (peer in _FACADE_PEERS or self.proxies.trusted(peer)):
             address = client_ip  # the facade resolved it, behind its own trusted proxies
         else:
             address = self.proxies.client_ip(peer, forwarded)

@@ -454,9 +454,6 @@ def test_stored_responses_are_invisible_to_other_tenants(guarded: GatewayProcess
     still_serving(guarded, key_a)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: an X-Provider pin outside the route is asked "
-                   "directly (routing/router.py) after admission checked only the alias "
-                   "(service/gateway_servicer.py, a file this sweep may not edit)")
 def test_allowed_models_cannot_be_steered_to_another_provider(guarded: GatewayProcess) -> None:
     """A tenant allowed only ``mock-1`` (routed to provider ``mock``) may not have it served by
     provider ``premium`` through an ``X-Provider`` pin, as it may not ask ``premium/echo``."""
@@ -1182,9 +1179,6 @@ def test_garbage_forwarded_for_never_fails_a_request(attribution: Attribution) -
     a.tally.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="defect in gateway/facade/calls.py and its callers "
-                   "(core_metadata gets one X-Forwarded-For line: Quart's first, the hot "
-                   "route's last), files this sweep may not edit")
 def test_repeated_forwarded_for_lines_are_read_as_one_list(attribution: Attribution) -> None:
     """A proxy that appends its own ``X-Forwarded-For`` line (HAProxy's ``option forwardfor``)
     after the client's: the lines are one list (RFC 9110, 5.3), so the client is the
@@ -1200,8 +1194,6 @@ def test_repeated_forwarded_for_lines_are_read_as_one_list(attribution: Attribut
     a.tally.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="defect in gateway/service/interceptors.py (Guard.identify "
-                   "takes x-client-ip from any loopback peer), a file this sweep may not edit")
 def test_a_grpc_client_on_the_loopback_cannot_name_its_own_address(
     gateway_factory: Callable[..., GatewayProcess],
 ) -> None:
