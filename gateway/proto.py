@@ -69,6 +69,27 @@ _FORMATS = {
 }
 MAX_N = 128
 MAX_EMBEDDING_INPUTS = 2048
+MAX_DIMENSIONS = 65536  # the REST facade's bound too; a vector of 2**31 floats is no request
+# Nesting of the JSON text fields (schemas, extra fields): far past any real schema, and
+# far enough below the 254 levels orjson writes that the upstream body and the REST answer
+# echoing it (a few levels deeper) can still be written.
+MAX_JSON_DEPTH = 128
+
+
+def _nested_too_deeply(value: Any) -> bool:
+    """Whether objects and arrays nest more than MAX_JSON_DEPTH deep in ``value``; walked
+    with a stack, as the value may be nested as deep as the parser allows (1024)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(
+            item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _json_object(text: str, param: str) -> dict[str, Any] | None:
@@ -80,6 +101,10 @@ def _json_object(text: str, param: str) -> dict[str, Any] | None:
         raise InvalidRequestError(f"'{param}' is not valid JSON", param=param) from None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"'{param}' must be a JSON object", param=param)
+    # Counting brackets is cheap and a deeper value needs more of them than the bound.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _nested_too_deeply(value):
+        raise InvalidRequestError(f"'{param}' nests objects and arrays more than "
+                                  f"{MAX_JSON_DEPTH} levels deep", param=param)
     return value
 
 
@@ -294,8 +319,9 @@ def embedding_request_from_proto(
         raise InvalidRequestError(f"'input' may hold at most {MAX_EMBEDDING_INPUTS} texts",
                                   param="input")
     dimensions = req.dimensions if req.HasField("dimensions") else None
-    if dimensions is not None and dimensions < 1:
-        raise InvalidRequestError("'dimensions' must be at least 1", param="dimensions")
+    if dimensions is not None and not 1 <= dimensions <= MAX_DIMENSIONS:
+        raise InvalidRequestError(f"'dimensions' must be between 1 and {MAX_DIMENSIONS}",
+                                  param="dimensions")
     return EmbeddingRequest(model=req.model, inputs=tuple(req.inputs), dimensions=dimensions,
                             user=req.user)
 

@@ -47,6 +47,8 @@ def admin_routes(channel: aio.Channel, metadata: Metadata, error: ErrorResponse)
             json_format.ParseDict(data, getattr(message, wrap) if wrap else message)
         except json_format.ParseError as exc:
             raise ApiError(400, f"Invalid request body: {exc}") from None
+        except RecursionError:  # ParseDict (and its error message) recurse into the value
+            raise ApiError(400, "Invalid request body: nested too deeply.") from None
         return message
 
     async def call(method: Callable[..., Awaitable[Message]], message: Message,

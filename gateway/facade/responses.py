@@ -67,6 +67,16 @@ def _bad(message: str, param: str | None) -> ApiError:
     return ApiError(400, message, param=param)
 
 
+def _json_text(value: Any, param: str) -> str:
+    """``value`` (parsed from the body) as JSON text for the core. orjson reads JSON nested
+    up to 1024 levels but writes only up to 254: a value nested in between is the caller's
+    to fix (a 400), not a 500."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        raise _bad(f"'{param}' is nested too deeply.", param) from None
+
+
 # --- requests ------------------------------------------------------------------------------
 
 
@@ -121,7 +131,7 @@ def _input(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
         elif kind == "function_call_output":
             output = item.get("output")
             if not isinstance(output, str):
-                output = orjson.dumps(output).decode()
+                output = _json_text(output, f"{where}.output")
             req.input.add(role=chat_pb2.CHAT_ROLE_TOOL, content=output,
                           tool_call_id=_str(item.get("call_id"), f"{where}.call_id",
                                             required=True))
@@ -139,7 +149,8 @@ def _tools(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
         t = req.tools.add(name=_str(tool.get("name"), f"tools[{i}].name", required=True),
                           description=_str(tool.get("description"), f"tools[{i}].description"))
         if (params := tool.get("parameters")) is not None:
-            t.parameters_json = orjson.dumps(_object(params, f"tools[{i}].parameters")).decode()
+            where = f"tools[{i}].parameters"
+            t.parameters_json = _json_text(_object(params, where), where)
         if (strict := tool.get("strict")) is not None:
             t.strict = _bool(strict, f"tools[{i}].strict")
 
@@ -175,7 +186,8 @@ def _text_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
         js.name = _str(fmt.get("name"), "text.format.name", required=True)
         js.description = _str(fmt.get("description"), "text.format.description")
         if (schema := fmt.get("schema")) is not None:
-            js.schema_json = orjson.dumps(_object(schema, "text.format.schema")).decode()
+            js.schema_json = _json_text(_object(schema, "text.format.schema"),
+                                        "text.format.schema")
         if (strict := fmt.get("strict")) is not None:
             js.strict = _bool(strict, "text.format.strict")
 
@@ -216,7 +228,11 @@ def request_to_proto(body: dict[str, Any]) -> tuple[gateway_service_pb2.Response
     stream = _bool(body["stream"], "stream") if body.get("stream") is not None else False
     extra = {k: v for k, v in body.items() if k not in _KNOWN}
     if extra:
-        req.extra_json = orjson.dumps(extra).decode()
+        try:
+            req.extra_json = orjson.dumps(extra).decode()
+        except orjson.JSONEncodeError:  # see _json_text
+            raise _bad(f"The fields passed on to the provider ({', '.join(sorted(extra))}) "
+                       "are nested too deeply.", None) from None
     return req, stream
 
 

@@ -12,10 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 import aiohttp
+import orjson
 
 from gateway.config import ProviderConfig
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from gateway.observability.tracing import inject_headers
 from gateway.providers import credentials
 from gateway.providers.base import UpstreamRequest, WireCodec
@@ -64,6 +70,18 @@ class HttpProvider:
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
 
+    def _wire(self, build: Callable[[], UpstreamRequest]) -> UpstreamRequest:
+        """The codec's request. JSON the caller sent (a tool's schema, extra fields, tool
+        call arguments) is parsed up to 1024 levels deep but orjson writes only 254: such a
+        request cannot be sent, which is the caller's to fix, not an internal error."""
+        try:
+            return build()
+        except orjson.JSONEncodeError as exc:
+            if "recursion" not in str(exc).lower():
+                raise
+            raise InvalidRequestError(f"the request nests JSON too deeply to send to "
+                                      f"{self.name}") from None
+
     async def _unary(self, wire: UpstreamRequest, timeout: float) -> bytes:
         try:
             async with self._send(wire, timeout) as response:
@@ -77,12 +95,13 @@ class HttpProvider:
             raise self._transport_error(exc) from None
 
     async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
-        wire = self.codec.chat_request(request, model, stream=False, include_usage=False)
+        wire = self._wire(lambda: self.codec.chat_request(request, model, stream=False,
+                                                          include_usage=False))
         body = await self._unary(wire, timeout)
         return self._parse(self.codec.chat_response, body, model)
 
     async def embed(self, request: EmbeddingRequest, model: str, *, timeout: float) -> Embeddings:
-        wire = self.codec.embed_request(request, model)
+        wire = self._wire(lambda: self.codec.embed_request(request, model))
         body = await self._unary(wire, timeout)
         return self._parse(self.codec.embed_response, body, model)
 
@@ -108,7 +127,8 @@ class HttpProvider:
     async def stream_chat(
         self, request: ChatRequest, model: str, *, timeout: float, include_usage: bool
     ) -> AsyncIterator[ChatChunk]:
-        wire = self.codec.chat_request(request, model, stream=True, include_usage=include_usage)
+        wire = self._wire(lambda: self.codec.chat_request(request, model, stream=True,
+                                                          include_usage=include_usage))
         decoder = self.codec.stream_decoder(model)
         try:
             async with self._send(wire, timeout) as response:

@@ -36,11 +36,16 @@ from gateway.domain import (
     Message,
     Usage,
 )
+from gateway.errors import UpstreamRejectedError
 
 __all__ = ["MockProvider"]
 
 _ids = itertools.count(1)
 _EMBEDDING_DIMENSIONS = 16
+# Vectors are made here, in the event loop: past this many values in one request the mock
+# refuses, as a real upstream bounds its work (2048 inputs of 65536 dimensions would take
+# gigabytes and block the loop for minutes).
+MAX_EMBEDDING_VALUES = 1 << 20
 
 
 def _count_words(text: str) -> int:
@@ -106,6 +111,11 @@ class MockProvider:
         if self._latency:
             await asyncio.sleep(self._latency)
         size = request.dimensions or _EMBEDDING_DIMENSIONS
+        if size * len(request.inputs) > MAX_EMBEDDING_VALUES:
+            raise UpstreamRejectedError(
+                f"the mock provider makes at most {MAX_EMBEDDING_VALUES} embedding values "
+                "a request (inputs x dimensions)", provider=self.name, status=400,
+                param="dimensions")
         vectors = []
         for text in request.inputs:
             seed = hashlib.sha256(text.encode()).digest()

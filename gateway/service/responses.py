@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, responses_pb2
@@ -30,6 +30,7 @@ from gateway.errors import InvalidRequestError
 __all__ = ["EventStream", "build_response", "chat_request", "new_response", "stored"]
 
 E = responses_pb2
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -37,11 +38,25 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(16)}"
 
 
+def _check_metadata(metadata: Mapping[str, str]) -> None:
+    """The API's bounds: the pairs are stored with the response and echoed in every
+    answer and event about it."""
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise InvalidRequestError(f"'metadata' holds at most {MAX_METADATA_PAIRS} pairs",
+                                  param="metadata")
+    for key, value in metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            raise InvalidRequestError(
+                f"'metadata' keys hold at most {MAX_METADATA_KEY} characters and values "
+                f"{MAX_METADATA_VALUE}", param="metadata")
+
+
 def chat_request(req: gateway_service_pb2.ResponseRequest,
                  history: Sequence[chat_pb2.ChatMessage]) -> chat_pb2.ChatRequest:
     """The chat request a response runs as (validated later with every chat request)."""
     if not req.input and not history:
         raise InvalidRequestError("'input' is required", param="input")
+    _check_metadata(req.metadata)
     chat = chat_pb2.ChatRequest(model=req.model, user=req.user, extra_json=req.extra_json)
     if req.instructions:
         chat.messages.add(role=chat_pb2.CHAT_ROLE_SYSTEM, content=req.instructions)

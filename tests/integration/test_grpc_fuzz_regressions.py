@@ -20,25 +20,34 @@ from llmgateway.v1 import (
 )
 
 from tests.conftest import GatewayProcess, start_gateway
+from tests.fakes.openai import FakeOpenAI
 
 ADMIN = "adm-grpc-regressions"
 METADATA = (("authorization", f"Bearer {ADMIN}"),)
 CONFIG = """
-auth: {api_keys: {enabled: true}}
+auth: {{api_keys: {{enabled: true}}}}
 providers:
-  mock: {type: mock, models: [echo]}
+  mock: {{type: mock, models: [echo]}}
+  upstream:
+    type: openai
+    base_url: "{base_url}/v1"
+    api_key: "${{FAKE_OPENAI_KEY}}"
+    models: [gpt-4o-mini]
 models:
   - name: mock-1
-    targets: [{provider: mock, model: echo}]
+    targets: [{{provider: mock, model: echo}}]
+  - name: gpt-4o-mini
+    targets: [{{provider: upstream, model: gpt-4o-mini}}]
 """
 
 
 @pytest.fixture(scope="module")
-def gw(module_tmp: Path) -> Iterator[GatewayProcess]:
-    gateway = start_gateway(CONFIG, module_tmp, env={"GATEWAY_ADMIN_KEY": ADMIN})
+def gw(module_tmp: Path, fake_openai: FakeOpenAI) -> Iterator[GatewayProcess]:
+    gateway = start_gateway(CONFIG.format(base_url=fake_openai.base_url), module_tmp, env={
+        "GATEWAY_ADMIN_KEY": ADMIN, "FAKE_OPENAI_KEY": FakeOpenAI.api_key})
     yield gateway
-    assert "Traceback" not in gateway.logs()
     assert gateway.stop() == 0, gateway.logs()
+    assert "Traceback" not in gateway.logs()
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +160,73 @@ def test_tenant_numbers_that_are_not_finite_are_refused(
             role=chat_pb2.CHAT_ROLE_USER, content="fine")])),
         metadata=(("authorization", f"Bearer {secret}"),), timeout=10)
     assert answer.completion.choices
+
+
+def test_embedding_dimensions_are_bounded(gw: GatewayProcess, channel: grpc.Channel) -> None:
+    # Was unbounded over gRPC (REST stopped at 65536): dimensions=2**31-1 made the mock
+    # provider build a vector of two billion floats, and the gateway died of it.
+    stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+    for dimensions in (2**31 - 1, 65537):
+        assert _code(lambda d=dimensions: stub.CreateEmbeddings(
+            gateway_service_pb2.CreateEmbeddingsRequest(model="mock-1", inputs=["a"],
+                                                        dimensions=d),
+            metadata=METADATA, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    # Within the bound, the mock still refuses work no upstream would do in one request.
+    assert _code(lambda: stub.CreateEmbeddings(gateway_service_pb2.CreateEmbeddingsRequest(
+        model="mock-1", inputs=["a"] * 2048, dimensions=65536), metadata=METADATA,
+        timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    answer = stub.CreateEmbeddings(gateway_service_pb2.CreateEmbeddingsRequest(
+        model="mock-1", inputs=["a"], dimensions=65536), metadata=METADATA, timeout=10)
+    assert len(answer.embeddings[0].values) == 65536
+
+
+@pytest.mark.parametrize("metadata", [
+    {f"k{i}": "v" for i in range(17)}, {"k" * 65: "v"}, {"k": "v" * 513},
+    {f"k{i}": "v" * 100_000 for i in range(300)},
+], ids=["17-pairs", "long-key", "long-value", "30-megabytes"])
+def test_response_metadata_is_bounded(channel: grpc.Channel,
+                                      metadata: dict[str, str]) -> None:
+    # Was unbounded over gRPC: stored with the response and echoed in each stream event,
+    # so that the answer outgrew what clients receive (and the store kept megabytes).
+    stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+    request = gateway_service_pb2.ResponseRequest(model="mock-1", metadata=metadata, input=[
+        chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER, content="x")])
+    assert _code(lambda: stub.CreateResponse(gateway_service_pb2.CreateResponseRequest(
+        request=request), metadata=METADATA, timeout=20)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: list(stub.StreamResponse(gateway_service_pb2.StreamResponseRequest(
+        request=request), metadata=METADATA, timeout=20))) == grpc.StatusCode.INVALID_ARGUMENT
+    request.metadata.clear()
+    request.metadata.update({f"k{i}": "v" * 512 for i in range(16)})
+    answer = stub.CreateResponse(gateway_service_pb2.CreateResponseRequest(request=request),
+                                 metadata=METADATA, timeout=20)
+    assert len(answer.response.metadata) == 16
+
+
+@pytest.mark.parametrize("field", ["parameters_json", "schema_json", "extra_json"])
+@pytest.mark.parametrize("model", ["mock-1", "gpt-4o-mini"])
+def test_json_text_nested_past_the_bound_is_invalid_argument(channel: grpc.Channel,
+                                                             model: str, field: str) -> None:
+    # Was INTERNAL for an HTTP provider: JSON text was taken up to the parser's 1024
+    # levels, and the upstream body then could not be written (orjson writes 254).
+    stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+
+    def chat(depth: int) -> gateway_service_pb2.CreateChatCompletionRequest:
+        text = "[" * (depth - 1) + '{"a":1}' + "]" * (depth - 1)
+        if field != "extra_json":  # these must be objects
+            text = '{"a":' + text + "}"
+        req = chat_pb2.ChatRequest(model=model, messages=[chat_pb2.ChatMessage(
+            role=chat_pb2.CHAT_ROLE_USER, content="x")])
+        if field == "parameters_json":
+            req.tools.add(name="f", parameters_json=text)
+        elif field == "schema_json":
+            req.response_format.type = chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA
+            req.response_format.json_schema.name = "n"
+            req.response_format.json_schema.schema_json = text
+        else:
+            req.extra_json = '{"passed_on":' + text + "}"
+        return gateway_service_pb2.CreateChatCompletionRequest(request=req)
+
+    assert stub.CreateChatCompletion(chat(100), metadata=METADATA, timeout=10).completion
+    for depth in (200, 300, 1000):
+        assert _code(lambda d=depth: stub.CreateChatCompletion(
+            chat(d), metadata=METADATA, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT

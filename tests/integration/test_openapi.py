@@ -133,3 +133,10 @@ def test_answers_match_their_documented_schemas(gateway: GatewayProcess,
     bad = {**GOOD, "temperature": 3}
     assert not _schema_validator(document, "ChatCompletionRequest").is_valid(bad)
     check("Error", httpx.post(url + "/v1/chat/completions", json=bad, timeout=10), 400)
+
+
+def test_documented_stream_events_are_the_ones_sent(document: dict[str, Any]) -> None:
+    from gateway.facade import responses
+
+    event = document["components"]["schemas"]["ResponseStreamEvent"]["properties"]["event"]
+    assert set(event["enum"]) == set(responses._EVENTS.values())

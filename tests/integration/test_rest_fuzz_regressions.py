@@ -3,12 +3,27 @@ real gateway: each was a 500 and is now a clear 4xx, with the process still serv
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.conftest import GatewayProcess
+from tests.conftest import GatewayProcess, openai_gateway_config, start_gateway
+from tests.fakes.openai import FakeOpenAI
 
+ADMIN = "adm-rest-regressions"
 GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still here?"}]}
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProcess]:
+    """conftest's gateway (providers `upstream`, the fake OpenAI, and `mock`) with an
+    admin key, so that admin bodies get parsed."""
+    gw = start_gateway(openai_gateway_config(fake_openai), module_tmp, env={
+        "FAKE_OPENAI_KEY": FakeOpenAI.api_key, "GATEWAY_ADMIN_KEY": ADMIN})
+    yield gw
+    assert gw.stop() == 0, gw.logs()
 
 
 @pytest.mark.parametrize(("header", "status"), [
@@ -35,3 +50,68 @@ def test_openapi_and_the_admin_api_agree_on_the_longest_key_lifetime() -> None:
     from gateway.service.admin_servicer import MAX_KEY_TTL as enforced
 
     assert documented == enforced
+
+
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def _post(gateway: GatewayProcess, path: str, body: str) -> httpx.Response:
+    return httpx.post(gateway.http_url + path, content=body.encode(), timeout=10,
+                      headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("model", ["mock-1", "gpt-4o-mini"])
+@pytest.mark.parametrize(("template", "param"), [
+    ('{"model":"%s","input":"x","tools":[{"type":"function","name":"f","parameters":NEST}]}',
+     "tools[0].parameters"),
+    ('{"model":"%s","input":"x","text":{"format":{"type":"json_schema","name":"n",'
+     '"schema":NEST}}}', "text.format.schema"),
+    ('{"model":"%s","input":"x","passed_on":NEST}', "extra"),
+], ids=["tool", "schema", "passed-on"])
+def test_responses_json_nested_too_deeply_is_400(gateway: GatewayProcess, model: str,
+                                                 template: str, param: str) -> None:
+    # Was a 500: JSON nested past the 254 levels orjson writes failed in the facade, and
+    # 254 itself failed writing the answer that echoes the tool (3 levels deeper).
+    ok = _post(gateway, "/v1/responses", (template % model).replace("NEST", _nested(100)))
+    assert ok.status_code == 200, ok.text
+    for depth in (129, 254, 300):
+        r = _post(gateway, "/v1/responses", (template % model).replace("NEST", _nested(depth)))
+        assert r.status_code == 400, (depth, r.text)
+        assert "deep" in r.json()["error"]["message"]
+
+
+_CHAT = ('{"model":"%s","messages":[{"role":"user","content":"x"}],'
+         '"tools":[{"type":"function","function":{"name":"f","parameters":NEST}}]}')
+
+
+@pytest.mark.parametrize("model", ["mock-1", "gpt-4o-mini"])
+def test_chat_json_nested_past_the_bound_is_400(gateway: GatewayProcess, model: str) -> None:
+    # Was a 500 with the OpenAI upstream: the core took JSON up to the parser's 1024
+    # levels, then could not write the upstream body (orjson writes 254).
+    assert _post(gateway, "/v1/chat/completions",
+                 (_CHAT % model).replace("NEST", _nested(100))).status_code == 200
+    for depth in (129, 250):
+        r = _post(gateway, "/v1/chat/completions", (_CHAT % model).replace("NEST", _nested(depth)))
+        assert r.status_code == 400, (depth, r.text)
+        assert r.json()["error"]["param"] == "tools[0].function.parameters"
+
+
+@pytest.mark.xfail(strict=True, reason="gateway/facade/translate.py (owned by the performance "
+                   "work): orjson.dumps of a value nested past 254 levels raises TypeError, "
+                   "a 500; the fix is the one in facade/responses.py (_json_text)")
+def test_chat_json_nested_past_what_can_be_written_is_400(gateway: GatewayProcess) -> None:
+    r = _post(gateway, "/v1/chat/completions", (_CHAT % "mock-1").replace("NEST", _nested(300)))
+    assert r.status_code == 400, r.text
+
+
+def test_admin_bodies_nested_deeply_are_400(gateway: GatewayProcess) -> None:
+    # Was a 500: json_format.ParseDict (and the message of its ParseError) recursed into
+    # the value until RecursionError.
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    for body in ('{"name":"n","limits":' + "[" * 1000 + "]" * 1000 + "}",
+                 '{"name":"n","allowed_models":' + _nested(1000) + "}"):
+        r = httpx.post(gateway.http_url + "/admin/tenants", content=body.encode(), timeout=10,
+                       headers={**headers, "Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert "nested too deeply" in r.json()["error"]["message"]

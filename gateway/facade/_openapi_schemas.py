@@ -1,0 +1,360 @@
+"""The component schemas of the facade's OpenAPI document (see ``openapi.py``): what
+the translators (``translate.py``, ``responses.py``, ``admin.py``) accept, and what the
+routes return, with the bounds the translators enforce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MAX_KEY_TTL", "NONEMPTY", "OBJ", "RESPONSE_EVENTS", "STR", "Schema",
+           "admin_schemas", "answer_schemas", "arr", "chat_schemas", "enum", "ref",
+           "responses_schemas"]
+
+Schema = dict[str, Any]
+
+STR: Schema = {"type": "string"}
+NONEMPTY: Schema = {"type": "string", "minLength": 1}
+BOOL: Schema = {"type": "boolean"}
+NUM: Schema = {"type": "number"}
+INT: Schema = {"type": "integer"}
+OBJ: Schema = {"type": "object"}
+INT64_TEXT: Schema = {"type": "string", "pattern": "^-?[0-9]+$"}  # proto3 JSON of int64
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+MAX_KEY_TTL = 100 * 365 * 86400  # the admin API's bound on an API key's lifetime
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def opt(schema: Schema) -> Schema:
+    """``schema`` or JSON null (the translators treat null as absent)."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props: dict[str, Schema], required: tuple[str, ...] = (), *,
+        extra: bool | Schema = True, **more: Any) -> Schema:
+    out: Schema = {"type": "object", "properties": props, "additionalProperties": extra, **more}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def arr(items: Schema, **more: Any) -> Schema:
+    return {"type": "array", "items": items, **more}
+
+
+def integer(low: int, high: int = INT32_MAX) -> Schema:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def number(low: float, high: float) -> Schema:
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
+def enum(*values: str) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def const(value: str) -> Schema:
+    return {"type": "string", "const": value}
+
+
+# --- requests: what translate.py and responses.py accept ----------------------------------
+
+def chat_schemas() -> dict[str, Schema]:
+    part = {
+        "oneOf": [
+            obj({"type": const("text"), "text": STR}, ("type", "text")),
+            obj({"type": const("image_url"), "image_url": {"anyOf": [
+                NONEMPTY, obj({"url": NONEMPTY, "detail": opt(STR)}, ("url",))]}},
+                ("type", "image_url")),
+            obj({"type": const("input_audio"),
+                 "input_audio": obj({"data": STR, "format": opt(STR)}, ("data",))},
+                ("type", "input_audio")),
+            obj({"type": const("refusal"), "refusal": STR}, ("type", "refusal")),
+        ],
+    }
+    tool_call = obj({"id": opt(STR), "type": STR,
+                     "function": obj({"name": STR, "arguments": opt(STR)}, ("name",))},
+                    ("function",))
+    common = {
+        "content": {"anyOf": [STR, arr(ref("ContentPart")), {"type": "null"}]},
+        "name": opt(STR),
+        "tool_calls": opt(arr(tool_call)),
+        "refusal": opt(STR),
+    }
+    message = {"oneOf": [
+        obj({"role": enum("system", "user", "assistant", "developer"), **common,
+             "tool_call_id": opt(STR)}, ("role",)),
+        obj({"role": const("tool"), **common, "tool_call_id": NONEMPTY},
+            ("role", "tool_call_id")),
+    ], "description": "A tool message answers the call named by `tool_call_id`."}
+    tool = obj({"type": const("function"), "function": obj({
+        "name": NONEMPTY, "description": opt(STR), "parameters": opt(OBJ),
+        "strict": opt(BOOL)}, ("name",))}, ("function",))
+    tool_choice = {"anyOf": [
+        enum("auto", "none", "required"),
+        obj({"type": STR, "function": obj({"name": NONEMPTY}, ("name",))}, ("function",)),
+    ]}
+    response_format = {"oneOf": [
+        obj({"type": enum("text", "json_object")}, ("type",)),
+        obj({"type": const("json_schema"), "json_schema": obj({
+            "name": NONEMPTY, "description": opt(STR), "schema": opt(OBJ),
+            "strict": opt(BOOL)}, ("name",))}, ("type", "json_schema")),
+    ]}
+    request = obj({
+        "model": NONEMPTY,
+        "messages": arr(ref("ChatMessage"), minItems=1),
+        "tools": opt(arr(ref("ChatTool"))),
+        "tool_choice": opt(tool_choice),
+        "parallel_tool_calls": opt(BOOL),
+        "response_format": opt(response_format),
+        "temperature": opt(number(0, 2)),
+        "top_p": opt(number(0, 1)),
+        "max_tokens": opt(integer(1)),
+        "max_completion_tokens": opt(integer(1)),
+        "n": opt(integer(1, 128)),
+        "stop": {"anyOf": [STR, arr(STR), {"type": "null"}]},
+        "seed": opt(integer(-INT64_MAX - 1, INT64_MAX)),
+        "presence_penalty": opt(number(-2, 2)),
+        "frequency_penalty": opt(number(-2, 2)),
+        "user": opt(STR),
+        "stream": opt(BOOL),
+        "stream_options": opt(obj({"include_usage": opt(BOOL)})),
+    }, ("model", "messages"), description="Fields the gateway does not model are passed "
+       "through to OpenAI-compatible upstreams.")
+    embeddings = obj({
+        "model": NONEMPTY,
+        "input": {"anyOf": [STR, arr(STR, minItems=1, maxItems=2048)]},
+        "dimensions": opt(integer(1, 65536)),
+        "user": opt(STR),
+        "encoding_format": enum("float", "base64"),
+    }, ("model", "input"))
+    return {"ContentPart": part, "ChatMessage": message, "ChatTool": tool,
+            "ChatCompletionRequest": request, "EmbeddingsRequest": embeddings}
+
+
+def responses_schemas() -> dict[str, Schema]:
+    content_part = {"oneOf": [
+        obj({"type": enum("input_text", "output_text"), "text": STR}, ("type", "text")),
+        obj({"type": const("refusal"), "refusal": STR}, ("type", "refusal")),
+        obj({"type": const("input_image"), "image_url": NONEMPTY, "detail": opt(STR)},
+            ("type", "image_url")),
+    ]}
+    item = {"oneOf": [
+        obj({"type": const("message"),
+             "role": enum("user", "assistant", "system", "developer"),
+             "content": {"anyOf": [STR, arr(content_part)]}}, ("role", "content")),
+        obj({"type": const("function_call"), "call_id": STR, "name": STR,
+             "arguments": opt(STR)}, ("type", "call_id", "name")),
+        obj({"type": const("function_call_output"), "call_id": NONEMPTY, "output": {}},
+            ("type", "call_id")),
+    ]}
+    tool = obj({"type": const("function"), "name": NONEMPTY, "description": opt(STR),
+                "parameters": opt(OBJ), "strict": opt(BOOL)}, ("type", "name"))
+    text_format = {"oneOf": [
+        obj({"type": enum("text", "json_object")}, ("type",)),
+        obj({"type": const("json_schema"), "name": NONEMPTY, "description": opt(STR),
+             "schema": opt(OBJ), "strict": opt(BOOL)}, ("type", "name")),
+    ]}
+    request = obj({
+        "model": NONEMPTY,
+        "input": {"anyOf": [STR, arr(ref("ResponseInputItem"), minItems=1)]},
+        "instructions": opt(STR),
+        "tools": opt(arr(tool)),
+        "tool_choice": opt({"anyOf": [
+            enum("auto", "none", "required"),
+            obj({"type": const("function"), "name": NONEMPTY}, ("type", "name"))]}),
+        "temperature": opt(number(0, 2)),
+        "top_p": opt(number(0, 1)),
+        "max_output_tokens": opt(integer(1)),
+        "text": opt(obj({"format": opt(text_format)})),
+        "store": opt(BOOL),
+        "metadata": opt({"type": "object", "maxProperties": 16,
+                         "propertyNames": {"maxLength": 64},
+                         "additionalProperties": {"type": "string", "maxLength": 512}}),
+        "previous_response_id": opt(STR),
+        "parallel_tool_calls": opt(BOOL),
+        "user": opt(STR),
+        "stream": opt(BOOL),
+    }, ("model",), anyOf=[
+        {"required": ["input"]},
+        {"required": ["previous_response_id"], "properties": {"previous_response_id": NONEMPTY}}],
+       description="`input` is required unless `previous_response_id` is given. "
+       "Fields the gateway does not model are passed through.")
+    return {"ResponseInputItem": item, "CreateResponseRequest": request}
+
+
+def admin_schemas() -> dict[str, Schema]:
+    """Admin bodies are proto3 JSON of the AdminService messages (``json_format``):
+    null means unset, unknown fields are refused, int64 values are written as text."""
+    def proto(props: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+        return obj({k: v if k in required else opt(v) for k, v in props.items()},
+                   required, extra=False)
+
+    int64_in = {"anyOf": [integer(1, INT64_MAX),
+                          {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}]}
+    limits = {
+        "requests_per_second": {"type": "number", "minimum": 0},
+        "burst": integer(1), "requests_per_minute": integer(1), "tokens_per_minute": int64_in,
+        "concurrent_requests": integer(1), "daily_token_quota": int64_in,
+    }
+    spec = proto({
+        "name": {"type": "string", "pattern": "\\S"},
+        "allowed_models": arr(STR), "limits": proto(limits),
+        "monthly_budget_usd": {"type": "number", "minimum": 0},
+        "default_provider": STR, "fallback_providers": arr(STR),
+        "provider_credentials": {"type": "object", "additionalProperties": NONEMPTY,
+                                 "description": "Provider name -> the tenant's own key "
+                                 "(needs ENCRYPTION_KEY)."},
+        "disabled": BOOL,
+    }, ("name",))
+    limits_out = {k: INT64_TEXT if k in ("tokens_per_minute", "daily_token_quota") else
+                  (NUM if k == "requests_per_second" else INT) for k in limits}
+    tenant = obj({
+        "id": STR, "name": STR, "allowed_models": arr(STR), "limits": obj(limits_out),
+        "monthly_budget_usd": NUM, "default_provider": STR, "fallback_providers": arr(STR),
+        "provider_credentials": arr(STR), "disabled": BOOL, "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }, ("id", "name", "allowed_models", "default_provider", "fallback_providers",
+        "provider_credentials", "disabled"))
+    key = obj({"id": STR, "tenant_id": STR, "name": STR, "prefix": STR,
+               "created_at": TIMESTAMP, "revoked_at": TIMESTAMP, "expires_at": TIMESTAMP},
+              ("id", "tenant_id", "name", "prefix"))
+    states = ("CLOSED", "OPEN", "HALF_OPEN", "UNSPECIFIED")
+    breaker = obj({"provider": STR,
+                   "state": enum(*(f"CIRCUIT_BREAKER_STATE_{s}" for s in states)),
+                   "requests": INT64_TEXT, "failures": INT64_TEXT,
+                   "consecutive_failures": INT64_TEXT, "opened_at": TIMESTAMP,
+                   "distributed": BOOL}, ("provider", "state"))
+    provider = obj({"name": STR, "type": STR, "base_url": STR, "models": arr(STR),
+                    "has_api_key": BOOL}, ("name", "type"))
+    system = obj({"version": STR, "pod_name": STR, "pod_namespace": STR,
+                  "started_at": TIMESTAMP, "providers": arr(STR), "model_aliases": INT,
+                  "distributed_circuit_breakers": BOOL, "redis_configured": BOOL,
+                  "database_configured": BOOL, "degraded": arr(STR)}, ("version",))
+    return {
+        "TenantSpec": spec,
+        "CreateApiKeyBody": proto({"tenant_id": STR, "name": STR, "ttl_seconds": {"anyOf": [
+            integer(0, MAX_KEY_TTL), {"type": "string", "pattern": "^[0-9]{1,9}$"}]}}),
+        "RotateApiKeyBody": proto({"tenant_id": STR, "key_id": STR, "name": STR}),
+        "Tenant": tenant, "ApiKey": key, "CircuitBreaker": breaker,
+        "TenantAnswer": obj({"tenant": ref("Tenant")}, ("tenant",)),
+        "TenantList": obj({"tenants": arr(ref("Tenant"))}, ("tenants",)),
+        "ApiKeyList": obj({"api_keys": arr(ref("ApiKey"))}, ("api_keys",)),
+        "NewApiKey": obj({"api_key": ref("ApiKey"), "secret": STR,
+                          "revoked_key_ids": arr(STR)}, ("api_key", "secret")),
+        "RevokedApiKey": obj({"api_key": ref("ApiKey")}, ("api_key",)),
+        "ProviderList": obj({"providers": arr(provider)}, ("providers",)),
+        "CircuitBreakerList": obj({"circuit_breakers": arr(ref("CircuitBreaker"))},
+                                  ("circuit_breakers",)),
+        "CircuitBreakerAnswer": obj({"circuit_breaker": ref("CircuitBreaker")},
+                                    ("circuit_breaker",)),
+        "SystemInfo": system,
+    }
+
+
+# --- answers: what the routes return --------------------------------------------------------
+
+RESPONSE_EVENTS = (
+    "response.created", "response.in_progress", "response.output_item.added",
+    "response.content_part.added", "response.output_text.delta", "response.output_text.done",
+    "response.content_part.done", "response.function_call_arguments.delta",
+    "response.function_call_arguments.done", "response.output_item.done",
+    "response.completed", "response.incomplete", "response.failed", "error",
+)
+
+
+def answer_schemas() -> dict[str, Schema]:
+    gateway = obj({"provider": STR, "model": STR, "latency_ms": NUM, "cost_usd": NUM,
+                   "cache_hit": BOOL, "request_id": STR, "trace_id": opt(STR)})
+    usage = obj({"prompt_tokens": INT, "completion_tokens": INT, "total_tokens": INT,
+                 "prompt_tokens_details": OBJ, "completion_tokens_details": OBJ},
+                ("prompt_tokens", "completion_tokens", "total_tokens"))
+    finish = {"anyOf": [enum("stop", "length", "tool_calls", "content_filter",
+                             "function_call"), {"type": "null"}]}
+    call = obj({"id": STR, "type": const("function"),
+                "function": obj({"name": STR, "arguments": STR})})
+    choice = obj({"index": INT, "message": obj({
+        "role": const("assistant"), "content": opt(STR), "refusal": opt(STR),
+        "tool_calls": arr(call)}, ("role", "content")), "logprobs": {"type": "null"},
+        "finish_reason": finish}, ("index", "message", "finish_reason"))
+    completion = obj({
+        "id": STR, "object": const("chat.completion"), "created": INT, "model": STR,
+        "choices": arr(choice), "usage": opt(ref("Usage")),
+        "system_fingerprint": opt(STR), "x_gateway": gateway,
+    }, ("id", "object", "created", "model", "choices"))
+    embedding = obj({"object": const("embedding"), "index": INT,
+                     "embedding": {"anyOf": [arr(NUM), STR]}}, ("index", "embedding"))
+    embeddings = obj({"object": const("list"), "data": arr(embedding), "model": STR,
+                      "usage": obj({"prompt_tokens": INT, "total_tokens": INT}),
+                      "x_gateway": OBJ}, ("object", "data", "model"))
+    model = obj({"id": STR, "object": const("model"), "created": INT, "owned_by": STR,
+                 "targets": arr(STR), "fallbacks": arr(STR)}, ("id", "object", "owned_by"))
+    output_item = obj({"type": enum("message", "function_call"), "id": STR, "status": STR},
+                      ("type", "id"))
+    response = obj({
+        "id": STR, "object": const("response"), "created_at": INT,
+        "status": enum("in_progress", "completed", "incomplete", "failed"),
+        "error": opt(obj({"code": STR, "message": STR})),
+        "incomplete_details": opt(OBJ), "instructions": opt(STR),
+        "max_output_tokens": opt(INT), "model": STR, "output": arr(output_item),
+        "parallel_tool_calls": BOOL, "previous_response_id": opt(STR), "store": BOOL,
+        "temperature": NUM, "top_p": NUM, "text": OBJ, "tools": arr(OBJ),
+        "usage": opt(OBJ), "user": opt(STR), "metadata": {"type": "object",
+                                                              "additionalProperties": STR},
+        "x_gateway": gateway,
+    }, ("id", "object", "created_at", "status", "model", "output"))
+    delta_call = obj({"index": INT, "id": STR, "type": const("function"),
+                      "function": obj({"name": STR, "arguments": STR})}, ("index",))
+    chunk = obj({
+        "id": STR, "object": const("chat.completion.chunk"), "created": INT, "model": STR,
+        "choices": arr(obj({"index": INT, "delta": obj({
+            "role": STR, "content": STR, "refusal": STR, "tool_calls": arr(delta_call)}),
+            "logprobs": {"type": "null"}, "finish_reason": finish},
+            ("index", "delta", "finish_reason"))),
+        "usage": opt(ref("Usage")), "system_fingerprint": STR,
+    }, ("id", "object", "created", "model", "choices"))
+    chat_event = obj({
+        "event": const("message"),
+        "data": {"anyOf": [const("[DONE]"), {
+            "type": "string", "contentMediaType": "application/json",
+            "contentSchema": {"anyOf": [ref("ChatCompletionChunk"), ref("Error")]}}]},
+    }, ("data",), description="`data: <chat.completion.chunk>` events, then `data: [DONE]`; "
+       "a failure after the first event ends the stream with a `data: {\"error\": ...}` event.")
+    response_event = obj({
+        "event": enum(*RESPONSE_EVENTS),
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": obj({"type": enum(*RESPONSE_EVENTS),
+                                       "sequence_number": INT, "response": ref("Response")},
+                                      ("type", "sequence_number"))},
+    }, ("event", "data"), description="Named events, `response.created` first and "
+       "`response.completed` (or `.incomplete`, `.failed`, `error`) last; `data` is the event "
+       "as JSON, its `type` the event's name.")
+    error = obj({"error": obj({
+        "message": STR, "type": STR, "param": opt(STR), "code": opt(STR),
+        "provider": STR}, ("message", "type", "param", "code"))}, ("error",))
+    return {
+        "Usage": usage, "ChatCompletion": completion, "ChatCompletionChunk": chunk,
+        "ChatStreamEvent": chat_event, "ResponseStreamEvent": response_event,
+        "Embeddings": embeddings,
+        "Model": model, "ModelList": obj({"object": const("list"), "data": arr(model)},
+                                         ("object", "data")),
+        "Response": response,
+        "DeletedResponse": obj({"id": STR, "object": const("response"), "deleted": BOOL},
+                               ("id", "object", "deleted")),
+        "UsageReport": obj({
+            "object": const("usage"), "tenant_id": STR, "period_start": INT,
+            "requests": INT, "prompt_tokens": INT, "completion_tokens": INT,
+            "total_tokens": INT, "cost_usd": NUM, "monthly_budget_usd": opt(NUM),
+            "budget_used_ratio": opt(NUM)}, ("object", "tenant_id", "period_start")),
+        "Live": obj({"status": const("ok")}, ("status",)),
+        "Readiness": obj({"status": enum("ready", "not_ready"), "reason": STR,
+                          "checks": {"type": "object", "additionalProperties": STR},
+                          "degraded": arr(STR)}, ("status",)),
+        "Error": error,
+    }
