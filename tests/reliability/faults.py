@@ -57,6 +57,10 @@ class FaultyOpenAI(FakeOpenAI):
         self.answered: Counter[tuple[str, str]] = Counter()
         self._rng = random.Random(seed)
 
+    def __enter__(self) -> FaultyOpenAI:
+        self.start()
+        return self
+
     def set(self, mode: str, share: float = 1.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
