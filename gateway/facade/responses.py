@@ -24,6 +24,7 @@ from gateway.facade.translate import (
     _number,
     _object,
     _str,
+    json_text,
     tool_choice_json,
     tools_json,
 )
@@ -65,16 +66,6 @@ _EVENTS = {
 
 def _bad(message: str, param: str | None) -> ApiError:
     return ApiError(400, message, param=param)
-
-
-def _json_text(value: Any, param: str) -> str:
-    """``value`` (parsed from the body) as JSON text for the core. orjson reads JSON nested
-    up to 1024 levels but writes only up to 254: a value nested in between is the caller's
-    to fix (a 400), not a 500."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        raise _bad(f"'{param}' is nested too deeply.", param) from None
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -131,7 +122,7 @@ def _input(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
         elif kind == "function_call_output":
             output = item.get("output")
             if not isinstance(output, str):
-                output = _json_text(output, f"{where}.output")
+                output = json_text(output, f"{where}.output")
             req.input.add(role=chat_pb2.CHAT_ROLE_TOOL, content=output,
                           tool_call_id=_str(item.get("call_id"), f"{where}.call_id",
                                             required=True))
@@ -150,7 +141,7 @@ def _tools(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
                           description=_str(tool.get("description"), f"tools[{i}].description"))
         if (params := tool.get("parameters")) is not None:
             where = f"tools[{i}].parameters"
-            t.parameters_json = _json_text(_object(params, where), where)
+            t.parameters_json = json_text(_object(params, where), where)
         if (strict := tool.get("strict")) is not None:
             t.strict = _bool(strict, f"tools[{i}].strict")
 
@@ -186,7 +177,7 @@ def _text_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
         js.name = _str(fmt.get("name"), "text.format.name", required=True)
         js.description = _str(fmt.get("description"), "text.format.description")
         if (schema := fmt.get("schema")) is not None:
-            js.schema_json = _json_text(_object(schema, "text.format.schema"),
+            js.schema_json = json_text(_object(schema, "text.format.schema"),
                                         "text.format.schema")
         if (strict := fmt.get("strict")) is not None:
             js.strict = _bool(strict, "text.format.strict")

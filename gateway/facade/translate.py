@@ -68,6 +68,16 @@ def _bad(message: str, param: str | None) -> ApiError:
     return ApiError(400, message, param=param)
 
 
+def json_text(value: Any, param: str) -> str:
+    """``value`` (parsed from the body) as JSON text for the core. orjson reads JSON nested
+    up to 1024 levels but writes only up to 254: a value nested in between is the caller's
+    to fix (a 400), not a 500."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        raise _bad(f"'{param}' is nested too deeply.", param) from None
+
+
 def parse_json_body(raw: bytes) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 that says what is wrong with it."""
     if not raw:
@@ -203,8 +213,8 @@ def _tools(raw: Any, out: chat_pb2.ChatRequest) -> None:
             description=_str(function.get("description"), f"tools[{i}].function.description"),
         )
         if (params := function.get("parameters")) is not None:
-            t.parameters_json = orjson.dumps(
-                _object(params, f"tools[{i}].function.parameters")).decode()
+            where = f"tools[{i}].function.parameters"
+            t.parameters_json = json_text(_object(params, where), where)
         if (strict := function.get("strict")) is not None:
             t.strict = _bool(strict, f"tools[{i}].function.strict")
 
@@ -237,8 +247,8 @@ def _response_format(raw: Any, out: chat_pb2.ResponseFormat) -> None:
         js.description = _str(schema.get("description"),
                               "response_format.json_schema.description")
         if (body := schema.get("schema")) is not None:
-            js.schema_json = orjson.dumps(
-                _object(body, "response_format.json_schema.schema")).decode()
+            where = "response_format.json_schema.schema"
+            js.schema_json = json_text(_object(body, where), where)
         if (strict := schema.get("strict")) is not None:
             js.strict = _bool(strict, "response_format.json_schema.strict")
 
@@ -293,7 +303,12 @@ def chat_request_to_proto(body: dict[str, Any]) -> tuple[chat_pb2.ChatRequest, b
             include_usage = _bool(usage, "stream_options.include_usage")
     extra = {k: v for k, v in body.items() if k not in _KNOWN}
     if extra:
-        req.extra_json = orjson.dumps(extra).decode()
+        try:
+            req.extra_json = orjson.dumps(extra).decode()
+        except orjson.JSONEncodeError:
+            for key, value in extra.items():  # the 400 names the field nested too deeply
+                json_text({key: value}, key)
+            raise _bad("The request's extra fields are nested too deeply.", None) from None
     return req, stream, include_usage
 
 

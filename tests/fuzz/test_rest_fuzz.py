@@ -297,14 +297,6 @@ PLACES = {
     "/v1/embeddings": ['{"model":"%s","input":NEST}', '{"model":"%s","input":"x","user":NEST}'],
     "/admin/tenants": ['{"name":"n%s","limits":NEST}', '{"name":"n%s","allowed_models":NEST}'],
 }
-# JSON nested 255-1024 levels in a field the chat translator passes on re-encodes past
-# orjson's limit: a 500 from gateway/facade/translate.py (owned by the performance work;
-# reported). /v1/responses had the same defect, fixed in gateway/facade/responses.py.
-_TRANSLATE_DEFECT = pytest.mark.xfail(
-    strict=True, reason="translate.py: JSON nested 255-1024 deep in tools, response_format "
-    "or extra fields is a 500 (orjson.dumps refuses > 254 levels)")
-
-
 def _error_json(r: requests.Response) -> bool:
     try:
         return "error" in r.json()
@@ -313,13 +305,12 @@ def _error_json(r: requests.Response) -> bool:
 
 
 def unexpected_tracebacks(logs: str) -> list[str]:
-    """The log lines with a traceback, but those of the translate.py defect above."""
-    return [line[:2000] for line in logs.splitlines() if "Traceback" in line and not (
-        "gateway/facade/translate.py" in line and "Recursion limit reached" in line)]
+    """The log lines with a traceback: none is expected."""
+    return [line[:2000] for line in logs.splitlines() if "Traceback" in line]
 
 
 @pytest.mark.parametrize("route", [
-    pytest.param("/v1/chat/completions", marks=_TRANSLATE_DEFECT), "/v1/responses",
+    "/v1/chat/completions", "/v1/responses",
     "/v1/embeddings", "/admin/tenants"])
 def test_nested_bodies(fuzzed: Fuzzed, session: requests.Session, route: str) -> None:
     # Every place x depth x container x model: few enough to try them all (no sampling).

@@ -97,9 +97,6 @@ def test_chat_json_nested_past_the_bound_is_400(gateway: GatewayProcess, model: 
         assert r.json()["error"]["param"] == "tools[0].function.parameters"
 
 
-@pytest.mark.xfail(strict=True, reason="gateway/facade/translate.py (owned by the performance "
-                   "work): orjson.dumps of a value nested past 254 levels raises TypeError, "
-                   "a 500; the fix is the one in facade/responses.py (_json_text)")
 def test_chat_json_nested_past_what_can_be_written_is_400(gateway: GatewayProcess) -> None:
     r = _post(gateway, "/v1/chat/completions", (_CHAT % "mock-1").replace("NEST", _nested(300)))
     assert r.status_code == 400, r.text
