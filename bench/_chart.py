@@ -95,7 +95,8 @@ def _panel(x0: float, title: str, unit: str, lines: list[Line], xs: Sequence[flo
 
 def render(title: str, subtitle: str, throughput: Series, p50: Series, p99: Series,
            xs: Sequence[float]) -> str:
-    """Two panels side by side: req/s by path; p50 (solid) and p99 (dashed) latency by path."""
+    """Two panels side by side: req/s by path; p50 (solid) and p99 (dashed) latency by path.
+    ``subtitle`` may hold several lines (the machine, the placement, the run)."""
     names = list(throughput)
     color = {name: COLORS[i % len(COLORS)] for i, name in enumerate(names)}
     rps = [Line(n, color[n], False, throughput[n]) for n in names]
@@ -104,7 +105,8 @@ def render(title: str, subtitle: str, throughput: Series, p50: Series, p99: Seri
     x1 = MARGIN_L + PANEL_W + GAP + MARGIN_L
     width = x1 + PANEL_W + 20
     legend_y = MARGIN_T + PANEL_H + MARGIN_B + 12
-    height = legend_y + 20 * ((len(names) + 1) // 2) + 26
+    notes = subtitle.split("\n")
+    height = legend_y + 20 * ((len(names) + 1) // 2) + 10 + 15 * len(notes)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
@@ -120,6 +122,8 @@ def render(title: str, subtitle: str, throughput: Series, p50: Series, p99: Seri
         out.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{ly}" y2="{ly}" stroke="{color[name]}" '
                    'stroke-width="2"/>')
         out.append(f'<text x="{lx + 30}" y="{ly + 4}">{escape(name)}</text>')
-    out.append(f'<text x="{MARGIN_L}" y="{height - 8}" fill="#555">{escape(subtitle)}</text>')
+    for i, note in enumerate(notes):
+        y = height - 8 - 15 * (len(notes) - 1 - i)
+        out.append(f'<text x="{MARGIN_L}" y="{y}" fill="#555">{escape(note)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -212,7 +212,7 @@ def litellm_phase(b: Bench, up_port: int) -> None:
             b.facts["litellm_start_s"] = round(time.monotonic() - started, 1)
             idle = ll.rss_mb()
             say(f"LiteLLM on :{ll.http_port}, idle RSS {idle} MB, "
-                  f"started in {b.facts['litellm_start_s']} s")
+                f"started in {b.facts['litellm_start_s']} s")
             foreign = foreign_connections(ll.pids())
             _ready_for_load(b, ll, row)
             _rest(b, row, ll, [1, 64], min_s=3.0)
@@ -242,7 +242,9 @@ def limits(b: Bench, up_port: int) -> None:
             gws.append((REST_REDIS, GRPC_REDIS, stack.enter_context(
                 gateway(b.work, "gateway-redis-limits", config))))
         idle = {gw.name: gw.rss_mb() for _, _, gw in gws}
-        for _, _, gw in gws:
+        for rest, rpc, gw in gws:
+            b.row(rest)  # the table lists each gateway's two rows together
+            b.row(rpc)
             _ready_for_load(b, gw, gw.name)
         for c in (1, 64):
             for rest, _, gw in gws:

@@ -113,8 +113,9 @@ def chart(sweep: dict[str, list[dict[str, Any]]], info: dict[str, Any], paths: l
     m = info["machine"]
     svg = render(
         "llm-gateway: one worker against its upstream and its HTTP stack's ceiling",
-        f"{m['nproc']} cores, {m['cpu']}, Python {m['python']}; server on core {SERVER_CORE}, "
-        f"upstream and load on core {LOAD_CORE}; {info['when']}, git {m['git_rev']}",
+        f"{m['nproc']} cores, {m['cpu']}, Python {m['python']}, Linux {m['kernel']}\n"
+        f"server on core {SERVER_CORE}, fake upstream and load generators on core {LOAD_CORE}; "
+        f"{info['when']}, git {m['git_rev']}",
         pick("rps"), pick("p50_ms"), pick("p99_ms"), CURVE)
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +129,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
-    ap.add_argument("--curve-duration", type=float, default=4.0,
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds per measurement")
+    ap.add_argument("--curve-duration", type=float, default=3.0,
                     help="seconds per extra point of the sweep (c=4, 16, 128)")
     ap.add_argument("--memory-requests", default="10000,100000",
                     help="RSS read after the first and after the total count of requests")
