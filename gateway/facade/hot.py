@@ -19,6 +19,7 @@ task is cancelled, so the core's call and the upstream's stop, as with Quart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -146,12 +147,17 @@ class HotRoutes:
         except ApiError as exc:
             await _fail(send, exc, rid)
             return
+        except Exception:
+            await _internal_error(send, rid)
+            return
         disconnect = _Disconnect(receive)
         try:
             if stream:
                 await self._stream(send, chat, include_usage, metadata, rid, timeout)
             else:
                 await self._unary(send, chat, metadata, rid, timeout)
+        except Exception:
+            await _internal_error(send, rid)
         except asyncio.CancelledError:
             if not disconnect.gone:
                 raise
@@ -254,6 +260,14 @@ async def _live(scope: Scope, send: Send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     await _answer(send, 405, ApiError(405, "Method not allowed.").body(), {"Allow": "GET"})
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    """A bug's answer: logged with its traceback, a bare 500 in the API's shape (if the
+    response has not started; otherwise the connection just ends)."""
+    log.exception("unhandled error in the chat route")
+    with contextlib.suppress(Exception):
+        await _fail(send, ApiError(500, "internal error", type="server_error"), request_id)
 
 
 def _too_large(limit: int) -> ApiError:
