@@ -68,6 +68,7 @@ _FORMATS = {
     chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: "json_schema",
 }
 MAX_N = 128
+MAX_MODEL_NAME = 256  # longer is no model anyone serves; it would only bloat logs and errors
 MAX_EMBEDDING_INPUTS = 2048
 MAX_DIMENSIONS = 65536  # the REST facade's bound too; a vector of 2**31 floats is no request
 # Nesting of the JSON text fields (schemas, extra fields): far past any real schema, and
@@ -149,6 +150,9 @@ def chat_request_from_proto(req: chat_pb2.ChatRequest) -> ChatRequest:
     """Validate and convert; raises :class:`InvalidRequestError` naming the field."""
     if not req.model:
         raise InvalidRequestError("'model' is required", param="model")
+    if len(req.model) > MAX_MODEL_NAME:
+        raise InvalidRequestError(f"'model' is longer than {MAX_MODEL_NAME} characters",
+                                  param="model")
     if not req.messages:
         raise InvalidRequestError("'messages' must contain at least one message",
                                   param="messages")
@@ -313,6 +317,9 @@ def embedding_request_from_proto(
 ) -> EmbeddingRequest:
     if not req.model:
         raise InvalidRequestError("'model' is required", param="model")
+    if len(req.model) > MAX_MODEL_NAME:
+        raise InvalidRequestError(f"'model' is longer than {MAX_MODEL_NAME} characters",
+                                  param="model")
     if not req.inputs:
         raise InvalidRequestError("'input' must contain at least one text", param="input")
     if len(req.inputs) > MAX_EMBEDDING_INPUTS:

@@ -180,3 +180,22 @@ async def test_a_request_too_deep_to_write_upstream_is_invalid_not_internal() ->
                                             include_usage=False):
             pass
     await provider.aclose()
+
+
+def test_a_model_name_past_the_bound_is_refused() -> None:
+    """A 100 KB model name was carried into every log line and error about the request."""
+    from llmgateway.v1 import chat_pb2 as chat
+    from llmgateway.v1 import gateway_service_pb2 as service
+
+    from gateway import proto
+    from gateway.errors import InvalidRequestError
+
+    long_name = "m" * (proto.MAX_MODEL_NAME + 1)
+    message = chat.ChatMessage(role=chat.CHAT_ROLE_USER, content="x")
+    with pytest.raises(InvalidRequestError, match="longer than"):
+        proto.chat_request_from_proto(chat.ChatRequest(model=long_name, messages=[message]))
+    with pytest.raises(InvalidRequestError, match="longer than"):
+        proto.embedding_request_from_proto(service.CreateEmbeddingsRequest(
+            model=long_name, inputs=["x"]))
+    assert proto.chat_request_from_proto(chat.ChatRequest(
+        model="m" * proto.MAX_MODEL_NAME, messages=[message])).model
