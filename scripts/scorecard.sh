@@ -2,8 +2,8 @@
 # The reliability scorecard: run the fuzz, fault, security, hostile-client and soak tests,
 # then render what they recorded (tests/reliability/scorecard.py) into the table between
 # <!-- scorecard:begin --> and <!-- scorecard:end --> in docs/reliability.md.
-#   bash scripts/scorecard.sh            # the long runs (GATEWAY_LONG_RUNS=1), ~15 minutes
-#   bash scripts/scorecard.sh --fast     # the CI-sized runs, a few minutes
+#   bash scripts/scorecard.sh            # the long runs (GATEWAY_LONG_RUNS=1), ~16 min on 2 cores
+#   bash scripts/scorecard.sh --fast     # the CI-sized runs, ~6 min on 2 cores
 #   bash scripts/scorecard.sh --dry-run  # print the table, leave docs/reliability.md alone
 # Other arguments go to pytest (e.g. -x, -k soak). Exits with pytest's status; the table is
 # rendered either way, and says how pytest ended.

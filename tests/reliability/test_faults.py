@@ -37,15 +37,15 @@ LONG_TIMEOUT = scaled(120, 600)
 
 # Phase lengths in seconds: traffic before the fault, the fault, the time recovery may
 # take (breaker open_timeout, reconnections, the readiness monitor's 2 s period), after.
-WARM = scaled(2, 8)
-FAULT = scaled(3, 15)
+WARM = scaled(2, 5)
+FAULT = scaled(3, 10)
 RECOVER = 3.5
-AFTER = scaled(2, 8)
+AFTER = scaled(2, 5)
 # The readiness monitor pings every 2 s with a 1 s timeout: /ready may lag that much.
 READY_LAG = 3.5
 # Dependency outages must outlast the readiness lag, and PostgreSQL's the 5 s key cache.
-REDIS_DOWN = scaled(6, 20)
-POSTGRES_DOWN = scaled(7, 20)
+REDIS_DOWN = scaled(6, 15)
+POSTGRES_DOWN = scaled(7, 15)
 CONCURRENCY = scaled(6, 12)
 
 pytestmark = pytest.mark.timeout(LONG_TIMEOUT)

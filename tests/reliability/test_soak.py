@@ -11,7 +11,7 @@ Bounds, and why:
 - RSS may drift by at most :data:`RSS_BOUND_MIB`. A working gateway at rest after a few
   thousand requests sits within a few MiB of its post-warm-up size (the allocator keeps
   some arenas); a leak of a few kilobytes per request would pass the bound within the
-  fast run's ~3,000 requests, and one of a few hundred bytes in the long run's ~30,000.
+  fast run's ~4,000 requests, and one of a few hundred bytes in the long run's ~20,000.
 - Open file descriptors may drift by at most :data:`FD_BOUND`. At rest a gateway holds
   its listeners, its log, the facade-to-core sockets, and keep-alive pools to each
   upstream and to Redis bounded by the concurrency it saw; the warm-up runs the same
@@ -56,7 +56,7 @@ RSS_BOUND_MIB = 16.0
 FD_BOUND = 8
 WARMUP_PHASE = scaled(2, 4)  # a fault cycle of 7.5 phases before the baseline
 PHASE = 4  # then fault cycles of 7.5 * 4 = 30 s each
-CYCLES = scaled(1, 10)
+CYCLES = scaled(1, 6)
 CONCURRENCY = scaled(8, 12)
 REST = 1.5  # seconds at rest before a sample (closed connections noticed)
 
