@@ -364,14 +364,17 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                     return
             if first.usage is not None:
                 self._account(ctx, served, first.usage)
-            for event in events.finish():
+            final = list(events.finish())
+            # Stored before the client hears ``response.completed``: a response it saw
+            # complete can be read back (a store failure ends the stream with an error).
+            if events.response.store:
+                await self._keep(events.response, identity, history, req.input)
+            for event in final:
                 yield event
         finally:
             metrics.ACTIVE_STREAMS.dec()
             ctx.provider = served.provider
             await self._settle(admitted, ctx, started)
-        if events.response.store:
-            await self._keep(events.response, identity, history, req.input)
 
     async def GetResponse(
         self, request: gateway_service_pb2.GetResponseRequest, context: aio.ServicerContext

@@ -180,3 +180,21 @@ def test_bad_responses_requests(gateway_factory: Factory, fake_openai: FakeOpenA
         r = httpx.post(gw.http_url + "/v1/responses", json=body)
         assert 400 <= r.status_code < 500, (body, r.text)
         assert r.json()["error"]["param"] == param, (body, r.text)
+
+
+def test_a_streamed_response_completes_only_once_stored(
+    gateway_factory: Factory, fake_openai: FakeOpenAI, redis_server: RedisServer,
+) -> None:
+    """``response.completed`` tells the client the response is done and, with ``store``, can
+    be read back: when the store is down at the end, the stream ends with an error event
+    instead, never after a ``response.completed``."""
+    gw = gateway_factory(config(fake_openai, "{store: redis, ttl: 1h}"),
+                         env={"REDIS_URL": redis_server.url})
+    redis_server.stop()
+    with httpx.stream("POST", gw.http_url + "/v1/responses", timeout=30, json={
+            "model": "up/gpt-4o-mini", "input": "hi", "stream": True}) as r:
+        assert r.status_code == 200
+        kinds = [line.removeprefix("event: ") for line in r.iter_lines()
+                 if line.startswith("event: ")]
+    assert "response.output_text.delta" in kinds
+    assert "response.completed" not in kinds and kinds[-1] == "error"
