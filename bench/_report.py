@@ -128,6 +128,13 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
                                               get(rows, REST_LOCAL, "c1", "p50_ms"))
     out["grpc_redis_added_p50_ms_c1"] = _diff(get(rows, GRPC_REDIS, "c1", "p50_ms"),
                                               get(rows, GRPC_LOCAL, "c1", "p50_ms"))
+    # The same costs in the gateway's CPU per request at c=64: steadier than latency here.
+    for base, more, tag in ((REST, REST_LOCAL, "rest_tracing_limits"),
+                            (GRPC, GRPC_LOCAL, "grpc_tracing_limits"),
+                            (REST_LOCAL, REST_REDIS, "rest_redis"),
+                            (GRPC_LOCAL, GRPC_REDIS, "grpc_redis")):
+        out[f"{tag}_added_cpu_ms_c64"] = _diff(get(rows, more, "c64", "cpu_ms_per_req"),
+                                               get(rows, base, "c64", "cpu_ms_per_req"))
     out["workers2_vs_one_rest_c64"] = _ratio(get(rows, REST_W2, "c64", "rps"),
                                              get(rows, REST, "c64", "rps"))
     # (No measured gRPC ratio: the --workers 2 row uses 8 connections, the one-worker row 1.)
