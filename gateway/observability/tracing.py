@@ -28,6 +28,7 @@ from gateway.config import Settings
 __all__ = [
     "grpc_client_interceptors",
     "grpc_server_interceptor",
+    "in_unsampled_trace",
     "inference_span",
     "inject_headers",
     "setup_tracing",
@@ -112,6 +113,14 @@ def inject_headers(headers: dict[str, str]) -> None:
         propagate.inject(headers)
 
 
+def in_unsampled_trace() -> bool:
+    """True inside a trace the sampler left out: under the parent-based sampler no child
+    of it is recorded, so making child spans would be work for nothing (most requests, at
+    a sampling rate of 0.1). Its context still goes upstream in ``traceparent``."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
+
+
 def trace_ids() -> tuple[str, str]:
     """The current ``(trace_id, span_id)`` in hex, or empty strings."""
     context = trace.get_current_span().get_span_context()
@@ -125,8 +134,8 @@ def inference_span(operation: str, provider: str, provider_type: str, model: str
                    base_url: str = "", *, end: bool = True) -> Iterator[Span]:
     """The span of one upstream attempt (``end=False``: the caller ends it, for streams).
     With tracing off it is the invalid span, and costs nothing else."""
-    if not _installed:
-        yield trace.INVALID_SPAN
+    if not _installed or in_unsampled_trace():
+        yield trace.get_current_span()  # a child would not be recorded either
         return
     span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
     if span.is_recording():
