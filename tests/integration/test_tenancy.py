@@ -190,15 +190,23 @@ def test_oidc_tokens(gateway_factory: Factory, issuer: FakeIssuer) -> None:
 
 def test_rate_limit_headers_and_429(gateway_factory: Factory) -> None:
     gw = gateway_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
-    _, key = new_tenant(gw, limits={"requests_per_minute": 3})
-    seen = []
-    for _ in range(3):
-        r = chat(gw, key)
-        assert r.status_code == 200
-        seen.append(int(r.headers["X-RateLimit-Remaining"]))
-        assert r.headers["X-RateLimit-Limit"] == "3" and int(r.headers["X-RateLimit-Reset"]) > 0
-    assert seen == [2, 1, 0]
-    refused = chat(gw, key)
+    # The per-minute limit is a sliding-window estimate (docs/tenancy.md): just after a minute
+    # turns, the three requests of the minute before weigh a little under three, so a fourth
+    # may pass. The gateway's minutes are its own clock's; a second try, with a new tenant,
+    # cannot meet another turn within the same few hundred milliseconds.
+    for attempt in range(2):
+        _, key = new_tenant(gw, limits={"requests_per_minute": 3})
+        seen = []
+        for _ in range(3):
+            r = chat(gw, key)
+            assert r.status_code == 200
+            seen.append(int(r.headers["X-RateLimit-Remaining"]))
+            assert r.headers["X-RateLimit-Limit"] == "3"
+            assert int(r.headers["X-RateLimit-Reset"]) > 0
+        refused = chat(gw, key)
+        if refused.status_code == 429 and seen == [2, 1, 0]:
+            break
+        assert attempt == 0, (seen, refused.status_code)
     assert refused.status_code == 429
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert int(refused.headers["Retry-After"]) >= 1
