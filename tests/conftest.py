@@ -132,6 +132,25 @@ def module_tmp() -> Iterator[Path]:
         yield Path(tmp)
 
 
+# The routes the fuzzers and their regression tests use: the mock provider (``mock-1``) and
+# the fake OpenAI upstream (``gpt-4o-mini``, its key in ``FAKE_OPENAI_KEY``). The tail of a
+# ``str.format`` template: fill ``{base_url}`` with the fake's.
+MOCK_AND_FAKE_OPENAI_ROUTES = """
+providers:
+  mock: {{type: mock, models: [echo]}}
+  upstream:
+    type: openai
+    base_url: "{base_url}/v1"
+    api_key: "${{FAKE_OPENAI_KEY}}"
+    models: [gpt-4o-mini]
+models:
+  - name: mock-1
+    targets: [{{provider: mock, model: echo}}]
+  - name: gpt-4o-mini
+    targets: [{{provider: upstream, model: gpt-4o-mini}}]
+"""
+
+
 def openai_gateway_config(fake: FakeOpenAI) -> str:
     return f"""
 logging: {{level: info, format: json}}

@@ -97,14 +97,14 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
+        if status == 408:
+            return _error(calls.body_too_slow(body_timeout), _request_id())
+        if status == 413:
+            return _error(calls.body_too_large(max_body), _request_id())
         kind = "invalid_request_error" if status < 500 else "server_error"
-        message = {
-            404: "Unknown path.", 405: "Method not allowed.",
-            408: f"The request body did not arrive within {body_timeout:g} seconds.",
-            413: f"The request body exceeds the limit of {max_body} bytes.",
-        }.get(status, exc.description or exc.name)
-        code = "request_too_large" if status == 413 else None
-        return _error(ApiError(status, message, type=kind, code=code), _request_id())
+        message = {404: "Unknown path.", 405: "Method not allowed."}.get(
+            status, exc.description or exc.name)
+        return _error(ApiError(status, message, type=kind), _request_id())
 
     @app.errorhandler(ApiError)
     async def api_error(exc: ApiError) -> Response:

@@ -16,8 +16,8 @@ from gateway.facade.errors import ApiError
 from gateway.observability.context import new_request_id, valid_request_id
 from gateway.tenancy.clientip import TrustedProxies
 
-__all__ = ["MAX_TIMEOUT", "HeaderGetter", "client_timeout", "core_metadata", "limit_headers",
-           "request_id"]
+__all__ = ["MAX_TIMEOUT", "HeaderGetter", "body_too_large", "body_too_slow", "client_timeout",
+           "core_metadata", "limit_headers", "request_id"]
 
 HeaderGetter = Callable[[str], str | None]
 MAX_TIMEOUT = 3600.0
@@ -53,6 +53,17 @@ def core_metadata(get: HeaderGetter, request_id: str, peer: str, forwarded_for: 
             meta.append((key, value))
     meta.append(("x-client-ip", proxies.client_ip(peer, forwarded_for)))
     return tuple(meta)
+
+
+def body_too_large(limit: int) -> ApiError:
+    """413: the body is over ``server.max_request_body_size``."""
+    return ApiError(413, f"The request body exceeds the limit of {limit} bytes.",
+                    code="request_too_large")
+
+
+def body_too_slow(seconds: float) -> ApiError:
+    """408: the body did not arrive within ``server.body_timeout``."""
+    return ApiError(408, f"The request body did not arrive within {seconds:g} seconds.")
 
 
 def client_timeout(get: HeaderGetter) -> float | None:

@@ -29,7 +29,14 @@ from grpc import aio
 from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 
 from gateway.facade import translate
-from gateway.facade.calls import client_timeout, core_metadata, limit_headers, request_id
+from gateway.facade.calls import (
+    body_too_large,
+    body_too_slow,
+    client_timeout,
+    core_metadata,
+    limit_headers,
+    request_id,
+)
 from gateway.facade.errors import ApiError, from_rpc_error
 from gateway.tenancy.clientip import TrustedProxies
 
@@ -172,7 +179,7 @@ class HotRoutes:
         disconnect."""
         limit = self._max_body
         if length is not None and length.isdigit() and int(length) > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -184,13 +191,12 @@ class HotRoutes:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > limit:
-                        raise _too_large(limit)
+                        raise body_too_large(limit)
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            raise ApiError(408, f"The request body did not arrive within "
-                                f"{self._body_timeout:g} seconds.") from None
+            raise body_too_slow(self._body_timeout) from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _unary(self, send: Send, chat: Any, metadata: tuple[tuple[str, str], ...],
@@ -268,8 +274,3 @@ async def _internal_error(send: Send, request_id: str) -> None:
     log.exception("unhandled error in the chat route")
     with contextlib.suppress(Exception):
         await _fail(send, ApiError(500, "internal error", type="server_error"), request_id)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"The request body exceeds the limit of {limit} bytes.",
-                    code="request_too_large")

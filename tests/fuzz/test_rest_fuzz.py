@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway.facade.app import MAX_TIMEOUT
 from gateway.facade.openapi import openapi_document
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, GatewayProcess, start_gateway
 from tests.fakes.openai import FakeOpenAI
 from tests.reliability.scorecard import LONG, record, scaled
 
@@ -58,19 +58,7 @@ rate_limit: {{enabled: true, requests_per_second: 100000, burst: 100000}}
 auth: {{api_keys: {{enabled: true}}}}
 conversations: {{store: memory, ttl: 2s}}  # stored responses expire, so memory can settle
 circuit_breaker: {{consecutive_failures: 100000, min_requests: 100000}}
-providers:
-  mock: {{type: mock, models: [echo]}}
-  upstream:
-    type: openai
-    base_url: "{base_url}/v1"
-    api_key: "${{FAKE_OPENAI_KEY}}"
-    models: [gpt-4o-mini]
-models:
-  - name: mock-1
-    targets: [{{provider: mock, model: echo}}]
-  - name: gpt-4o-mini
-    targets: [{{provider: upstream, model: gpt-4o-mini}}]
-"""
+""" + MOCK_AND_FAKE_OPENAI_ROUTES
 # The configured names: valid requests reach the providers, the stores and the links.
 MODELS = ["mock-1", "mock/echo", "gpt-4o-mini"]
 

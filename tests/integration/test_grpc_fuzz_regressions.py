@@ -19,26 +19,14 @@ from llmgateway.v1 import (
     gateway_service_pb2_grpc,
 )
 
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, GatewayProcess, start_gateway
 from tests.fakes.openai import FakeOpenAI
 
 ADMIN = "adm-grpc-regressions"
 METADATA = (("authorization", f"Bearer {ADMIN}"),)
 CONFIG = """
 auth: {{api_keys: {{enabled: true}}}}
-providers:
-  mock: {{type: mock, models: [echo]}}
-  upstream:
-    type: openai
-    base_url: "{base_url}/v1"
-    api_key: "${{FAKE_OPENAI_KEY}}"
-    models: [gpt-4o-mini]
-models:
-  - name: mock-1
-    targets: [{{provider: mock, model: echo}}]
-  - name: gpt-4o-mini
-    targets: [{{provider: upstream, model: gpt-4o-mini}}]
-"""
+""" + MOCK_AND_FAKE_OPENAI_ROUTES
 
 
 @pytest.fixture(scope="module")
