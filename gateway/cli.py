@@ -109,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway import hypercorn_patch
     from gateway.app import run
 
-    hypercorn_patch.apply()  # connections close when their client closes them
+    hypercorn_patch.apply()  # two Hypercorn defects: see the module
 
     try:
         asyncio.run(run(settings, only=args.only, grpc_target=args.grpc_target))

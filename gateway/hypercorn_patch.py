@@ -1,35 +1,55 @@
-"""Close a connection as soon as its client does (a fix for Hypercorn's asyncio server).
+"""Two fixes for Hypercorn's asyncio server, applied by ``gateway serve`` before it starts.
 
-Hypercorn 0.17 and 0.18 run each connection's reader inside a task group that also holds
-the keep-alive idle timer. When the client closes the connection, reading ends but the
-group waits for that timer (``server.keep_alive_timeout``, 75 s by default) before the
-socket is closed. Each connection a client closed therefore kept a file descriptor, a
-CLOSE-WAIT socket and its server objects for that long, so descriptors and memory grew
-with the rate of new connections (health probes, curl, SDKs dropping pooled
-connections, clients that stop reading a stream at ``[DONE]``), not with the work
-actually in progress. The soak test found it (tests/reliability/test_soak.py;
-regression: tests/reliability/test_fault_regressions.py).
+**A connection closes as soon as its client does.** Hypercorn 0.17 and 0.18 run each
+connection's reader inside a task group that also holds the keep-alive idle timer. When
+the client closes the connection, reading ends but the group waits for that timer
+(``server.keep_alive_timeout``, 75 s by default) before the socket is closed. Each
+connection a client closed therefore kept a file descriptor, a CLOSE-WAIT socket and its
+server objects for that long, so descriptors and memory grew with the rate of new
+connections (health probes, curl, SDKs dropping pooled connections, clients that stop
+reading a stream at ``[DONE]``), not with the work actually in progress. The soak test
+found it (tests/reliability/test_soak.py). The fix stops the idle timer once reading has
+ended, which is what Hypercorn's own close path does a moment later.
 
-:func:`apply` stops the idle timer once reading has ended, which is what Hypercorn's own
-close path does a moment later; nothing else changes. It is applied by ``gateway serve``
-before the server starts, and is a no-op on a Hypercorn without that timer.
+**A request answered before its body was read does not strand its connection.** Hypercorn
+hands request body chunks to the application through a queue of
+``max_app_queue_size`` (10) events, and the connection's reader waits while it is full.
+When the application answers without reading the rest of the body (413 for an oversize
+body, 401 before the body, a route that takes none) and the client sent more than ten
+chunks, the queue stays full: when the response ends, Hypercorn closes the stream from
+inside the application's last ``send`` by queueing ``http.disconnect``, which waits for
+room that only the application could make. The application, the connection's reader and
+its task wait forever, and a graceful shutdown waits ``server.shutdown_timeout`` for them.
+The fix makes room for the disconnect by dropping the unread body (the stream is closed),
+empties the queue when the application is done, and drops what arrives after. A CI run
+found it as a gateway that did not stop after SIGTERM.
+
+Both are no-ops on a Hypercorn without the patched internals; regression tests are in
+tests/reliability/test_fault_regressions.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hypercorn.asyncio import tcp_server
+from hypercorn.asyncio import task_group, tcp_server
 
 __all__ = ["apply"]
 
-_MARK = "_llm_gateway_closes_on_eof"
+_MARK = "_llm_gateway_patched"
+
+Put = Callable[[Any], Awaitable[None]]
 
 
 def apply() -> None:
-    """Patch :class:`hypercorn.asyncio.tcp_server.TCPServer` once (idempotent)."""
-    server = tcp_server.TCPServer
+    """Patch Hypercorn's asyncio connection and task group classes once (idempotent)."""
+    _close_on_eof(tcp_server.TCPServer)
+    _release_body_queue(task_group.TaskGroup)
+
+
+def _close_on_eof(server: type) -> None:
     read: Callable[[Any], Awaitable[None]] | None = getattr(server, "_read_data", None)
     if read is None or getattr(server, _MARK, False):
         return
@@ -44,3 +64,50 @@ def apply() -> None:
 
     setattr(server, "_read_data", read_then_stop_idle_timer)  # noqa: B010
     setattr(server, _MARK, True)  # noqa: B010
+
+
+def _release_body_queue(group: type) -> None:
+    spawn_app: Callable[..., Awaitable[Put]] | None = getattr(group, "spawn_app", None)
+    if spawn_app is None or getattr(group, _MARK, False):
+        return
+
+    async def spawn_app_releasing_queue(self: Any, app: Any, config: Any, scope: Any,
+                                        send: Any) -> Put:
+        finished = False
+        queue: asyncio.Queue[Any] | None = None
+
+        async def app_then_release(*args: Any) -> None:
+            nonlocal finished
+            try:
+                await app(*args)
+            finally:
+                finished = True
+                if queue is not None:
+                    _empty(queue)
+
+        put = await spawn_app(self, app_then_release, config, scope, send)
+        queue = getattr(put, "__self__", None)
+        if not isinstance(queue, asyncio.Queue):
+            return put  # not the Hypercorn this was written for: leave it as it is
+        body_queue = queue
+
+        async def put_until_finished(event: Any) -> None:
+            if finished:
+                return
+            if event.get("type") == "http.disconnect" and body_queue.full():
+                # The stream is closed, so the unread body is moot. This put can come from
+                # inside the application's own send (Hypercorn closes the stream when the
+                # response ends): waiting for room there would wait forever.
+                _empty(body_queue)
+            await put(event)
+
+        return put_until_finished
+
+    setattr(group, "spawn_app", spawn_app_releasing_queue)  # noqa: B010
+    setattr(group, _MARK, True)  # noqa: B010
+
+
+def _empty(queue: asyncio.Queue[Any]) -> None:
+    """Drop what is queued; each slot freed wakes a reader waiting to put."""
+    while not queue.empty():
+        queue.get_nowait()

@@ -128,3 +128,22 @@ def test_a_connection_closes_when_its_client_closes_it(
     while close_wait_sockets(gw.http_port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert close_wait_sockets(gw.http_port) == 0
+
+
+def test_an_answer_before_the_body_does_not_strand_the_connection(
+        gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """A route that answers without reading a body of more than ten chunks left Hypercorn's
+    reader waiting forever for room in the body queue; the connection's task never ended,
+    and SIGTERM waited the whole shutdown_timeout (30 s) for it (gateway/hypercorn_patch.py).
+    """
+    gw = gateway_factory(None)
+    chunks = b"".join(b"10\r\n%s\r\n" % (b"x" * 16) for _ in range(40)) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as s:
+        s.sendall(b"POST /health/live HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + chunks)  # one write: Hypercorn reads all 40 chunks before the route runs
+        assert s.recv(65536).startswith(b"HTTP/1.1 405")
+    assert httpx.get(gw.http_url + "/health/live").status_code == 200
+    started = time.monotonic()
+    assert gw.stop(timeout=10) == 0
+    assert time.monotonic() - started < 5, "shutdown waited for a stranded connection"
+    assert "shutdown timeout reached" not in gw.logs()
