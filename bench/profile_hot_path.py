@@ -10,6 +10,7 @@ Example::
     .venv/bin/python bench/profile_hot_path.py                 # non-stream, 10 s
     .venv/bin/python bench/profile_hot_path.py --stream -d 10  # streams
     .venv/bin/python bench/profile_hot_path.py --grpc          # gRPC clients on the core
+    .venv/bin/python bench/profile_hot_path.py -c 1            # one client at a time
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def main() -> int:
     ap.add_argument("-d", "--duration", type=float, default=10.0)
     ap.add_argument("--stream", action="store_true", help="streams at c=16 instead of c=64")
     ap.add_argument("--grpc", action="store_true", help="gRPC clients on the core, not REST")
+    ap.add_argument("-c", "--concurrency", type=int, default=0,
+                    help="clients at once (default: 64, or 16 for streams)")
     ap.add_argument("--config-extra", default="", help="YAML appended to the bench config")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "profile.txt")
     args = ap.parse_args()
@@ -125,7 +128,8 @@ def main() -> int:
                 wait_ready(gw, f"http://127.0.0.1:{http_port}/ready", work / "gateway.log")
                 url = f"http://127.0.0.1:{http_port}/v1/chat/completions"
                 body = chat_body(GATEWAY_MODEL)
-                wrk(url, body, 64, 2)  # warm
+                clients = args.concurrency or (16 if args.stream else 64)
+                wrk(url, body, clients, 2)  # warm
                 collapsed = work / "stacks.txt"
                 sampler = subprocess.Popen(
                     [spy, "record", "--pid", str(gw.pid), "--format", "raw", "--rate", "250",
@@ -133,12 +137,12 @@ def main() -> int:
                      "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 time.sleep(0.5)
                 if args.grpc:
-                    result = grpc_load(f"127.0.0.1:{grpc_port}", 16 if args.stream else 64,
-                                       args.duration, 0.5, args.stream)
+                    result = grpc_load(f"127.0.0.1:{grpc_port}", clients, args.duration, 0.5,
+                                       args.stream)
                 elif args.stream:
-                    result = streams(url, GATEWAY_MODEL, 16, args.duration, 0.5)
+                    result = streams(url, GATEWAY_MODEL, clients, args.duration, 0.5)
                 else:
-                    result = wrk(url, body, 64, args.duration)
+                    result = wrk(url, body, clients, args.duration)
                 sampler.wait(args.duration + 30)
                 summary = summarize(collapsed)
                 args.out.parent.mkdir(parents=True, exist_ok=True)

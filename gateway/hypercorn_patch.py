@@ -20,9 +20,8 @@ chunks, the queue stays full: when the response ends, Hypercorn closes the strea
 inside the application's last ``send`` by queueing ``http.disconnect``, which waits for
 room that only the application could make. The application, the connection's reader and
 its task wait forever, and a graceful shutdown waits ``server.shutdown_timeout`` for them.
-The fix makes room for the disconnect by dropping the unread body (the stream is closed),
-empties the queue when the application is done, and drops what arrives after. A CI run
-found it as a gateway that did not stop after SIGTERM.
+The fix makes room for the disconnect by dropping the unread body (the stream is closed).
+A CI run found it as a gateway that did not stop after SIGTERM.
 
 Both are no-ops on a Hypercorn without the patched internals; regression tests are in
 tests/reliability/test_fault_regressions.py.
@@ -71,43 +70,33 @@ def _release_body_queue(group: type) -> None:
     if spawn_app is None or getattr(group, _MARK, False):
         return
 
-    async def spawn_app_releasing_queue(self: Any, app: Any, config: Any, scope: Any,
-                                        send: Any) -> Put:
-        finished = False
-        queue: asyncio.Queue[Any] | None = None
-
-        async def app_then_release(*args: Any) -> None:
-            nonlocal finished
-            try:
-                await app(*args)
-            finally:
-                finished = True
-                if queue is not None:
-                    _empty(queue)
-
-        put = await spawn_app(self, app_then_release, config, scope, send)
+    async def spawn_app_disconnect_makes_room(self: Any, *args: Any) -> Put:
+        put = await spawn_app(self, *args)
         queue = getattr(put, "__self__", None)
         if not isinstance(queue, asyncio.Queue):
             return put  # not the Hypercorn this was written for: leave it as it is
-        body_queue = queue
+        return _DisconnectMakesRoom(queue)
 
-        async def put_until_finished(event: Any) -> None:
-            if finished:
-                return
-            if event.get("type") == "http.disconnect" and body_queue.full():
-                # The stream is closed, so the unread body is moot. This put can come from
-                # inside the application's own send (Hypercorn closes the stream when the
-                # response ends): waiting for room there would wait forever.
-                _empty(body_queue)
-            await put(event)
-
-        return put_until_finished
-
-    setattr(group, "spawn_app", spawn_app_releasing_queue)  # noqa: B010
+    setattr(group, "spawn_app", spawn_app_disconnect_makes_room)  # noqa: B010
     setattr(group, _MARK, True)  # noqa: B010
 
 
-def _empty(queue: asyncio.Queue[Any]) -> None:
-    """Drop what is queued; each slot freed wakes a reader waiting to put."""
-    while not queue.empty():
-        queue.get_nowait()
+class _DisconnectMakesRoom:
+    """The ``put`` Hypercorn feeds one request's events to. Every way a stream ends (the
+    response sent, the client gone) goes through ``http.disconnect``, after which Hypercorn
+    queues nothing more for it; so making room for that one event is enough."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+
+    async def __call__(self, event: Any) -> None:
+        queue = self._queue
+        if queue.full() and event.get("type") == "http.disconnect":
+            # The stream is closed, so the unread body is moot. This put can come from
+            # inside the application's own send (Hypercorn closes the stream when the
+            # response ends): waiting for room there would wait forever.
+            while not queue.empty():
+                queue.get_nowait()  # each slot freed also wakes a reader waiting to put
+        await queue.put(event)
