@@ -20,7 +20,8 @@ chunks, the queue stays full: when the response ends, Hypercorn closes the strea
 inside the application's last ``send`` by queueing ``http.disconnect``, which waits for
 room that only the application could make. The application, the connection's reader and
 its task wait forever, and a graceful shutdown waits ``server.shutdown_timeout`` for them.
-The fix makes room for the disconnect by dropping the unread body (the stream is closed).
+The fix empties the queue when the disconnect comes (the stream is closed, so the
+unread body is moot), which leaves room for it and for a put already under way.
 A CI run found it as a gateway that did not stop after SIGTERM.
 
 Both are no-ops on a Hypercorn without the patched internals; regression tests are in
@@ -82,9 +83,10 @@ def _release_body_queue(group: type) -> None:
 
 
 class _DisconnectMakesRoom:
-    """The ``put`` Hypercorn feeds one request's events to. Every way a stream ends (the
-    response sent, the client gone) goes through ``http.disconnect``, after which Hypercorn
-    queues nothing more for it; so making room for that one event is enough."""
+    """The ``put`` Hypercorn feeds one request's events through. Hypercorn sets the stream
+    closed before it queues ``http.disconnect``, and queues nothing for a closed stream
+    after; only a put already under way can still land. So emptying the queue when the
+    disconnect comes leaves room for it and for that one put, whoever is still reading."""
 
     __slots__ = ("_queue",)
 
@@ -93,10 +95,12 @@ class _DisconnectMakesRoom:
 
     async def __call__(self, event: Any) -> None:
         queue = self._queue
-        if queue.full() and event.get("type") == "http.disconnect":
+        if event.get("type") == "http.disconnect":
             # The stream is closed, so the unread body is moot. This put can come from
             # inside the application's own send (Hypercorn closes the stream when the
-            # response ends): waiting for room there would wait forever.
+            # response ends): waiting for room there would wait forever. Emptying even a
+            # queue with room matters too: a reader woken for a slot this event then
+            # takes would find the queue full again, with nobody left to read it.
             while not queue.empty():
                 queue.get_nowait()  # each slot freed also wakes a reader waiting to put
         await queue.put(event)
