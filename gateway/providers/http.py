@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
-import aiohttp
 import orjson
 
 from gateway.config import ProviderConfig
@@ -25,7 +25,15 @@ from gateway.errors import (
 from gateway.observability.tracing import inject_headers
 from gateway.providers import credentials
 from gateway.providers.base import UpstreamRequest, WireCodec
-from gateway.providers.transport import iter_events, new_session
+from gateway.providers.http_client import (
+    ConnectError,
+    HttpClient,
+    HttpClientError,
+    RequestRefused,
+    Response,
+    ResponseCut,
+)
+from gateway.providers.transport import iter_events
 
 __all__ = ["HttpProvider"]
 
@@ -40,35 +48,20 @@ class HttpProvider:
         self.type = config.type
         self.endpoint = config.base_url
         self.codec = codec
-        self._max_connections = config.max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        # Created lazily so it binds to the running loop (the composition root may
-        # build providers before the loop serves).
-        if self._session is None:
-            self._session = new_session(self._max_connections)
-        return self._session
+        self.client = HttpClient(config.max_connections)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.aclose()
 
-    def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
+    def _send(self, wire: UpstreamRequest,
+              timeout: float) -> AbstractAsyncContextManager[Response]:
+        """The request; ``timeout`` bounds all of it, the body included."""
         headers = dict(wire.headers)
         own_key = credentials.current(self.name)
         if own_key is not None:  # the tenant brought its own key for this provider
             headers.update(self.codec.auth_headers(own_key))
         inject_headers(headers)  # traceparent of the attempt's span
-        return self.session.request(
-            wire.method,
-            wire.url,
-            data=wire.body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        )
+        return self.client.request(wire.method, wire.url, headers, wire.body, timeout=timeout)
 
     def _wire(self, build: Callable[[], UpstreamRequest]) -> UpstreamRequest:
         """The codec's request. JSON the caller sent (a tool's schema, extra fields, tool
@@ -160,13 +153,15 @@ class HttpProvider:
         )
 
     def _transport_error(self, exc: BaseException) -> GatewayError:
-        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        if isinstance(exc, asyncio.TimeoutError):
             return UpstreamTimeoutError(f"{self.name} did not answer in time", provider=self.name)
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectError):
             kind, text = "connect_error", "could not connect to"
-        elif isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        elif isinstance(exc, ResponseCut):
             kind, text = "stream_cut", "lost the connection mid-response from"
-        elif isinstance(exc, aiohttp.ClientError):
+        elif isinstance(exc, RequestRefused):
+            kind, text = "connection_error", "refused to send a request with a bad header to"
+        elif isinstance(exc, HttpClientError | OSError):
             kind, text = "connection_error", "failed talking to"
         else:
             raise exc  # not a transport failure: a bug, let it surface
