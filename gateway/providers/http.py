@@ -141,6 +141,7 @@ class HttpProvider:
                     for chunk in chunks:
                         yield chunk
                     if decoder.done:
+                        await response.finish()  # the framing's tail: keep the connection
                         return
         except GatewayError:
             raise

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import zlib
@@ -152,11 +153,15 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
+# Where chunked decoding is: a size line next, chunk data, the CRLF after it, trailers.
+_SIZE, _DATA, _DATA_END, _TRAILERS = range(4)
+
+
 class Response:
     """A response whose body is read as it arrives: :meth:`read`, or ``async for`` chunks."""
 
     __slots__ = ("status", "headers", "_conn", "_deadline", "_framing", "_left", "_done",
-                 "_inflate", "_keep_alive")
+                 "_inflate", "_keep_alive", "_body", "_chunk_state")
 
     def __init__(self, status: int, headers: CIMultiDictProxy[str], conn: _Connection,
                  deadline: float, framing: str, length: int, keep_alive: bool) -> None:
@@ -168,6 +173,8 @@ class Response:
         self._left = length
         self._done = framing == "length" and length == 0
         self._keep_alive = keep_alive
+        self._body: AsyncIterator[bytes] | None = None  # one reader of the body, resumable
+        self._chunk_state = _SIZE
         encoding = headers.get("content-encoding", "").strip().lower()
         self._inflate = (zlib.decompressobj(zlib.MAX_WBITS | 32)
                          if encoding in ("gzip", "x-gzip", "deflate") else None)
@@ -188,8 +195,29 @@ class Response:
         parts = [chunk async for chunk in self]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive (decoded from chunked and gzip framing)."""
+    async def finish(self, within: float = 0.05, limit: int = 64 * 1024) -> None:
+        """Read what is left of a body whose content the caller no longer needs (a stream's
+        framing after its last event), so the connection can be reused. Gives up quietly
+        after ``within`` seconds or ``limit`` bytes; the connection is then closed instead.
+        """
+        if self._done:
+            return
+        self._deadline = min(self._deadline, asyncio.get_running_loop().time() + within)
+        seen = 0
+        with contextlib.suppress(HttpClientError, TimeoutError):
+            async for data in self:  # on from where the caller stopped reading
+                seen += len(data)
+                if seen > limit:
+                    return
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (decoded from chunked and gzip framing); every
+        ``async for`` goes on from where the last one stopped."""
+        if self._body is None:
+            self._body = self._decoded()
+        return self._body
+
+    async def _decoded(self) -> AsyncIterator[bytes]:
         inflate = self._inflate
         async for raw in self._raw():
             if inflate is None:
@@ -235,36 +263,58 @@ class Response:
             elif not await conn.more(self._deadline):
                 return
 
-    async def _line(self) -> bytes:
-        conn = self._conn
-        while (end := conn.buffer.find(b"\r\n")) < 0:
-            if len(conn.buffer) > MAX_HEAD:
-                raise ProtocolError("a chunked body's size line is too long")
-            if not await conn.more(self._deadline):
-                raise ResponseCut("the connection ended inside a chunked body")
-        line = conn.take(end + 2)
-        return line[:-2]
-
     async def _chunked(self) -> AsyncIterator[bytes]:
-        conn = self._conn
+        """Chunked framing. Whatever has arrived is decoded and handed over as one piece: a
+        stream's events reach the caller as they arrive, once per read, not once per chunk
+        (nothing waits for more than is there)."""
+        out: list[bytes] = []
         while True:
-            size_text = (await self._line()).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError("a chunked body has a bad chunk size") from None
-            if size == 0:
-                while await self._line():  # trailers, up to the empty line
-                    pass
-                return
-            while size > 0:
-                if not conn.buffer and not await conn.more(self._deadline):
-                    raise ResponseCut("the connection ended inside a chunked body")
-                data = conn.take(size)
-                size -= len(data)
+            done = self._decode_chunks(out)
+            if out:
+                data = out[0] if len(out) == 1 else b"".join(out)
+                out.clear()
                 yield data
-            if await self._line():
-                raise ProtocolError("a chunk did not end where its size said")
+                if not done:
+                    continue  # decode what came in meanwhile before waiting for more
+            if done:
+                return
+            if not await self._conn.more(self._deadline):
+                raise ResponseCut("the connection ended inside a chunked body")
+
+    def _decode_chunks(self, out: list[bytes]) -> bool:
+        """Decode the buffered bytes into ``out``; True once the body's end was read."""
+        conn = self._conn
+        buffer = conn.buffer
+        while True:
+            if self._chunk_state == _DATA:
+                if not buffer:
+                    return False
+                data = conn.take(self._left)
+                self._left -= len(data)
+                out.append(data)
+                if self._left == 0:
+                    self._chunk_state = _DATA_END
+                continue
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD:
+                    raise ProtocolError("a chunked body's size line is too long")
+                return False
+            line = conn.take(end + 2)[:-2]
+            if self._chunk_state == _SIZE:
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ProtocolError("a chunked body has a bad chunk size") from None
+                if size < 0:
+                    raise ProtocolError("a chunked body has a bad chunk size")
+                self._chunk_state, self._left = (_DATA, size) if size else (_TRAILERS, 0)
+            elif self._chunk_state == _DATA_END:
+                if line:
+                    raise ProtocolError("a chunk did not end where its size said")
+                self._chunk_state = _SIZE
+            elif not line:  # _TRAILERS: up to the empty line
+                return True
 
 
 class _Pool:

@@ -325,6 +325,27 @@ async def test_unread_body_is_not_reused(server: Server, client: HttpClient) -> 
     await until(server.peers[0].eof.is_set)
 
 
+async def test_finish_after_the_last_event_keeps_the_connection(server: Server,
+                                                                client: HttpClient) -> None:
+    """A stream's reader stops at its last event, before the chunked framing's end; finish()
+    reads on from there (the framing's state intact), so the next call reuses the socket."""
+    async def handler(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"6\r\nevent1\r\n6\r\nevent2\r\n", b"0\r\n\r\n", pause=0.01)
+        await answer(ok())(peer)
+
+    server.handler = handler
+    async with client.request("GET", server.url(), {}, None, timeout=2) as response:
+        async for data in response:
+            if data.endswith(b"event2"):
+                break  # the last event: the caller has what it needs
+        await response.finish()
+    _, body = await fetch(client, server.url())
+    assert body == b"ok"
+    assert len(server.peers) == 1
+
+
 async def test_aclose_closes_idle_connections(server: Server, client: HttpClient) -> None:
     await fetch(client, server.url())
     assert not server.peers[0].eof.is_set()  # idle in the pool
