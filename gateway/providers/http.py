@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+import aiohttp
 import orjson
 
 from gateway.config import ProviderConfig
@@ -25,15 +25,7 @@ from gateway.errors import (
 from gateway.observability.tracing import inject_headers
 from gateway.providers import credentials
 from gateway.providers.base import UpstreamRequest, WireCodec
-from gateway.providers.http_client import (
-    ConnectError,
-    HttpClient,
-    HttpClientError,
-    RequestRefused,
-    Response,
-    ResponseCut,
-)
-from gateway.providers.transport import iter_events
+from gateway.providers.transport import iter_events, new_session
 
 __all__ = ["HttpProvider"]
 
@@ -48,20 +40,35 @@ class HttpProvider:
         self.type = config.type
         self.endpoint = config.base_url
         self.codec = codec
-        self.client = HttpClient(config.max_connections)
+        self._max_connections = config.max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily so it binds to the running loop (the composition root may
+        # build providers before the loop serves).
+        if self._session is None:
+            self._session = new_session(self._max_connections)
+        return self._session
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    def _send(self, wire: UpstreamRequest,
-              timeout: float) -> AbstractAsyncContextManager[Response]:
-        """The request; ``timeout`` bounds all of it, the body included."""
+    def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
         headers = dict(wire.headers)
         own_key = credentials.current(self.name)
         if own_key is not None:  # the tenant brought its own key for this provider
             headers.update(self.codec.auth_headers(own_key))
         inject_headers(headers)  # traceparent of the attempt's span
-        return self.client.request(wire.method, wire.url, headers, wire.body, timeout=timeout)
+        return self.session.request(
+            wire.method,
+            wire.url,
+            data=wire.body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
 
     def _wire(self, build: Callable[[], UpstreamRequest]) -> UpstreamRequest:
         """The codec's request. JSON the caller sent (a tool's schema, extra fields, tool
@@ -141,7 +148,6 @@ class HttpProvider:
                     for chunk in chunks:
                         yield chunk
                     if decoder.done:
-                        await response.finish()  # the framing's tail: keep the connection
                         return
         except GatewayError:
             raise
@@ -154,15 +160,13 @@ class HttpProvider:
         )
 
     def _transport_error(self, exc: BaseException) -> GatewayError:
-        if isinstance(exc, asyncio.TimeoutError):
+        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
             return UpstreamTimeoutError(f"{self.name} did not answer in time", provider=self.name)
-        if isinstance(exc, ConnectError):
+        if isinstance(exc, aiohttp.ClientConnectorError):
             kind, text = "connect_error", "could not connect to"
-        elif isinstance(exc, ResponseCut):
+        elif isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
             kind, text = "stream_cut", "lost the connection mid-response from"
-        elif isinstance(exc, RequestRefused):
-            kind, text = "connection_error", "refused to send a request with a bad header to"
-        elif isinstance(exc, HttpClientError | OSError):
+        elif isinstance(exc, aiohttp.ClientError):
             kind, text = "connection_error", "failed talking to"
         else:
             raise exc  # not a transport failure: a bug, let it surface

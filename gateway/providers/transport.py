@@ -1,18 +1,37 @@
-"""Stream framing for upstream responses: SSE and NDJSON decoders, and ``iter_events``.
+"""The shared transport: one aiohttp session per upstream, and stream framing.
 
-The connections themselves are :mod:`gateway.providers.http_client`'s. The decoders are
-pure (bytes in, events out) so they are tested without sockets; ``iter_events`` feeds them
-from a response body as bytes arrive, with no buffering beyond one incomplete event.
+The decoders are pure (bytes in, events out) so they are tested without sockets;
+``iter_events`` feeds them from a response body as bytes arrive, with no
+buffering beyond one incomplete event.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Literal
+
+import aiohttp
 
 from gateway.providers.base import SseEvent
 
-__all__ = ["NdjsonDecoder", "SseDecoder", "iter_events"]
+__all__ = ["NdjsonDecoder", "SseDecoder", "iter_events", "new_session"]
+
+
+def new_session(max_connections: int) -> aiohttp.ClientSession:
+    """A pooled keep-alive session for one upstream; no timeout of its own (calls pass one)."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,
+        limit_per_host=max_connections,
+        ttl_dns_cache=300,
+        keepalive_timeout=30,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "llm-gateway"},
+    )
 
 
 class SseDecoder:
@@ -89,12 +108,11 @@ class NdjsonDecoder:
 
 
 async def iter_events(
-    body: AsyncIterable[bytes], framing: Literal["sse", "ndjson"]
+    response: aiohttp.ClientResponse, framing: Literal["sse", "ndjson"]
 ) -> AsyncIterator[SseEvent]:
-    """Yield events as the body's bytes arrive; a trailing incomplete NDJSON line is
-    yielded too."""
+    """Yield events as they arrive; a trailing incomplete NDJSON line is yielded too."""
     decoder = SseDecoder() if framing == "sse" else NdjsonDecoder()
-    async for data in body:
+    async for data in response.content.iter_any():
         for event in decoder.feed(data):
             yield event
     if framing == "ndjson" and decoder.pending():

@@ -45,6 +45,7 @@ from jwt.exceptions import InvalidSubjectError
 
 from gateway.config import OidcConfig
 from gateway.errors import AuthenticationError, UnavailableError
+from gateway.providers.transport import new_session
 from gateway.tenancy.jose import jose_header as _header
 from gateway.tenancy.jose import looks_like_jwt
 
@@ -76,16 +77,6 @@ class Claims:
     expires_at: float
 
 
-def _new_session() -> aiohttp.ClientSession:
-    """A small pooled session for the issuer's discovery document and keys."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=4, ttl_dns_cache=300, keepalive_timeout=30),
-        timeout=aiohttp.ClientTimeout(total=None),
-        skip_auto_headers=("User-Agent",),
-        headers={"User-Agent": "llm-gateway"},
-    )
-
-
 class OidcVerifier:
     """Verifies OIDC JWTs for one issuer; an async context manager owning its session."""
 
@@ -93,7 +84,7 @@ class OidcVerifier:
         self,
         config: OidcConfig,
         *,
-        session_factory: Callable[[], aiohttp.ClientSession] = _new_session,
+        session_factory: Callable[[], aiohttp.ClientSession] = lambda: new_session(4),
         clock: Callable[[], float] = time.time,
         fetch_timeout: float = FETCH_TIMEOUT,
     ) -> None:

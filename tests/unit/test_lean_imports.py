@@ -1,7 +1,6 @@
 """What only some configurations use is loaded only by them: a gateway without OIDC,
 PostgreSQL, tracing or an encryption key never imports PyJWT, asyncpg, the OTLP exporter,
-the gRPC instrumentation or AES-GCM, nor aiohttp (only OIDC's key fetch uses it; providers
-use gateway.providers.http_client). Together they are ~37 MB of a worker's memory, and the
+the gRPC instrumentation or AES-GCM. Together they are ~30 MB of a worker's memory, and the
 performance issue bounds idle RSS at 90 MB (docs/performance.md)."""
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import subprocess
 import sys
 
 OPTIONAL = ("jwt", "asyncpg", "opentelemetry.exporter", "opentelemetry.instrumentation",
-            "cryptography.hazmat.primitives.ciphers.aead", "aiosqlite", "aiohttp")
+            "cryptography.hazmat.primitives.ciphers.aead", "aiosqlite")
 
 
 def test_the_serving_modules_do_not_load_optional_dependencies() -> None:
