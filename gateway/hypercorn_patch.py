@@ -15,7 +15,7 @@ ended, which is what Hypercorn's own close path does a moment later.
 hands request body chunks to the application through a queue of
 ``max_app_queue_size`` (10) events, and the connection's reader waits while it is full.
 When the application answers without reading the rest of the body (413 for an oversize
-body, 401 before the body, a route that takes none) and the client sent more than ten
+body, 405 from a route that takes none) and the client sent more than ten
 chunks, the queue stays full: when the response ends, Hypercorn closes the stream from
 inside the application's last ``send`` by queueing ``http.disconnect``, which waits for
 room that only the application could make. The application, the connection's reader and
