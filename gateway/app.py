@@ -38,6 +38,7 @@ from redis.backoff import ExponentialBackoff
 from gateway import __version__
 from gateway.config import Settings, parse_address
 from gateway.facade import DrainState, create_app
+from gateway.gc_tuning import tune_for_serving
 from gateway.observability import metrics, tracing
 from gateway.providers import build_providers
 from gateway.providers.base import Provider
@@ -426,4 +427,5 @@ async def run(settings: Settings, *, only: Only = None, grpc_target: str = "") -
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
+        tune_for_serving()
         await gateway.wait_closed()
