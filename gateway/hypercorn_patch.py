@@ -26,6 +26,20 @@ A CI run found it as a gateway that did not stop after SIGTERM.
 
 Both are no-ops on a Hypercorn without the patched internals; regression tests are in
 tests/reliability/test_fault_regressions.py.
+
+Three trims of Hypercorn's per-request work follow, each measured (docs/performance.md)
+and each keeping what goes on the wire:
+
+- **One write per small response.** Hypercorn writes a response's head, then its body,
+  then the empty end of a sized body, as three socket writes (each a system call on the
+  request's path). The head is held until the body's first bytes and goes out with
+  them; nothing empty is written. Hypercorn sends the head only together with the first
+  body message, so nothing waits.
+- **The idle timer without a second task.** Between requests Hypercorn runs a keep-alive
+  timer as a task that waits with ``asyncio.wait_for``, which wraps the wait in a task
+  of its own; every request stops one and starts another. The same wait under
+  ``asyncio.timeout`` needs one task, and stopping it one step of the loop, not two.
+- **The Date header once a second.** It was formatted for every response.
 """
 
 from __future__ import annotations
@@ -33,8 +47,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from wsgiref.handlers import format_date_time
 
+import h11
+from hypercorn import config as hypercorn_config
 from hypercorn.asyncio import task_group, tcp_server
+from hypercorn.events import RawData
+from hypercorn.protocol import h11 as h11_protocol
 
 __all__ = ["apply"]
 
@@ -47,6 +66,10 @@ def apply() -> None:
     """Patch Hypercorn's asyncio connection and task group classes once (idempotent)."""
     _close_on_eof(tcp_server.TCPServer)
     _release_body_queue(task_group.TaskGroup)
+    _one_write_per_response(h11_protocol.H11Protocol)
+    _idle_timer_in_one_task(tcp_server.TCPServer)
+    if getattr(hypercorn_config, "format_date_time", None) is format_date_time:
+        setattr(hypercorn_config, "format_date_time", _date_once_a_second)  # noqa: B010
 
 
 def _close_on_eof(server: type) -> None:
@@ -104,3 +127,58 @@ class _DisconnectMakesRoom:
             while not queue.empty():
                 queue.get_nowait()  # each slot freed also wakes a reader waiting to put
         await queue.put(event)
+
+
+def _one_write_per_response(protocol: type) -> None:
+    send_event: Callable[[Any, Any], Awaitable[None]] | None = getattr(
+        protocol, "_send_h11_event", None)
+    if send_event is None or getattr(protocol, _MARK, False):
+        return
+
+    async def send_head_with_body(self: Any, event: Any) -> None:
+        try:
+            data = self.connection.send(event)
+        except h11.LocalProtocolError:
+            if self.connection.their_state != h11.ERROR:
+                raise
+            return
+        if type(event) is h11.Response:
+            self._llm_gateway_head = data  # goes out with the body's first bytes
+            return
+        head = self.__dict__.pop("_llm_gateway_head", None)
+        if head is not None:
+            data = head + data
+        if data:
+            await self.send(RawData(data=data))
+
+    setattr(protocol, "_send_h11_event", send_head_with_body)  # noqa: B010
+    setattr(protocol, _MARK, True)  # noqa: B010
+
+
+def _idle_timer_in_one_task(server: type) -> None:
+    if getattr(server, "_idle_timeout", None) is None or getattr(
+            server, "_llm_gateway_idle", False):
+        return
+
+    async def idle_timeout(self: Any) -> None:
+        try:
+            async with asyncio.timeout(self.config.keep_alive_timeout):
+                await self.context.terminated.wait()
+        except TimeoutError:
+            pass
+        await asyncio.shield(self._initiate_server_close())
+
+    setattr(server, "_idle_timeout", idle_timeout)  # noqa: B010
+    setattr(server, "_llm_gateway_idle", True)  # noqa: B010
+
+
+_date: dict[int, str] = {}  # the current second's Date header value
+
+
+def _date_once_a_second(timestamp: float) -> str:
+    second = int(timestamp)
+    value = _date.get(second)
+    if value is None:
+        _date.clear()
+        value = _date[second] = format_date_time(second)
+    return value

@@ -1,0 +1,117 @@
+"""The three per-request trims of Hypercorn in gateway/hypercorn_patch.py, driven through
+the patched Hypercorn methods with a real h11 connection: a small response is one write
+and nothing empty is written, the keep-alive timer is one task that still ends on
+timeout and on shutdown, and the Date header is right and made once a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+from wsgiref.handlers import format_date_time
+
+import h11
+from hypercorn import config as hypercorn_config
+from hypercorn.asyncio import tcp_server
+from hypercorn.asyncio.worker_context import EventWrapper
+from hypercorn.events import RawData
+from hypercorn.protocol import h11 as h11_protocol
+
+from gateway import hypercorn_patch
+
+hypercorn_patch.apply()
+
+
+class Wire:
+    """What the patched ``H11Protocol._send_h11_event`` needs: a server-side h11
+    connection that has read a request, and the ``send`` it writes through."""
+
+    def __init__(self, method: bytes = b"GET") -> None:
+        self.connection = h11.Connection(h11.SERVER)
+        self.connection.receive_data(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert isinstance(self.connection.next_event(), h11.Request)
+        self.connection.next_event()  # EndOfMessage
+        self.writes: list[bytes] = []
+
+    async def send(self, event: Any) -> None:
+        assert isinstance(event, RawData)
+        self.writes.append(event.data)
+
+    async def respond(self, *events: Any) -> None:
+        for event in events:
+            await h11_protocol.H11Protocol._send_h11_event(self, event)  # type: ignore[arg-type]
+
+
+async def test_a_sized_response_is_one_write() -> None:
+    wire = Wire()
+    await wire.respond(h11.Response(status_code=200, headers=[(b"content-length", b"2")]),
+                       h11.Data(data=b"ok"), h11.EndOfMessage())
+    assert len(wire.writes) == 1
+    assert wire.writes[0].startswith(b"HTTP/1.1 200 ") and wire.writes[0].endswith(b"\r\n\r\nok")
+
+
+async def test_a_chunked_response_keeps_its_framing_and_every_chunk_goes_at_once() -> None:
+    wire = Wire()
+    await wire.respond(h11.Response(status_code=200, headers=[]), h11.Data(data=b"one"))
+    assert len(wire.writes) == 1 and wire.writes[0].endswith(b"\r\n\r\n3\r\none\r\n")
+    await wire.respond(h11.Data(data=b"two"))
+    assert wire.writes[1] == b"3\r\ntwo\r\n"  # a stream's chunk is written as it comes
+    await wire.respond(h11.EndOfMessage())
+    assert wire.writes[2] == b"0\r\n\r\n"
+
+
+async def test_a_bodiless_answer_still_sends_its_head() -> None:
+    wire = Wire(b"HEAD")
+    await wire.respond(h11.Response(status_code=200, headers=[(b"content-length", b"5")]),
+                       h11.Data(data=b""), h11.EndOfMessage())
+    assert len(wire.writes) == 1 and wire.writes[0].endswith(b"content-length: 5\r\n\r\n")
+    error = Wire()  # Hypercorn's own error answers: a head and an end, no data
+    await error.respond(h11.Response(status_code=400, headers=[(b"content-length", b"0")]),
+                        h11.EndOfMessage())
+    assert len(error.writes) == 1 and error.writes[0].startswith(b"HTTP/1.1 400 ")
+
+
+def idle_server(timeout: float) -> Any:
+    closed: list[float] = []
+
+    async def initiate_server_close() -> None:
+        closed.append(time.monotonic())
+
+    return SimpleNamespace(config=SimpleNamespace(keep_alive_timeout=timeout),
+                           context=SimpleNamespace(terminated=EventWrapper()),
+                           _initiate_server_close=initiate_server_close, closed=closed)
+
+
+async def test_the_idle_timer_is_one_task_and_closes_on_timeout_and_on_shutdown() -> None:
+    server = idle_server(0.2)
+    started = time.monotonic()
+    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
+    await asyncio.sleep(0.05)
+    assert len(asyncio.all_tasks()) == 2  # this test and the timer: no task of wait_for's
+    await timer
+    assert server.closed and server.closed[0] - started >= 0.19
+
+    server = idle_server(30)
+    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
+    await asyncio.sleep(0.01)
+    await server.context.terminated.set()  # the server stops: idle connections close now
+    await asyncio.wait_for(timer, 1)
+    assert server.closed
+
+    server = idle_server(30)
+    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
+    await asyncio.sleep(0.01)
+    timer.cancel()  # a request came: the timer stops without closing anything
+    await asyncio.gather(timer, return_exceptions=True)
+    assert timer.cancelled() and not server.closed
+
+
+def test_the_date_header_is_made_once_a_second() -> None:
+    format_date = hypercorn_config.format_date_time  # type: ignore[attr-defined]
+    now = time.time()
+    assert format_date(now) == format_date_time(int(now))
+    assert format_date(int(now) + 0.99) is format_date(int(now))  # the same string
+    assert format_date(int(now) + 1) == format_date_time(int(now) + 1)
+    header = dict(hypercorn_config.Config().response_headers("h11"))[b"date"]
+    assert header.decode() in (format_date_time(int(now)), format_date_time(int(now) + 1))
