@@ -35,6 +35,14 @@ and each keeping what goes on the wire:
   request's path). The head is held until the body's first bytes and goes out with
   them; nothing empty is written. Hypercorn sends the head only together with the first
   body message, so nothing waits.
+- **A stream's chunks that arrive together leave together.** The chunks of a streamed
+  (chunked) response that its task sends during one turn of the event loop, typically
+  the events of one read from the upstream, are written with one system call at the end
+  of that turn instead of one each. Nothing waits for more data: the turn ends as soon
+  as the tasks that ran have nothing more to do. Every other write (a sized response, a
+  stream's head and its last chunk) goes at once, after anything held. A client that
+  reads slowly still holds its senders back as before (the write buffer's high-water
+  mark, then ``drain``), and everything held is written before the connection closes.
 - **The idle timer without a second task.** Between requests Hypercorn runs a keep-alive
   timer as a task that waits with ``asyncio.wait_for``, which wraps the wait in a task
   of its own; every request stops one and starts another. The same wait under
@@ -46,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.handlers import format_date_time
 
@@ -67,6 +76,7 @@ def apply() -> None:
     _close_on_eof(tcp_server.TCPServer)
     _release_body_queue(task_group.TaskGroup)
     _one_write_per_response(h11_protocol.H11Protocol)
+    _stream_chunks_per_turn(tcp_server.TCPServer)
     _idle_timer_in_one_task(tcp_server.TCPServer)
     if getattr(hypercorn_config, "format_date_time", None) is format_date_time:
         setattr(hypercorn_config, "format_date_time", _date_once_a_second)  # noqa: B010
@@ -129,6 +139,11 @@ class _DisconnectMakesRoom:
         await queue.put(event)
 
 
+@dataclass(frozen=True)
+class _StreamChunk(RawData):
+    """Bytes of a chunked response's body: they may wait for the end of this loop turn."""
+
+
 def _one_write_per_response(protocol: type) -> None:
     send_event: Callable[[Any, Any], Awaitable[None]] | None = getattr(
         protocol, "_send_h11_event", None)
@@ -142,17 +157,78 @@ def _one_write_per_response(protocol: type) -> None:
             if self.connection.their_state != h11.ERROR:
                 raise
             return
-        if type(event) is h11.Response:
+        kind = type(event)
+        if kind is h11.Response:
             self._llm_gateway_head = data  # goes out with the body's first bytes
+            self._llm_gateway_chunked = all(name != b"content-length"
+                                            for name, _ in event.headers)
             return
         head = self.__dict__.pop("_llm_gateway_head", None)
         if head is not None:
-            data = head + data
-        if data:
+            await self.send(RawData(data=head + data))  # a head goes at once
+        elif kind is h11.Data and self.__dict__.get("_llm_gateway_chunked"):
+            await self.send(_StreamChunk(data=data))
+        elif data:
             await self.send(RawData(data=data))
 
     setattr(protocol, "_send_h11_event", send_head_with_body)  # noqa: B010
     setattr(protocol, _MARK, True)  # noqa: B010
+
+
+def _stream_chunks_per_turn(server: type) -> None:
+    send: Callable[[Any, Any], Awaitable[None]] | None = getattr(server, "protocol_send", None)
+    close: Callable[[Any], Awaitable[None]] | None = getattr(server, "_close", None)
+    initiate: Callable[[Any], Awaitable[None]] | None = getattr(
+        server, "_initiate_server_close", None)
+    if send is None or close is None or initiate is None or getattr(
+            server, "_llm_gateway_corked", False):
+        return
+
+    async def protocol_send(self: Any, event: Any) -> None:
+        kind = type(event)
+        if kind is _StreamChunk:
+            held: list[bytes] | None = self.__dict__.get("_llm_gateway_held")
+            if held is None:
+                self._llm_gateway_held = [event.data]
+                self.loop.call_soon(_write_held, self)
+            else:
+                held.append(event.data)
+            transport = self.writer.transport
+            if transport.get_write_buffer_size() < transport.get_write_buffer_limits()[1]:
+                return
+            event = RawData(data=b"")  # the client reads slowly: wait for it, as Hypercorn does
+        if kind is not RawData and kind is not _StreamChunk:
+            await send(self, event)
+            return
+        held = self.__dict__.pop("_llm_gateway_held", None)
+        if held:
+            held.append(event.data)
+            event = RawData(data=b"".join(held))
+        await send(self, event)
+
+    async def write_held_then_close(self: Any) -> None:
+        _write_held(self)
+        await close(self)
+
+    async def write_held_then_initiate_close(self: Any) -> None:
+        _write_held(self)
+        await initiate(self)
+
+    setattr(server, "protocol_send", protocol_send)  # noqa: B010
+    setattr(server, "_close", write_held_then_close)  # noqa: B010
+    setattr(server, "_initiate_server_close", write_held_then_initiate_close)  # noqa: B010
+    setattr(server, "_llm_gateway_corked", True)  # noqa: B010
+
+
+def _write_held(server: Any) -> None:
+    """Write the stream chunks held since the last write, in one call."""
+    held: list[bytes] | None = server.__dict__.pop("_llm_gateway_held", None)
+    if not held or server.writer.transport.is_closing():
+        return  # a lost connection is noticed by its reader, which ends the streams
+    try:
+        server.writer.write(held[0] if len(held) == 1 else b"".join(held))
+    except (ConnectionError, RuntimeError):
+        pass
 
 
 def _idle_timer_in_one_task(server: type) -> None:

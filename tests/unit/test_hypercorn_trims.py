@@ -1,7 +1,9 @@
-"""The three per-request trims of Hypercorn in gateway/hypercorn_patch.py, driven through
-the patched Hypercorn methods with a real h11 connection: a small response is one write
-and nothing empty is written, the keep-alive timer is one task that still ends on
-timeout and on shutdown, and the Date header is right and made once a second."""
+"""The per-request trims of Hypercorn in gateway/hypercorn_patch.py, driven through the
+patched Hypercorn methods with a real h11 connection: a small response is one write and
+nothing empty is written; a stream's chunks sent in one loop turn are one write, in
+order, before anything else and before the connection closes, and a slow reader still
+holds the sender back; the keep-alive timer is one task that still ends on timeout and
+on shutdown; the Date header is right and made once a second."""
 
 from __future__ import annotations
 
@@ -51,14 +53,74 @@ async def test_a_sized_response_is_one_write() -> None:
     assert wire.writes[0].startswith(b"HTTP/1.1 200 ") and wire.writes[0].endswith(b"\r\n\r\nok")
 
 
-async def test_a_chunked_response_keeps_its_framing_and_every_chunk_goes_at_once() -> None:
+async def test_a_chunked_response_keeps_its_framing() -> None:
     wire = Wire()
     await wire.respond(h11.Response(status_code=200, headers=[]), h11.Data(data=b"one"))
     assert len(wire.writes) == 1 and wire.writes[0].endswith(b"\r\n\r\n3\r\none\r\n")
-    await wire.respond(h11.Data(data=b"two"))
-    assert wire.writes[1] == b"3\r\ntwo\r\n"  # a stream's chunk is written as it comes
-    await wire.respond(h11.EndOfMessage())
-    assert wire.writes[2] == b"0\r\n\r\n"
+    await wire.respond(h11.Data(data=b"two"), h11.EndOfMessage())
+    assert wire.writes[1:] == [b"3\r\ntwo\r\n", b"0\r\n\r\n"]
+
+
+class Writer:
+    """A connection's writer: what was written, in how many calls, and the drains."""
+
+    def __init__(self, buffered: int = 0) -> None:
+        self.calls: list[bytes] = []
+        self.drains = 0
+        self.transport = SimpleNamespace(get_write_buffer_size=lambda: buffered,
+                                         get_write_buffer_limits=lambda: (16, 65536),
+                                         is_closing=lambda: False)
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(data)
+
+    async def drain(self) -> None:
+        self.drains += 1
+
+    def close(self) -> None:
+        pass
+
+
+def connection(writer: Writer) -> Any:
+    server = SimpleNamespace(loop=asyncio.get_running_loop(), writer=writer,
+                             send_lock=asyncio.Lock(), closed=[])
+
+    async def handle(event: Any) -> None:
+        server.closed.append(event)
+
+    server.protocol = SimpleNamespace(handle=handle)
+    return server
+
+
+async def test_stream_chunks_of_one_turn_leave_in_one_write_in_order() -> None:
+    writer = Writer()
+    server = connection(writer)
+    send = tcp_server.TCPServer.protocol_send
+    for part in (b"a", b"b", b"c"):
+        await send(server, hypercorn_patch._StreamChunk(data=part))  # type: ignore[arg-type]
+    assert writer.calls == []  # held until this turn of the loop ends
+    await asyncio.sleep(0)
+    assert writer.calls == [b"abc"]
+    await send(server, hypercorn_patch._StreamChunk(data=b"d"))  # type: ignore[arg-type]
+    await send(server, RawData(data=b"end"))  # a stream's last chunk: at once, after "d"
+    assert writer.calls == [b"abc", b"dend"]
+    await asyncio.sleep(0)
+    assert writer.calls == [b"abc", b"dend"]  # nothing written twice
+
+
+async def test_held_chunks_are_written_before_the_connection_closes() -> None:
+    writer = Writer()
+    server = connection(writer)
+    await tcp_server.TCPServer.protocol_send(server, hypercorn_patch._StreamChunk(data=b"x"))  # type: ignore[arg-type]
+    await tcp_server.TCPServer._initiate_server_close(server)  # type: ignore[arg-type]
+    assert writer.calls == [b"x"] and server.closed  # written, then closed
+
+
+async def test_a_slow_reader_holds_the_stream_back() -> None:
+    writer = Writer(buffered=65536)  # the client has not read what it was sent
+    server = connection(writer)
+    await tcp_server.TCPServer.protocol_send(server, hypercorn_patch._StreamChunk(data=b"x"))  # type: ignore[arg-type]
+    assert writer.calls == [b"x"] and writer.drains == 1
 
 
 async def test_a_bodiless_answer_still_sends_its_head() -> None:
