@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
+from gateway.redis_failures import UNREACHABLE
 from gateway.resilience.breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -169,7 +169,7 @@ class RedisBreaker:
             try:
                 allowed, generation, half_open, before = await group._allow(
                     keys=[self._key], args=self._allow_args)
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 group.failed(exc)
             else:
                 group.recovered()
@@ -192,7 +192,7 @@ class RedisBreaker:
         try:
             after, before = await self._group._record(
                 keys=[self._key], args=(permit.generation, code, *self._record_args))
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             # The outcome is lost with the connection; the local breaker decides from
             # the next call on.
             self._group.failed(exc)
@@ -204,7 +204,7 @@ class RedisBreaker:
         if group.usable():
             try:
                 raw = await group.redis.hmget(self._key, "state", "req", "fail", "cons", "opened")
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 group.failed(exc)
             else:
                 state, req, fail, cons, opened = (int(v) if v is not None else 0 for v in raw)
@@ -219,7 +219,7 @@ class RedisBreaker:
         try:
             before = await self._group.redis.hget(self._key, "state")
             await self._group.redis.delete(self._key)
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             self._group.failed(exc)
             return
         if before is not None:

@@ -25,7 +25,7 @@ Redis Cluster slot; every key expires, so idle subjects vanish)::
                              expired members are dropped by the next acquire, the key
                              expires with its youngest lease
 
-When Redis cannot be reached (any ``RedisError``/``OSError``, timeouts included)
+When Redis cannot be reached (:data:`gateway.redis_failures.UNREACHABLE`, timeouts included)
 the limiter fails OPEN: the request is admitted with no state at all, counted in
 ``gateway_rate_limit_fail_open_total``, the outage is logged once and shown by
 :attr:`RedisRateLimiter.degraded`, and Redis is left alone for
@@ -47,9 +47,9 @@ from collections.abc import Callable
 from string import Template
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.observability import metrics
+from gateway.redis_failures import UNREACHABLE
 from gateway.resilience.local_ratelimit import (
     ALLOWED,
     CONCURRENCY_RETRY,
@@ -238,7 +238,7 @@ class RedisRateLimiter:
                          self._lease_ttl_ms))
         try:
             reply = await self._acquire(keys=(key, key + ":d", key + ":c"), args=(args,))
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             self._failed(exc)
             return self._fail_open()
         self._recovered()
@@ -256,7 +256,7 @@ class RedisRateLimiter:
             return
         try:
             await self.redis.zrem(self._key(subject) + ":c", lease)
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             self._failed(exc)
         else:
             self._recovered()
@@ -271,7 +271,7 @@ class RedisRateLimiter:
         try:
             await self._charge(keys=(key, key + ":d"),
                                args=(tokens, int(tpm is not None), int(quota is not None)))
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             self._failed(exc)
         else:
             self._recovered()

@@ -26,7 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+from gateway.redis_failures import UNREACHABLE
 
 __all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
 
@@ -108,7 +109,7 @@ class RedisResponseCache:
             return None
         try:
             value = await self._redis.get(KEY_PREFIX + key)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except UNREACHABLE as exc:
             self._failed(exc)
             return None
         self._recovered()
@@ -121,7 +122,7 @@ class RedisResponseCache:
             return
         try:
             await self._redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
-        except (RedisError, OSError, TimeoutError) as exc:
+        except UNREACHABLE as exc:
             self._failed(exc)
             return
         self._recovered()

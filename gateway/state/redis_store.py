@@ -26,9 +26,9 @@ from contextlib import asynccontextmanager
 from typing import Any, Self
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.errors import UnavailableError
+from gateway.redis_failures import UNREACHABLE
 from gateway.state.base import ConversationRecord
 
 __all__ = ["KEY_PREFIX", "RedisConversationStore"]
@@ -38,7 +38,7 @@ log = logging.getLogger("gateway.state")
 KEY_PREFIX = "llmgw:conv:"
 PING_TIMEOUT = 2.0
 _UNAVAILABLE = "conversation store unavailable"
-_UNREACHABLE = (RedisError, OSError, TimeoutError)
+_UNREACHABLE = UNREACHABLE
 
 # KEYS[1] the record, ARGV[1] the owner; 1 when deleted.
 _DELETE_OWNED = """
