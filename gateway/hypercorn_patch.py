@@ -1,4 +1,5 @@
-"""Two fixes for Hypercorn's asyncio server, applied by ``gateway serve`` before it starts.
+"""Two fixes and four trims for Hypercorn's asyncio server, applied by ``gateway serve``
+before it starts.
 
 **A connection closes as soon as its client does.** Hypercorn 0.17 and 0.18 run each
 connection's reader inside a task group that also holds the keep-alive idle timer. When
@@ -24,11 +25,12 @@ The fix empties the queue when the disconnect comes (the stream is closed, so th
 unread body is moot), which leaves room for it and for a put already under way.
 A CI run found it as a gateway that did not stop after SIGTERM.
 
-Both are no-ops on a Hypercorn without the patched internals; regression tests are in
-tests/reliability/test_fault_regressions.py.
+Both fixes are no-ops on a Hypercorn without the patched internals; regression tests are
+in tests/reliability/test_fault_regressions.py.
 
-Three trims of Hypercorn's per-request work follow, each measured (docs/performance.md)
-and each keeping what goes on the wire:
+Four trims of Hypercorn's per-request work follow, each measured (docs/performance.md,
+changes 8 and 9), each keeping what goes on the wire, each a no-op on a Hypercorn without
+the method it replaces (tests/unit/test_hypercorn_trims.py):
 
 - **One write per small response.** Hypercorn writes a response's head, then its body,
   then the empty end of a sized body, as three socket writes (each a system call on the
