@@ -68,9 +68,10 @@ from hypercorn.protocol import h11 as h11_protocol
 
 __all__ = ["apply"]
 
-_MARK = "_llm_gateway_patched"
+_MARK = "_llm_gateway_replaced"  # set on each function this module installs
 
 Put = Callable[[Any], Awaitable[None]]
+Method = Callable[..., Any]
 
 
 def apply() -> None:
@@ -84,9 +85,21 @@ def apply() -> None:
         setattr(hypercorn_config, "format_date_time", _date_once_a_second)  # noqa: B010
 
 
+def _original(owner: type, name: str) -> Any:
+    """Hypercorn's ``owner.name`` to replace; None when this Hypercorn lacks it or it is
+    already replaced (so each patch is a no-op elsewhere, and applying twice is too)."""
+    method = getattr(owner, name, None)
+    return None if method is None or getattr(method, _MARK, False) else method
+
+
+def _install(owner: type, name: str, method: Method) -> None:
+    setattr(method, _MARK, True)
+    setattr(owner, name, method)
+
+
 def _close_on_eof(server: type) -> None:
-    read: Callable[[Any], Awaitable[None]] | None = getattr(server, "_read_data", None)
-    if read is None or getattr(server, _MARK, False):
+    read: Callable[[Any], Awaitable[None]] | None = _original(server, "_read_data")
+    if read is None:
         return
 
     async def read_then_stop_idle_timer(self: Any) -> None:
@@ -97,13 +110,12 @@ def _close_on_eof(server: type) -> None:
             if idle is not None:
                 await idle.stop()
 
-    setattr(server, "_read_data", read_then_stop_idle_timer)  # noqa: B010
-    setattr(server, _MARK, True)  # noqa: B010
+    _install(server, "_read_data", read_then_stop_idle_timer)
 
 
 def _release_body_queue(group: type) -> None:
-    spawn_app: Callable[..., Awaitable[Put]] | None = getattr(group, "spawn_app", None)
-    if spawn_app is None or getattr(group, _MARK, False):
+    spawn_app: Callable[..., Awaitable[Put]] | None = _original(group, "spawn_app")
+    if spawn_app is None:
         return
 
     async def spawn_app_disconnect_makes_room(self: Any, *args: Any) -> Put:
@@ -113,8 +125,7 @@ def _release_body_queue(group: type) -> None:
             return put  # not the Hypercorn this was written for: leave it as it is
         return _DisconnectMakesRoom(queue)
 
-    setattr(group, "spawn_app", spawn_app_disconnect_makes_room)  # noqa: B010
-    setattr(group, _MARK, True)  # noqa: B010
+    _install(group, "spawn_app", spawn_app_disconnect_makes_room)
 
 
 class _DisconnectMakesRoom:
@@ -147,10 +158,8 @@ class _StreamChunk(RawData):
 
 
 def _one_write_per_response(protocol: type) -> None:
-    send_event: Callable[[Any, Any], Awaitable[None]] | None = getattr(
-        protocol, "_send_h11_event", None)
-    if send_event is None or getattr(protocol, _MARK, False):
-        return
+    if _original(protocol, "_send_h11_event") is None:
+        return  # replaced whole: it is a few lines of Hypercorn's
 
     async def send_head_with_body(self: Any, event: Any) -> None:
         try:
@@ -173,17 +182,15 @@ def _one_write_per_response(protocol: type) -> None:
         elif data:
             await self.send(RawData(data=data))
 
-    setattr(protocol, "_send_h11_event", send_head_with_body)  # noqa: B010
-    setattr(protocol, _MARK, True)  # noqa: B010
+    _install(protocol, "_send_h11_event", send_head_with_body)
 
 
 def _stream_chunks_per_turn(server: type) -> None:
-    send: Callable[[Any, Any], Awaitable[None]] | None = getattr(server, "protocol_send", None)
-    close: Callable[[Any], Awaitable[None]] | None = getattr(server, "_close", None)
-    initiate: Callable[[Any], Awaitable[None]] | None = getattr(
-        server, "_initiate_server_close", None)
-    if send is None or close is None or initiate is None or getattr(
-            server, "_llm_gateway_corked", False):
+    send: Callable[[Any, Any], Awaitable[None]] | None = _original(server, "protocol_send")
+    close: Callable[[Any], Awaitable[None]] | None = _original(server, "_close")
+    initiate: Callable[[Any], Awaitable[None]] | None = _original(
+        server, "_initiate_server_close")
+    if send is None or close is None or initiate is None:
         return
 
     async def protocol_send(self: Any, event: Any) -> None:
@@ -199,7 +206,7 @@ def _stream_chunks_per_turn(server: type) -> None:
             if transport.get_write_buffer_size() < transport.get_write_buffer_limits()[1]:
                 return
             event = RawData(data=b"")  # the client reads slowly: wait for it, as Hypercorn does
-        if kind is not RawData and kind is not _StreamChunk:
+        elif kind is not RawData:
             await send(self, event)
             return
         held = self.__dict__.pop("_llm_gateway_held", None)
@@ -216,10 +223,9 @@ def _stream_chunks_per_turn(server: type) -> None:
         _write_held(self)
         await initiate(self)
 
-    setattr(server, "protocol_send", protocol_send)  # noqa: B010
-    setattr(server, "_close", write_held_then_close)  # noqa: B010
-    setattr(server, "_initiate_server_close", write_held_then_initiate_close)  # noqa: B010
-    setattr(server, "_llm_gateway_corked", True)  # noqa: B010
+    _install(server, "protocol_send", protocol_send)
+    _install(server, "_close", write_held_then_close)
+    _install(server, "_initiate_server_close", write_held_then_initiate_close)
 
 
 def _write_held(server: Any) -> None:
@@ -234,9 +240,8 @@ def _write_held(server: Any) -> None:
 
 
 def _idle_timer_in_one_task(server: type) -> None:
-    if getattr(server, "_idle_timeout", None) is None or getattr(
-            server, "_llm_gateway_idle", False):
-        return
+    if _original(server, "_idle_timeout") is None:
+        return  # replaced whole: it is a few lines of Hypercorn's
 
     async def idle_timeout(self: Any) -> None:
         try:
@@ -246,8 +251,7 @@ def _idle_timer_in_one_task(server: type) -> None:
             pass
         await asyncio.shield(self._initiate_server_close())
 
-    setattr(server, "_idle_timeout", idle_timeout)  # noqa: B010
-    setattr(server, "_llm_gateway_idle", True)  # noqa: B010
+    _install(server, "_idle_timeout", idle_timeout)
 
 
 _date: dict[int, str] = {}  # the current second's Date header value

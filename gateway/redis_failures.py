@@ -7,8 +7,9 @@ exactly this and degrades as documented instead of failing the request:
 - ``OSError``: socket errors that reach us unwrapped (``TimeoutError`` is one);
 - ``RuntimeError``: uvloop's "unable to perform operation on <TCPTransport closed=True>",
   which redis-py lets through when Redis goes away between its connect and the health
-  check it writes right after (a CI run saw it turn one chat request into a 500 while
-  Redis was stopping; tests/reliability/test_faults.py).
+  check it writes right after (a CI run of tests/reliability/test_faults.py saw it turn
+  one chat request into a 500 while Redis was stopping;
+  tests/integration/test_redis_transport_closed.py holds the rule).
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ log = logging.getLogger("gateway.state")
 KEY_PREFIX = "llmgw:conv:"
 PING_TIMEOUT = 2.0
 _UNAVAILABLE = "conversation store unavailable"
-_UNREACHABLE = UNREACHABLE
 
 # KEYS[1] the record, ARGV[1] the owner; 1 when deleted.
 _DELETE_OWNED = """
@@ -81,7 +80,7 @@ class RedisConversationStore:
         if self._owns_client:
             try:
                 await self._redis.aclose()
-            except _UNREACHABLE:
+            except UNREACHABLE:
                 pass
 
     async def ping(self) -> None:
@@ -118,7 +117,7 @@ class RedisConversationStore:
     async def _guard(self) -> AsyncIterator[None]:
         try:
             yield
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             # The class is enough to diagnose; a message may name the host.
             log.warning(_UNAVAILABLE, extra={"fields": {"error": type(exc).__name__}})
             raise UnavailableError(_UNAVAILABLE) from None

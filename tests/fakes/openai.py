@@ -68,6 +68,11 @@ def stream_events(model: str, words: list[str], include_usage: bool) -> list[Any
 class FakeOpenAI(FakeServer):
     api_key = "sk-fake-upstream-key"
 
+    def provider(self, name: str = "up", models: str = "m") -> str:
+        """The config's line for an ``openai`` provider at this fake (under ``providers:``)."""
+        return (f'  {name}: {{type: openai, base_url: "{self.base_url}/v1", '
+                f'api_key: "{self.api_key}", models: [{models}]}}')
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)

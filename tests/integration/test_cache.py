@@ -17,8 +17,7 @@ def config(fake: FakeOpenAI, cache: str) -> str:
     return f"""
 cache: {cache}
 providers:
-  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [m]}}
+{fake.provider()}
 """
 
 

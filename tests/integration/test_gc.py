@@ -56,8 +56,7 @@ def test_requests_leave_no_cycles_and_the_collector_rests(
 ) -> None:
     gw = gateway_factory(f"""
 providers:
-  up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [m]}}
+{fake_openai.provider()}
 """)
     chat = {"model": "up/m", "messages": [{"role": "user", "content": "hi"}]}
     with httpx.Client(base_url=gw.http_url, timeout=10) as client:

@@ -144,8 +144,7 @@ def test_a_client_vanishing_mid_stream_cancels_the_upstream_and_charges_nothing(
     gw = gateway_factory(f"""
 circuit_breaker: {{consecutive_failures: 1, min_requests: 1}}
 providers:
-  up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [m]}}
+{fake_openai.provider()}
 """, env={"GATEWAY_ADMIN_KEY": "adm-hostile"})
     admin = {"Authorization": "Bearer adm-hostile"}
     tenant = httpx.post(gw.http_url + "/admin/tenants", headers=admin, json={

@@ -32,8 +32,7 @@ def test_a_client_leaving_a_slow_completion_frees_its_slot_at_once(
 ) -> None:
     gw = gateway_factory(f"""
 providers:
-  up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [m]}}
+{fake_openai.provider()}
 """, env={"GATEWAY_ADMIN_KEY": "adm-hot"})
     key = tenant_key(gw)
     fake_openai.enqueue(Reply(delay=5.0))  # the upstream takes 5 s: the client will not wait

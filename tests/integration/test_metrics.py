@@ -39,8 +39,7 @@ circuit_breaker: {{consecutive_failures: 2, min_requests: 100, open_timeout: 60s
 pricing:
   gpt-4o-mini: {{input_per_mtok: 150000, output_per_mtok: 600000}}
 providers:
-  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [gpt-4o-mini]}}
+{fake.provider(models="gpt-4o-mini")}
   mock: {{type: mock, models: [echo]}}
 models:
   - name: smart

@@ -21,8 +21,7 @@ def config(fake: FakeOpenAI, conversations: str) -> str:
     return f"""
 conversations: {conversations}
 providers:
-  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [gpt-4o-mini]}}
+{fake.provider(models="gpt-4o-mini")}
   mock: {{type: mock, models: [echo]}}
 """
 

@@ -27,8 +27,7 @@ observability:
     exporter: {{type: otlp, endpoint: "127.0.0.1:{receiver.port}", insecure: true,
                headers: {{x-tenant-token: otlp-header-secret}}}}
 providers:
-  up: {{type: openai, base_url: "{fake.base_url}/v1", api_key: "{FakeOpenAI.api_key}",
-        models: [gpt-4o-mini]}}
+{fake.provider(models="gpt-4o-mini")}
 """
 
 

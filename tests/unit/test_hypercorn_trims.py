@@ -177,3 +177,12 @@ def test_the_date_header_is_made_once_a_second() -> None:
     assert format_date(int(now) + 1) == format_date_time(int(now) + 1)
     header = dict(hypercorn_config.Config().response_headers("h11"))[b"date"]
     assert header.decode() in (format_date_time(int(now)), format_date_time(int(now) + 1))
+
+
+def test_applying_twice_changes_nothing() -> None:
+    installed = {(owner, name): getattr(owner, name) for owner, name in (
+        (tcp_server.TCPServer, "protocol_send"), (tcp_server.TCPServer, "_read_data"),
+        (tcp_server.TCPServer, "_idle_timeout"), (h11_protocol.H11Protocol, "_send_h11_event"))}
+    hypercorn_patch.apply()
+    assert all(getattr(owner, name) is method for (owner, name), method in installed.items())
+    assert all(getattr(method, "_llm_gateway_replaced", False) for method in installed.values())
