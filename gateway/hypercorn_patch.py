@@ -66,7 +66,14 @@ from hypercorn.asyncio import task_group, tcp_server
 from hypercorn.events import RawData
 from hypercorn.protocol import h11 as h11_protocol
 
-__all__ = ["apply"]
+__all__ = ["DISCONNECT_EXTENSION", "apply"]
+
+DISCONNECT_EXTENSION = "llm_gateway.disconnect"
+"""The ASGI scope extension through which an application is told, by a call and not by a
+message it must wait for, that its request's ``http.disconnect`` was queued:
+``scope["extensions"][DISCONNECT_EXTENSION]["watch"](callback)``. Hypercorn queues that
+event when the client goes away and, from inside the application's last ``send``, when
+the response has ended."""
 
 _MARK = "_llm_gateway_replaced"  # set on each function this module installs
 
@@ -118,12 +125,16 @@ def _release_body_queue(group: type) -> None:
     if spawn_app is None:
         return
 
-    async def spawn_app_disconnect_makes_room(self: Any, *args: Any) -> Put:
-        put = await spawn_app(self, *args)
+    async def spawn_app_disconnect_makes_room(self: Any, app: Any, config: Any, scope: Any,
+                                              send: Any) -> Put:
+        put = await spawn_app(self, app, config, scope, send)
         queue = getattr(put, "__self__", None)
         if not isinstance(queue, asyncio.Queue):
             return put  # not the Hypercorn this was written for: leave it as it is
-        return _DisconnectMakesRoom(queue)
+        wrapper = _DisconnectMakesRoom(queue)
+        # The application's task is created but has not run yet: it sees the extension.
+        scope["extensions"][DISCONNECT_EXTENSION] = {"watch": wrapper.watch}
+        return wrapper
 
     _install(group, "spawn_app", spawn_app_disconnect_makes_room)
 
@@ -132,12 +143,20 @@ class _DisconnectMakesRoom:
     """The ``put`` Hypercorn feeds one request's events through. Hypercorn sets the stream
     closed before it queues ``http.disconnect``, and queues nothing for a closed stream
     after; only a put already under way can still land. So emptying the queue when the
-    disconnect comes leaves room for it and for that one put, whoever is still reading."""
+    disconnect comes leaves room for it and for that one put, whoever is still reading.
 
-    __slots__ = ("_queue",)
+    It also tells a watcher (:data:`DISCONNECT_EXTENSION`) of the disconnect as it is
+    queued, so the application needs no task waiting on ``receive`` to notice it."""
+
+    __slots__ = ("_queue", "_watcher")
 
     def __init__(self, queue: asyncio.Queue[Any]) -> None:
         self._queue = queue
+        self._watcher: Callable[[], None] | None = None
+
+    def watch(self, watcher: Callable[[], None] | None) -> None:
+        """Call ``watcher`` once when ``http.disconnect`` is queued; None stops watching."""
+        self._watcher = watcher
 
     async def __call__(self, event: Any) -> None:
         queue = self._queue
@@ -149,6 +168,9 @@ class _DisconnectMakesRoom:
             # takes would find the queue full again, with nobody left to read it.
             while not queue.empty():
                 queue.get_nowait()  # each slot freed also wakes a reader waiting to put
+            watcher, self._watcher = self._watcher, None
+            if watcher is not None:
+                watcher()
         await queue.put(event)
 
 

@@ -12,8 +12,9 @@ chunk as it arrives. The liveness probe (``/health``, ``/health/live``), which K
 calls every few seconds on every replica, is a fixed answer. Every other path goes on to
 Quart.
 
-A client that goes away is noticed (Hypercorn says ``http.disconnect``) and the request's
-task is cancelled, so the core's call and the upstream's stop, as with Quart.
+A client that goes away is noticed (Hypercorn queues ``http.disconnect``, and tells the
+route so at once through :data:`~gateway.hypercorn_patch.DISCONNECT_EXTENSION`) and the
+request's task is cancelled, so the core's call and the upstream's stop, as with Quart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from gateway.facade.calls import (
     request_id,
 )
 from gateway.facade.errors import ApiError, from_rpc_error
+from gateway.hypercorn_patch import DISCONNECT_EXTENSION
 from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]
@@ -94,17 +96,43 @@ async def _fail(send: Send, error: ApiError, request_id: str) -> None:
 
 
 class _Disconnect:
-    """Cancels the request's task when the client goes away, and says so."""
+    """Cancels the request's task when the client goes away, and says so.
 
-    __slots__ = ("gone", "_watch")
+    Served by ``gateway serve``, Hypercorn (patched, :mod:`gateway.hypercorn_patch`) calls
+    back as it queues the disconnect; under any other server a task waits on ``receive``
+    for it. The callback saves that task, and its cancellation, on every request.
+    """
 
-    def __init__(self, receive: Receive) -> None:
+    __slots__ = ("gone", "_task", "_closed", "_watch", "_waiter")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
         self.gone = False
+        self._closed = False
         task = asyncio.current_task()
         assert task is not None
-        self._watch = asyncio.ensure_future(self._wait(receive, task))
+        self._task = task
+        extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+        self._watch: Callable[[Callable[[], None] | None], None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        if extension is not None:
+            self._watch = extension["watch"]
+            self._watch(self._queued)
+        else:
+            self._waiter = asyncio.ensure_future(self._wait(receive))
 
-    async def _wait(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+    def _queued(self) -> None:
+        # Hypercorn also queues the disconnect from inside the request's own last send,
+        # once the response has ended; by the next turn of the loop such a request is
+        # closed. A client that left, seen by the connection's reader or by a failed
+        # write, finds it still open.
+        self._task.get_loop().call_soon(self._left)
+
+    def _left(self) -> None:
+        if not self._closed:
+            self.gone = True
+            self._task.cancel()
+
+    async def _wait(self, receive: Receive) -> None:
         try:
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -113,11 +141,14 @@ class _Disconnect:
             # task, leaves no exception, traceback and frame in a cycle with this task for
             # the garbage collector to find on every request (docs/performance.md).
             return
-        self.gone = True
-        task.cancel()
+        self._left()
 
     def close(self) -> None:
-        self._watch.cancel()
+        self._closed = True
+        if self._watch is not None:
+            self._watch(None)
+        elif self._waiter is not None:
+            self._waiter.cancel()
 
 
 class HotRoutes:
@@ -163,7 +194,7 @@ class HotRoutes:
         except Exception:
             await _internal_error(send, rid)
             return
-        disconnect = _Disconnect(receive)
+        disconnect = _Disconnect(scope, receive)
         try:
             if stream:
                 await self._stream(send, chat, include_usage, metadata, rid, timeout)
