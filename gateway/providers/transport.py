@@ -18,7 +18,12 @@ __all__ = ["NdjsonDecoder", "SseDecoder", "iter_events", "new_session"]
 
 
 def new_session(max_connections: int) -> aiohttp.ClientSession:
-    """A pooled keep-alive session for one upstream; no timeout of its own (calls pass one)."""
+    """A pooled keep-alive session for one upstream; no timeout of its own (calls pass one).
+
+    It keeps no cookies: one session carries every tenant's calls, so a cookie an upstream
+    set on one tenant's call must not ride along on the next tenant's (and no jar is
+    consulted on every call).
+    """
     connector = aiohttp.TCPConnector(
         limit=max_connections,
         limit_per_host=max_connections,
@@ -27,6 +32,7 @@ def new_session(max_connections: int) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),

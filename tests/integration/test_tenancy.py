@@ -24,7 +24,8 @@ from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grp
 
 from tests.conftest import ROOT, GatewayProcess, start_gateway
 from tests.fakes.oidc import FakeIssuer
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import FakeOpenAI, completion
+from tests.fakes.server import Reply
 from tests.servers import RedisServer
 
 ADMIN = "adm-tenancy-test-key"
@@ -380,3 +381,24 @@ def test_tenant_default_and_fallback_providers(gateway_factory: Factory,
                                            "model": "gpt-4o-mini"}
     _, other = new_tenant(gw)
     assert chat(gw, other, "gpt-4o-mini").status_code == 404  # no default: not routable
+
+
+def test_an_upstream_cookie_is_not_sent_with_the_next_call(
+    gateway_factory: Factory, fake_openai: FakeOpenAI
+) -> None:
+    """One upstream session carries every tenant's calls: what an upstream sets for one
+    call (a load balancer's affinity cookie, a session) is not replayed on the next."""
+    # By name: aiohttp's cookie jar ignores cookies from an IP address.
+    by_name = fake_openai.provider().replace("127.0.0.1", "localhost")
+    gw = gateway_factory(f"""
+providers:
+{by_name}
+""")
+    fake_openai.enqueue(Reply(json=completion("m"), headers={
+        "Set-Cookie": "session=first-callers; Path=/"}))
+    for _ in range(2):
+        r = httpx.post(gw.http_url + "/v1/chat/completions", json={
+            "model": "up/m", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        assert "set-cookie" not in r.headers  # nor is it passed back to the client
+    assert [call.headers.get("Cookie") for call in fake_openai.requests[-2:]] == [None, None]
