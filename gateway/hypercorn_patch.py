@@ -1,4 +1,4 @@
-"""Two fixes and four trims for Hypercorn's asyncio server, applied by ``gateway serve``
+"""Two fixes and five trims for Hypercorn's asyncio server, applied by ``gateway serve``
 before it starts.
 
 **A connection closes as soon as its client does.** Hypercorn 0.17 and 0.18 run each
@@ -50,6 +50,11 @@ the method it replaces (tests/unit/test_hypercorn_trims.py):
   of its own; every request stops one and starts another. The same wait under
   ``asyncio.timeout`` needs one task, and stopping it one step of the loop, not two.
 - **The Date header once a second.** It was formatted for every response.
+- **h11's headers iterate as a list.** A request's headers are walked four times on the
+  way in (three by Hypercorn, one by h11) and a response's once by this module. h11's
+  ``Headers`` is a ``Sequence`` without ``__iter__``, so each walk ran the ABC's
+  generator and one ``__getitem__`` call per header; the same pairs now come from one
+  list built in a comprehension (about 40 Python calls fewer per request).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from typing import Any
 from wsgiref.handlers import format_date_time
 
 import h11
+from h11 import _headers as h11_headers
 from hypercorn import config as hypercorn_config
 from hypercorn.asyncio import task_group, tcp_server
 from hypercorn.events import RawData
@@ -88,6 +94,7 @@ def apply() -> None:
     _one_write_per_response(h11_protocol.H11Protocol)
     _stream_chunks_per_turn(tcp_server.TCPServer)
     _idle_timer_in_one_task(tcp_server.TCPServer)
+    _headers_iterate_as_a_list(h11_headers.Headers)
     if getattr(hypercorn_config, "format_date_time", None) is format_date_time:
         setattr(hypercorn_config, "format_date_time", _date_once_a_second)  # noqa: B010
 
@@ -274,6 +281,16 @@ def _idle_timer_in_one_task(server: type) -> None:
         await asyncio.shield(self._initiate_server_close())
 
     _install(server, "_idle_timeout", idle_timeout)
+
+
+def _headers_iterate_as_a_list(headers: type) -> None:
+    if "__iter__" in vars(headers) or "_full_items" not in getattr(headers, "__slots__", ()):
+        return  # iterates its own way (or already does this), or is not the h11 this knows
+
+    def iterate_pairs(self: Any) -> Any:
+        return iter([(name, value) for _, name, value in self._full_items])
+
+    _install(headers, "__iter__", iterate_pairs)
 
 
 _date: dict[int, str] = {}  # the current second's Date header value

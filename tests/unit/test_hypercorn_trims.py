@@ -3,7 +3,8 @@ patched Hypercorn methods with a real h11 connection: a small response is one wr
 nothing empty is written; a stream's chunks sent in one loop turn are one write, in
 order, before anything else and before the connection closes, and a slow reader still
 holds the sender back; the keep-alive timer is one task that still ends on timeout and
-on shutdown; the Date header is right and made once a second."""
+on shutdown; the Date header is right and made once a second; h11's headers iterate as
+the sequence they are, from one list."""
 
 from __future__ import annotations
 
@@ -179,10 +180,23 @@ def test_the_date_header_is_made_once_a_second() -> None:
     assert header.decode() in (format_date_time(int(now)), format_date_time(int(now) + 1))
 
 
+def test_h11_headers_iterate_as_the_sequence_they_are() -> None:
+    request = h11.Request(method="GET", target="/", headers=[
+        ("Host", "x"), ("X-Two", "a"), ("x-two", "b"), ("Content-Length", "0")])
+    headers = request.headers
+    assert "__iter__" in vars(type(headers))  # the patch, not the Sequence ABC's generator
+    assert list(headers) == [headers[i] for i in range(len(headers))] == [
+        (b"host", b"x"), (b"x-two", b"a"), (b"x-two", b"b"), (b"content-length", b"0")]
+    assert headers == list(headers) and [name for name, _ in headers][1] == b"x-two"
+    assert headers.raw_items()[1] == (b"X-Two", b"a")  # the wire's casing is kept apart
+
+
 def test_applying_twice_changes_nothing() -> None:
     installed = {(owner, name): getattr(owner, name) for owner, name in (
         (tcp_server.TCPServer, "protocol_send"), (tcp_server.TCPServer, "_read_data"),
-        (tcp_server.TCPServer, "_idle_timeout"), (h11_protocol.H11Protocol, "_send_h11_event"))}
+        (tcp_server.TCPServer, "_idle_timeout"), (h11_protocol.H11Protocol, "_send_h11_event"),
+        (h11.Request(method="GET", target="/", headers=[("Host", "x")]).headers.__class__,
+         "__iter__"))}
     hypercorn_patch.apply()
     assert all(getattr(owner, name) is method for (owner, name), method in installed.items())
     assert all(getattr(method, "_llm_gateway_replaced", False) for method in installed.values())
