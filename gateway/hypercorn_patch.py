@@ -45,10 +45,12 @@ the method it replaces (tests/unit/test_hypercorn_trims.py):
   stream's head and its last chunk) goes at once, after anything held. A client that
   reads slowly still holds its senders back as before (the write buffer's high-water
   mark, then ``drain``), and everything held is written before the connection closes.
-- **The idle timer without a second task.** Between requests Hypercorn runs a keep-alive
-  timer as a task that waits with ``asyncio.wait_for``, which wraps the wait in a task
-  of its own; every request stops one and starts another. The same wait under
-  ``asyncio.timeout`` needs one task, and stopping it one step of the loop, not two.
+- **The keep-alive timer without a task.** Between requests Hypercorn runs a keep-alive
+  timer as a task that waits, under ``asyncio.wait_for`` (a task of its own), for the
+  timeout or for the worker to stop; every request cancels one (and waits for it to
+  end) and starts another: two tasks and two extra turns of the event loop per request.
+  Here an idle connection holds a timer handle instead, and the worker's idle
+  connections are closed together, by one task, when it stops.
 - **The Date header once a second.** It was formatted for every response.
 - **h11's headers iterate as a list.** A request's headers are walked four times on the
   way in (three by Hypercorn, one by h11) and a response's once by this module. h11's
@@ -93,7 +95,7 @@ def apply() -> None:
     _release_body_queue(task_group.TaskGroup)
     _one_write_per_response(h11_protocol.H11Protocol)
     _stream_chunks_per_turn(tcp_server.TCPServer)
-    _idle_timer_in_one_task(tcp_server.TCPServer)
+    _keep_alive_timer_without_a_task(tcp_server)
     _headers_iterate_as_a_list(h11_headers.Headers)
     if getattr(hypercorn_config, "format_date_time", None) is format_date_time:
         setattr(hypercorn_config, "format_date_time", _date_once_a_second)  # noqa: B010
@@ -268,19 +270,79 @@ def _write_held(server: Any) -> None:
         pass
 
 
-def _idle_timer_in_one_task(server: type) -> None:
-    if _original(server, "_idle_timeout") is None:
-        return  # replaced whole: it is a few lines of Hypercorn's
+def _keep_alive_timer_without_a_task(module: Any) -> None:
+    if _original(module, "AsyncioSingleTask") is None:
+        return  # this Hypercorn's connections have no such timer: leave them
+    _install(module, "AsyncioSingleTask", _KeepAliveTimer)
 
-    async def idle_timeout(self: Any) -> None:
+
+class _KeepAliveTimer:
+    """A connection's keep-alive timer, in the place of the ``AsyncioSingleTask`` that
+    Hypercorn's ``TCPServer`` restarts with its ``_idle_timeout`` when the connection
+    goes idle and stops when a request comes: while idle, a timer handle; on the
+    timeout, or when the worker stops, the connection closes as ``_idle_timeout`` would
+    have closed it, in the connection's task group and beyond the reach of ``stop``."""
+
+    __slots__ = ("_handle", "_server", "_group")
+
+    def __init__(self) -> None:
+        self._handle: asyncio.TimerHandle | None = None
+        self._server: Any = None
+        self._group: Any = None
+
+    async def restart(self, task_group: Any, action: Callable[[], Awaitable[None]]) -> None:
+        server = getattr(action, "__self__", None)
+        if not isinstance(server, tcp_server.TCPServer):
+            raise TypeError("gateway.hypercorn_patch's keep-alive timer times TCPServer's "
+                            "idle connections only")
+        self._cancel()
+        self._server, self._group = server, task_group
+        idle = _IdleConnections.of(server.context)
+        if server.context.terminated.is_set():
+            self._expire()  # the worker is stopping: no more waiting
+            return
+        self._handle = server.loop.call_later(server.config.keep_alive_timeout, self._expire)
+        idle.timers.add(self)
+
+    async def stop(self) -> None:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            _IdleConnections.of(self._server.context).timers.discard(self)
+
+    def _expire(self) -> None:
+        self._cancel()
+        closing = self._server._initiate_server_close()
         try:
-            async with asyncio.timeout(self.config.keep_alive_timeout):
-                await self.context.terminated.wait()
-        except TimeoutError:
-            pass
-        await asyncio.shield(self._initiate_server_close())
+            self._group._task_group.create_task(closing)  # as AsyncioSingleTask starts it
+        except RuntimeError:
+            closing.close()  # the connection's task group has ended: it is closing already
 
-    _install(server, "_idle_timeout", idle_timeout)
+
+class _IdleConnections:
+    """One worker's idle connections, closed together by one task when it stops (its
+    ``terminated`` event), as each connection's own timer task used to close it."""
+
+    __slots__ = ("timers", "_watch")
+
+    def __init__(self, terminated: Any) -> None:
+        self.timers: set[_KeepAliveTimer] = set()
+        self._watch = asyncio.ensure_future(self._close_when_set(terminated))
+
+    @classmethod
+    def of(cls, context: Any) -> _IdleConnections:
+        idle: _IdleConnections | None = context.__dict__.get("_llm_gateway_idle")
+        if idle is None:
+            idle = context._llm_gateway_idle = cls(context.terminated)
+        return idle
+
+    async def _close_when_set(self, terminated: Any) -> None:
+        await terminated.wait()
+        for timer in list(self.timers):
+            timer._expire()
 
 
 def _headers_iterate_as_a_list(headers: type) -> None:

@@ -2,9 +2,9 @@
 patched Hypercorn methods with a real h11 connection: a small response is one write and
 nothing empty is written; a stream's chunks sent in one loop turn are one write, in
 order, before anything else and before the connection closes, and a slow reader still
-holds the sender back; the keep-alive timer is one task that still ends on timeout and
-on shutdown; the Date header is right and made once a second; h11's headers iterate as
-the sequence they are, from one list."""
+holds the sender back; the keep-alive timer is a timer handle, not a task, and still
+closes an idle connection on timeout and when the worker stops; the Date header is right
+and made once a second; h11's headers iterate as the sequence they are, from one list."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from wsgiref.handlers import format_date_time
 
 import h11
 from hypercorn import config as hypercorn_config
-from hypercorn.asyncio import tcp_server
-from hypercorn.asyncio.worker_context import EventWrapper
+from hypercorn.asyncio import task_group, tcp_server
+from hypercorn.asyncio.worker_context import WorkerContext
+from hypercorn.config import Config
 from hypercorn.events import RawData
 from hypercorn.protocol import h11 as h11_protocol
 
@@ -135,39 +136,60 @@ async def test_a_bodiless_answer_still_sends_its_head() -> None:
     assert len(error.writes) == 1 and error.writes[0].startswith(b"HTTP/1.1 400 ")
 
 
-def idle_server(timeout: float) -> Any:
-    closed: list[float] = []
+def idle_server(timeout: float, context: WorkerContext) -> Any:
+    """A real ``TCPServer`` (no socket: the timer needs none) that records its closes."""
+    config = Config()
+    config.keep_alive_timeout = timeout
+    server: Any = tcp_server.TCPServer(None, asyncio.get_running_loop(), config,  # type: ignore[arg-type]
+                                       context, None, None, None)  # type: ignore[arg-type]
+    server.closed = []
 
     async def initiate_server_close() -> None:
-        closed.append(time.monotonic())
+        server.closed.append(time.monotonic())
 
-    return SimpleNamespace(config=SimpleNamespace(keep_alive_timeout=timeout),
-                           context=SimpleNamespace(terminated=EventWrapper()),
-                           _initiate_server_close=initiate_server_close, closed=closed)
+    server._initiate_server_close = initiate_server_close
+    return server
 
 
-async def test_the_idle_timer_is_one_task_and_closes_on_timeout_and_on_shutdown() -> None:
-    server = idle_server(0.2)
-    started = time.monotonic()
-    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
-    await asyncio.sleep(0.05)
-    assert len(asyncio.all_tasks()) == 2  # this test and the timer: no task of wait_for's
-    await timer
-    assert server.closed and server.closed[0] - started >= 0.19
+def count_tasks_created() -> list[object]:
+    """A list that gets an entry for every task the running loop creates from now on."""
+    loop = asyncio.get_running_loop()
+    created: list[object] = []
 
-    server = idle_server(30)
-    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
-    await asyncio.sleep(0.01)
-    await server.context.terminated.set()  # the server stops: idle connections close now
-    await asyncio.wait_for(timer, 1)
-    assert server.closed
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
 
-    server = idle_server(30)
-    timer = asyncio.create_task(tcp_server.TCPServer._idle_timeout(server))
-    await asyncio.sleep(0.01)
-    timer.cancel()  # a request came: the timer stops without closing anything
-    await asyncio.gather(timer, return_exceptions=True)
-    assert timer.cancelled() and not server.closed
+    loop.set_task_factory(factory)
+    return created
+
+
+async def test_the_keep_alive_timer_is_a_handle_that_closes_on_timeout_and_on_shutdown(
+) -> None:
+    context = WorkerContext(None)
+    async with task_group.TaskGroup(asyncio.get_running_loop()) as group:
+        quick, stopped = idle_server(0.2, context), idle_server(0.2, context)
+        started = time.monotonic()
+        await quick.idle_task.restart(group, quick._idle_timeout)  # starts the watcher
+        created = count_tasks_created()
+        for _ in range(100):  # requests come and go on a connection: no task each time
+            await stopped.idle_task.restart(group, stopped._idle_timeout)
+            await stopped.idle_task.stop()
+        assert created == [] and len(asyncio.all_tasks()) == 2  # this test, the watcher
+        await asyncio.sleep(0.3)
+        assert quick.closed and quick.closed[0] - started >= 0.19
+        assert not stopped.closed  # a request came: the timer stopped without closing
+
+        idle, busy = idle_server(30, context), idle_server(30, context)
+        await idle.idle_task.restart(group, idle._idle_timeout)
+        await context.terminated.set()  # the worker stops: idle connections close now
+        await asyncio.sleep(0.05)
+        assert idle.closed and not busy.closed
+        await busy.idle_task.restart(group, busy._idle_timeout)  # idle after its answer
+        await asyncio.sleep(0)
+        assert busy.closed
+    asyncio.get_running_loop().set_task_factory(None)
+    assert len(quick.closed) == len(idle.closed) == len(busy.closed) == 1
 
 
 def test_the_date_header_is_made_once_a_second() -> None:
@@ -194,7 +216,7 @@ def test_h11_headers_iterate_as_the_sequence_they_are() -> None:
 def test_applying_twice_changes_nothing() -> None:
     installed = {(owner, name): getattr(owner, name) for owner, name in (
         (tcp_server.TCPServer, "protocol_send"), (tcp_server.TCPServer, "_read_data"),
-        (tcp_server.TCPServer, "_idle_timeout"), (h11_protocol.H11Protocol, "_send_h11_event"),
+        (tcp_server, "AsyncioSingleTask"), (h11_protocol.H11Protocol, "_send_h11_event"),
         (h11.Request(method="GET", target="/", headers=[("Host", "x")]).headers.__class__,
          "__iter__"))}
     hypercorn_patch.apply()
