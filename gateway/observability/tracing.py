@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 tracer = trace.get_tracer("llm-gateway", __version__)
-_installed = False  # an SDK provider is installed: spans are worth making
+_installed = False  # an SDK provider is installed: spans are worth making (and can exist)
 
 # gen_ai.provider.name values from the GenAI semantic conventions.
 _PROVIDER_NAMES = {
@@ -109,7 +109,7 @@ def grpc_client_interceptors() -> list[Any]:
 
 def inject_headers(headers: dict[str, str]) -> None:
     """Add ``traceparent`` (and ``tracestate``) for the current span, when recording."""
-    if trace.get_current_span().get_span_context().is_valid:
+    if _installed and trace.get_current_span().get_span_context().is_valid:
         propagate.inject(headers)
 
 
@@ -117,12 +117,16 @@ def in_unsampled_trace() -> bool:
     """True inside a trace the sampler left out: under the parent-based sampler no child
     of it is recorded, so making child spans would be work for nothing (most requests, at
     a sampling rate of 0.1). Its context still goes upstream in ``traceparent``."""
+    if not _installed:
+        return False
     context = trace.get_current_span().get_span_context()
     return context.is_valid and not context.trace_flags.sampled
 
 
 def trace_ids() -> tuple[str, str]:
     """The current ``(trace_id, span_id)`` in hex, or empty strings."""
+    if not _installed:
+        return "", ""
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return "", ""
