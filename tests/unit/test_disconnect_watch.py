@@ -82,8 +82,9 @@ async def test_the_end_of_the_response_is_not_a_client_leaving() -> None:
     await asyncio.wait_for(request.waiting.wait(), 2)
     for _ in range(3):
         await asyncio.sleep(0)
-    assert not request.cancelled
-    serving.cancel()
+    assert not request.cancelled and request.gone is None  # still waiting, not told to stop
+    serving.cancel()  # end the test's request; nothing is left running
+    await asyncio.gather(serving, return_exceptions=True)
 
 
 async def test_a_disconnect_from_the_requests_own_failed_write_cancels_it() -> None:
