@@ -388,7 +388,7 @@ class Gateway:
                 await provider.aclose()
         # Usage rows are flushed before the store closes; then the rest, in reverse order.
         for resource in (self._recorder, self._conversations, self._cache, self._limiter,
-                         self._oidc, self._store):
+                         self._breaker_group, self._oidc, self._store):
             if resource is not None:
                 with contextlib.suppress(Exception):
                     await resource.aclose()

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
 from gateway.redis_failures import UNREACHABLE
+from gateway.redis_pipe import RedisPipe
 from gateway.resilience.breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -112,6 +113,10 @@ return {0, -1}
 """
 
 
+def _encoded(*values: float) -> tuple[bytes, ...]:
+    return tuple(repr(v).encode() for v in values)
+
+
 class RedisBreakerGroup:
     """What the breakers of one process share: the client, the scripts, the outage state."""
 
@@ -122,10 +127,17 @@ class RedisBreakerGroup:
         self.config = config
         self.on_transition = on_transition
         self._clock = clock
-        self._allow = redis.register_script(_ALLOW)
-        self._record = redis.register_script(_RECORD)
+        # allow and record run on every request: one pipelined connection
+        # (gateway/redis_pipe.py), not a round of the client's pool each.
+        self.pipe = RedisPipe(redis)
+        self._allow = self.pipe.script(_ALLOW)
+        self._record = self.pipe.script(_RECORD)
         self._down_until = 0.0
         self.degraded = False
+
+    async def aclose(self) -> None:
+        """Closes the group's own connection; the Redis client belongs to the app."""
+        await self.pipe.aclose()
 
     def usable(self) -> bool:
         return self._clock() >= self._down_until
@@ -151,13 +163,14 @@ class RedisBreaker:
         self.name = name
         self._group = group
         self._key = KEY_PREFIX + name
+        self._keys = (self._key.encode(),)
         cfg = group.config
         self._local = LocalBreaker(name, cfg, on_transition=group.on_transition)
         self._ttl_ms = int(max(cfg.interval, cfg.open_timeout) * 10_000) + 60_000
-        self._allow_args = (int(cfg.interval * 1000), int(cfg.open_timeout * 1000),
-                            max(1, cfg.half_open_requests), self._ttl_ms)
-        self._record_args = (max(1, cfg.half_open_requests), cfg.consecutive_failures,
-                             cfg.min_requests, cfg.failure_ratio, self._ttl_ms)
+        self._allow_args = _encoded(int(cfg.interval * 1000), int(cfg.open_timeout * 1000),
+                                    max(1, cfg.half_open_requests), self._ttl_ms)
+        self._record_args = _encoded(max(1, cfg.half_open_requests), cfg.consecutive_failures,
+                                     cfg.min_requests, cfg.failure_ratio, self._ttl_ms)
 
     def _hook(self, before: int, after: int) -> None:
         if before >= 0 and before != after and self._group.on_transition is not None:
@@ -168,7 +181,7 @@ class RedisBreaker:
         if group.usable():
             try:
                 allowed, generation, half_open, before = await group._allow(
-                    keys=[self._key], args=self._allow_args)
+                    keys=self._keys, args=self._allow_args)
             except UNREACHABLE as exc:
                 group.failed(exc)
             else:
@@ -191,7 +204,8 @@ class RedisBreaker:
         code = {Outcome.SUCCESS: 1, Outcome.FAILURE: 0, Outcome.IGNORED: 2}[outcome]
         try:
             after, before = await self._group._record(
-                keys=[self._key], args=(permit.generation, code, *self._record_args))
+                keys=self._keys, args=(b"%d" % permit.generation, b"%d" % code,
+                                       *self._record_args))
         except UNREACHABLE as exc:
             # The outcome is lost with the connection; the local breaker decides from
             # the next call on.

@@ -11,6 +11,12 @@ never N times it:
   window and the day's count;
 - :meth:`~RedisRateLimiter.release` is one ``ZREM``.
 
+All three go through one pipelined connection (:class:`~gateway.redis_pipe.RedisPipe`):
+a request's check is one write and one read on a socket the concurrent requests share,
+not a round of redis-py's connection pool. A request cancelled while its acquire is on
+the wire releases the slot the script may have leased it (the ``ZREM`` follows the
+script on the same connection, so it finds the lease if there is one).
+
 Key layout per subject (the ``{subject}`` hash tag keeps a subject's keys in one
 Redis Cluster slot; every key expires, so idle subjects vanish)::
 
@@ -40,6 +46,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -50,6 +57,7 @@ from redis.asyncio import Redis
 
 from gateway.observability import metrics
 from gateway.redis_failures import UNREACHABLE
+from gateway.redis_pipe import RedisPipe, pack
 from gateway.resilience.local_ratelimit import (
     ALLOWED,
     CONCURRENCY_RETRY,
@@ -215,8 +223,10 @@ class RedisRateLimiter:
         self.lease_ttl = lease_ttl
         self._lease_ttl_ms = str(max(1, round(lease_ttl * 1000)))
         self._clock = clock
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._charge = redis.register_script(_CHARGE)
+        self._pipe = RedisPipe(redis)
+        self._acquire = self._pipe.script(_ACQUIRE)
+        self._charge = self._pipe.script(_CHARGE)
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._down_until = 0.0
         self.degraded = False  # True from a Redis failure until Redis answers again
 
@@ -237,10 +247,16 @@ class RedisRateLimiter:
                          _arg(limits.daily_token_quota), _arg(slots), lease,
                          self._lease_ttl_ms))
         try:
-            reply = await self._acquire(keys=(key, key + ":d", key + ":c"), args=(args,))
+            reply = await self._acquire(
+                keys=(key.encode(), (key + ":d").encode(), (key + ":c").encode()),
+                args=(args.encode(),))
         except UNREACHABLE as exc:
             self._failed(exc)
             return self._fail_open()
+        except asyncio.CancelledError:
+            if lease:  # the script may have leased the slot: give it back
+                self._forget(subject, lease)
+            raise
         self._recovered()
         allowed, scope, limit, remaining, reset_after, retry_after = (
             reply.decode() if isinstance(reply, bytes) else reply).split(" ")
@@ -255,7 +271,8 @@ class RedisRateLimiter:
         if not lease or self._clock() < self._down_until:
             return
         try:
-            await self.redis.zrem(self._key(subject) + ":c", lease)
+            await self._pipe.call(pack(b"ZREM", (self._key(subject) + ":c").encode(),
+                                       lease.encode()))
         except UNREACHABLE as exc:
             self._failed(exc)
         else:
@@ -269,15 +286,24 @@ class RedisRateLimiter:
             return  # lost: part of failing open
         key = self._key(subject)
         try:
-            await self._charge(keys=(key, key + ":d"),
-                               args=(tokens, int(tpm is not None), int(quota is not None)))
+            await self._charge(keys=(key.encode(), (key + ":d").encode()),
+                               args=(b"%d" % tokens, b"1" if tpm is not None else b"0",
+                                     b"1" if quota is not None else b"0"))
         except UNREACHABLE as exc:
             self._failed(exc)
         else:
             self._recovered()
 
+    def _forget(self, subject: str, lease: str) -> None:
+        task = asyncio.ensure_future(self.release(subject, lease))
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+
     async def aclose(self) -> None:
-        """Nothing to close: the Redis client belongs to the app."""
+        """Closes the limiter's own connection; the Redis client belongs to the app."""
+        if self._forgetting:
+            await asyncio.gather(*self._forgetting, return_exceptions=True)
+        await self._pipe.aclose()
 
     def _fail_open(self) -> LimitDecision:
         metrics.rate_limit_fail_open()

@@ -55,8 +55,9 @@ async def test_failures_seen_by_one_replica_open_the_breaker_for_all(
             await one.breaker("openai").record(probe, Outcome.SUCCESS)
         assert (await two.breaker("openai").snapshot()).state is BreakerState.CLOSED
     finally:
-        await one.redis.aclose()
-        await two.redis.aclose()
+        for group in (one, two):
+            await group.aclose()
+            await group.redis.aclose()
 
 
 @pytest.mark.asyncio
@@ -69,8 +70,9 @@ async def test_reset_is_shared(redis_server: RedisServer) -> None:
         await two.breaker("p").reset()
         assert await one.breaker("p").allow() is not None
     finally:
-        await one.redis.aclose()
-        await two.redis.aclose()
+        for group in (one, two):
+            await group.aclose()
+            await group.redis.aclose()
 
 
 @pytest.mark.asyncio
@@ -97,4 +99,5 @@ async def test_redis_outage_falls_back_to_local_and_recovers(
         shared = await breaker.allow()  # Redis is back: shared again (state there: closed)
         assert shared is not None and shared.shared and not group.degraded
     finally:
+        await group.aclose()
         await group.redis.aclose()

@@ -73,7 +73,15 @@ async def kind(request: pytest.FixtureRequest) -> AsyncIterator[Kind]:
     async def held_redis() -> int:
         return int(await redis.dbsize())
 
-    yield Kind(lambda **kwargs: RedisRateLimiter(redis, **kwargs), held_redis)
+    made_redis: list[RedisRateLimiter] = []
+
+    def make_redis(**kwargs: Any) -> RateLimiter:
+        made_redis.append(RedisRateLimiter(redis, **kwargs))
+        return made_redis[-1]
+
+    yield Kind(make_redis, held_redis)
+    for limiter in made_redis:
+        await limiter.aclose()  # its own pipelined connection
     await redis.aclose()
 
 
@@ -261,6 +269,7 @@ async def main(url, subject, limits, op, n):
     print(json.dumps({"allowed": sum(d.allowed for d in decisions),
                       "leases": [d.lease for d in decisions if d.lease],
                       "degraded": limiter.degraded}), flush=True)
+    await limiter.aclose()
     await redis.aclose()
 
 asyncio.run(main(*json.loads(sys.argv[1])))
@@ -319,6 +328,7 @@ async def test_concurrency_is_shared_across_processes(redis_server: RedisServer)
         await limiter.release("tenant:c", leases[0])  # another replica gives a slot back
         assert (await limiter.acquire("tenant:c", Limits(concurrent_requests=2))).allowed
     finally:
+        await limiter.aclose()
         await redis.aclose()
 
 
@@ -334,6 +344,7 @@ async def test_tokens_charged_by_one_process_refuse_another(redis_server: RedisS
         refused = await limiter.acquire("tenant:t", limits)
         assert (refused.allowed, refused.scope) == (False, "tpm")
     finally:
+        await limiter.aclose()
         await redis.aclose()
 
 
@@ -388,4 +399,5 @@ async def test_redis_outage_fails_open_and_recovers(
         assert fail_opens() == before + 4
     finally:
         logger.removeHandler(records)
+        await limiter.aclose()
         await redis.aclose()

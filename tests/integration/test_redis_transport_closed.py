@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 
 from gateway.config import CircuitBreakerConfig
 from gateway.errors import UnavailableError
@@ -31,6 +32,18 @@ CONFIG = CircuitBreakerConfig(consecutive_failures=3, failure_ratio=0.5, min_req
                               interval=30, open_timeout=0.5, half_open_requests=2)  # type: ignore[arg-type]
 
 
+class CuttableConnection(Connection):
+    """A connection of the client's pool, cut with it: what the limiter's pipelined
+    connection (gateway/redis_pipe.py) writes fails the same way."""
+
+    cut_off = False
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if CuttableConnection.cut_off:
+            raise RuntimeError(CLOSED)
+        await super().send_packed_command(command, check_health)
+
+
 class Cuttable(Redis):
     """A real client; after :meth:`cut`, every command fails as on a closed transport."""
 
@@ -38,6 +51,7 @@ class Cuttable(Redis):
 
     def cut(self) -> None:
         self.cut_off = True
+        CuttableConnection.cut_off = True
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if self.cut_off:
@@ -47,19 +61,24 @@ class Cuttable(Redis):
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> Any:
-    client = Cuttable.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    CuttableConnection.cut_off = False
+    client = Cuttable.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                               connection_class=CuttableConnection)
     yield client
+    CuttableConnection.cut_off = False
     await client.aclose()
 
 
 async def test_a_breaker_permit_taken_from_redis_is_recorded_without_it(redis: Cuttable) -> None:
-    breaker = RedisBreakerGroup(redis, CONFIG).breaker("up")
+    group = RedisBreakerGroup(redis, CONFIG)
+    breaker = group.breaker("up")
     permit = await breaker.allow()
     assert permit is not None and permit.shared  # from Redis
     redis.cut()
     await breaker.record(permit, Outcome.SUCCESS)  # the request that got this far is served
     local = await breaker.allow()
     assert local is not None and not local.shared  # the local breaker decides now
+    await group.aclose()
 
 
 async def test_limits_fail_open_and_release_quietly(redis: Cuttable) -> None:
@@ -72,6 +91,7 @@ async def test_limits_fail_open_and_release_quietly(redis: Cuttable) -> None:
     await limiter.charge("tenant", Limits(tokens_per_minute=1000), 10)
     assert (await limiter.acquire("other", limits)).allowed  # open, as documented
     assert limiter.degraded
+    await limiter.aclose()
 
 
 async def test_the_cache_misses_and_conversations_answer_503(redis: Cuttable) -> None:

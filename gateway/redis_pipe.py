@@ -1,0 +1,217 @@
+"""One Redis connection that concurrent callers share, pipelined: :class:`RedisPipe`.
+
+A call on redis-py's client takes a connection from the pool, packs the command,
+writes it under ``asyncio.wait_for`` (a task per write), reads the reply under its own
+timeout and gives the connection back: about a hundred Python calls and a task per
+command. The rate limiter makes one such call per request, on the hot path.
+
+A pipe writes each command the moment it is called and keeps one future per command
+in a queue; one reader task takes the replies off the socket in order and hands each
+to its future. Commands from concurrent requests share one connection and, when they
+arrive together, one write and one read. Redis answers a connection's commands in the
+order they were sent, so the N-th reply is the N-th caller's, whatever the callers do
+meanwhile: a caller cancelled while waiting leaves its future behind, and the reader
+drops that reply.
+
+redis-py still does what it is good at: connecting (AUTH, SELECT, HELLO, TLS from the
+client's URL), and parsing replies (an error reply is raised to its caller alone,
+``NoScriptError`` included). Failures follow :mod:`gateway.redis_failures`: a write
+that fails, or a reply that does not come within ``timeout``, fails every waiting
+caller with an :data:`~gateway.redis_failures.UNREACHABLE` error and drops the
+connection; the next call connects again.
+
+Example::
+
+    pipe = RedisPipe(redis)           # the app's redis.asyncio.Redis, for its settings
+    reply = await pipe.call(pack(b"INCR", b"n"))
+    allow = pipe.script(LUA)          # EVALSHA, loaded again if Redis has lost it
+    reply = await allow(keys=[b"k"], args=[b"1"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+from gateway.redis_failures import UNREACHABLE
+
+__all__ = ["PipedScript", "RedisPipe", "pack"]
+
+
+def pack(*parts: bytes) -> bytes:
+    """One command in RESP, the protocol's array of bulk strings."""
+    return b"".join([b"*%d\r\n" % len(parts),
+                     *(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)])
+
+
+class RedisPipe:
+    """Commands from any number of tasks on one pipelined connection to ``redis``'s server.
+
+    ``timeout`` bounds the wait for each reply (default: the client's socket timeout,
+    else 5 s); connecting is bounded by the client's connect timeout.
+    """
+
+    def __init__(self, redis: Redis, *, timeout: float | None = None):
+        pool = redis.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self.timeout: float = timeout or kwargs.get("socket_timeout") or 5.0
+        # Writes never wait under a timeout (a task each, in redis-py); reads wait under
+        # the reader's. No health-check PING either: the reader sees a closed socket.
+        kwargs.update(socket_timeout=None, health_check_interval=0)
+        self._connection_class: type[AbstractConnection] = pool.connection_class
+        self._connection_kwargs = kwargs
+        self._conn: AbstractConnection | None = None
+        self._connecting: asyncio.Future[AbstractConnection] | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+        self._deadline: asyncio.Timeout | None = None  # the reader's, while it reads
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def call(self, command: bytes) -> Any:
+        """Send one packed command (:func:`pack`) and return its reply.
+
+        Raises the command's error reply (a ``ResponseError``), or an
+        :data:`~gateway.redis_failures.UNREACHABLE` error when Redis cannot be reached.
+        """
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            if conn is not None:  # closed under us: its reader and waiters go with it
+                self._broken(conn, RedisConnectionError("the connection to Redis was closed"))
+            conn = await self._connect()
+            if conn is not self._conn:  # broken again while this caller waited to resume
+                raise RedisConnectionError("the connection to Redis was lost")
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        waiting = self._waiting
+        if not waiting and self._deadline is not None:
+            self._deadline.reschedule(loop.time() + self.timeout)
+        waiting.append(reply)  # before the write: the queue's order is the socket's
+        try:
+            # Connected, no health check, no write timeout: the bytes are in the
+            # transport before this yields, so no other caller can write in between.
+            await conn.send_packed_command(command, check_health=False)
+        except UNREACHABLE as exc:
+            reply.cancel()
+            self._broken(conn, exc)
+            raise
+        return await reply
+
+    def script(self, source: str) -> PipedScript:
+        return PipedScript(self, source)
+
+    async def _connect(self) -> AbstractConnection:
+        """The open connection, or a new one (one attempt shared by concurrent callers)."""
+        if self._closed:
+            raise RedisConnectionError("the Redis pipe is closed")
+        connecting = self._connecting
+        if connecting is None:
+            connecting = self._connecting = asyncio.ensure_future(self._open())
+            connecting.add_done_callback(self._connected)
+        return await asyncio.shield(connecting)
+
+    def _connected(self, connecting: asyncio.Future[AbstractConnection]) -> None:
+        if self._connecting is connecting:
+            self._connecting = None
+        if not connecting.cancelled():
+            connecting.exception()  # retrieved here when every caller has gone
+
+    async def _open(self) -> AbstractConnection:
+        conn = self._connection_class(**self._connection_kwargs)
+        await conn.connect()  # type: ignore[no-untyped-call]
+        if self._closed:
+            await conn.disconnect(nowait=True)
+            raise RedisConnectionError("the Redis pipe is closed")
+        self._conn = conn
+        self._reader = asyncio.create_task(self._read(conn), name="redis-pipe-reader")
+        return conn
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        """Hand each reply on ``conn`` to the oldest waiting caller, until ``conn`` breaks.
+
+        Always reading, so a connection Redis closes while idle is noticed at once; the
+        deadline runs only while a caller waits (:meth:`call` starts it).
+        """
+        waiting = self._waiting
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline = asyncio.timeout(None)
+        try:
+            async with deadline:
+                if waiting:
+                    deadline.reschedule(loop.time() + self.timeout)
+                while True:
+                    try:
+                        value: Any = await conn.read_response(disconnect_on_error=False)
+                    except ResponseError as exc:
+                        value = exc
+                    if not waiting:
+                        raise RedisConnectionError("Redis sent a reply nobody asked for")
+                    reply = waiting.popleft()
+                    deadline.reschedule(loop.time() + self.timeout if waiting else None)
+                    if reply.done():  # its caller was cancelled
+                        continue
+                    if isinstance(value, ResponseError):
+                        reply.set_exception(value)
+                    else:
+                        reply.set_result(value)
+        except asyncio.CancelledError:
+            if self._conn is conn and not self._closed:
+                raise  # not ours: the loop is shutting down
+        except UNREACHABLE as exc:
+            if isinstance(exc, TimeoutError):
+                exc = RedisConnectionError(f"no reply from Redis within {self.timeout}s")
+            self._broken(conn, exc)
+        finally:
+            if self._deadline is deadline:
+                self._deadline = None
+
+    def _broken(self, conn: AbstractConnection, exc: Exception) -> None:
+        """Fail every waiting caller and close ``conn``; the next call connects anew."""
+        if self._conn is not conn:
+            return
+        self._conn = None
+        self._deadline = None
+        waiting, self._waiting = self._waiting, deque()
+        for reply in waiting:
+            if not reply.done():
+                reply.set_exception(exc)
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        closing = asyncio.ensure_future(conn.disconnect(nowait=True))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        conn, reader = self._conn, self._reader
+        if conn is not None:
+            self._broken(conn, RedisConnectionError("the Redis pipe is closed"))
+        await asyncio.gather(*(t for t in (reader, *self._closing) if t is not None),
+                             return_exceptions=True)
+
+
+class PipedScript:
+    """A Lua script run by ``EVALSHA`` on a pipe; after a Redis restart or ``SCRIPT FLUSH``
+    (``NOSCRIPT``), it is loaded and run again."""
+
+    def __init__(self, pipe: RedisPipe, source: str):
+        self._pipe = pipe
+        self._source = source.encode()
+        self.sha = hashlib.sha1(self._source).hexdigest().encode()
+
+    async def __call__(self, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
+        command = pack(b"EVALSHA", self.sha, b"%d" % len(keys), *keys, *args)
+        try:
+            return await self._pipe.call(command)
+        except NoScriptError:
+            await self._pipe.call(pack(b"SCRIPT", b"LOAD", self._source))
+            return await self._pipe.call(command)
