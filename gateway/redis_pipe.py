@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 from collections import deque
 from collections.abc import Sequence
@@ -114,7 +115,11 @@ class RedisPipe:
             raise RedisConnectionError("the Redis pipe is closed")
         connecting = self._connecting
         if connecting is None:
-            connecting = self._connecting = asyncio.ensure_future(self._open())
+            # A context of its own, not the request's that happens to connect: the socket's
+            # callbacks and the reader task keep the context they start in for as long as
+            # the connection lives, and with it that request's ids and trace.
+            connecting = self._connecting = asyncio.get_running_loop().create_task(
+                self._open(), context=contextvars.Context())
             connecting.add_done_callback(self._connected)
         return await asyncio.shield(connecting)
 

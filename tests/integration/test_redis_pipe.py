@@ -10,8 +10,11 @@ again. Then the rate limiter's use of it: a cancelled acquire gives its slot bac
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import signal
 import time
+import weakref
 from collections.abc import AsyncIterator
 
 import pytest
@@ -170,3 +173,21 @@ async def test_a_script_is_loaded_again_after_redis_loses_it(pipe: RedisPipe, re
     stats = await redis.info("commandstats")
     assert stats["cmdstat_evalsha"]["calls"] == 2  # NOSCRIPT, then the retry
     assert stats["cmdstat_script|load"]["calls"] == 1
+
+
+async def test_the_reader_does_not_keep_the_connecting_callers_context(pipe: RedisPipe) -> None:
+    class RequestState:
+        pass
+
+    state = RequestState()
+    gone = weakref.ref(state)
+    request: contextvars.ContextVar[RequestState] = contextvars.ContextVar("request")
+    context = contextvars.Context()
+    context.run(request.set, state)
+    connecting = asyncio.create_task(pipe.call(echo("connects")), context=context)
+    assert await connecting == b"connects"
+    del state, context, connecting
+    await asyncio.sleep(0)  # the loop lets go of the handle that woke this test
+    gc.collect()
+    assert gone() is None  # the reader that lives on did not take the request's context
+    assert await pipe.call(echo("still reading")) == b"still reading"
