@@ -170,9 +170,11 @@ class RedisPipe:
         except asyncio.CancelledError:
             if self._conn is conn and not self._closed:
                 raise  # not ours: the loop is shutting down
-        except UNREACHABLE as exc:
+        except Exception as exc:  # whatever ends the reader fails its waiters
             if isinstance(exc, TimeoutError):
                 exc = RedisConnectionError(f"no reply from Redis within {self.timeout}s")
+            elif not isinstance(exc, UNREACHABLE):  # e.g. a connection redis-py closed itself
+                exc = RedisConnectionError(f"the connection to Redis failed: {type(exc).__name__}")
             self._broken(conn, exc)
         finally:
             if self._deadline is deadline:

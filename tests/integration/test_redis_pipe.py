@@ -16,9 +16,12 @@ import signal
 import time
 import weakref
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.redis_failures import UNREACHABLE
@@ -191,3 +194,34 @@ async def test_the_reader_does_not_keep_the_connecting_callers_context(pipe: Red
     gc.collect()
     assert gone() is None  # the reader that lives on did not take the request's context
     assert await pipe.call(echo("still reading")) == b"still reading"
+
+
+class BreakingConnection(Connection):
+    """A real connection whose next reply fails with an error no Redis client expects."""
+
+    break_next_read = False
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        value = await super().read_response(*args, **kwargs)
+        if BreakingConnection.break_next_read:
+            BreakingConnection.break_next_read = False
+            raise ValueError("a parser in a state it should never reach")
+        return value
+
+
+async def test_an_unexpected_reader_failure_fails_the_waiting_callers(
+    redis_server: RedisServer,
+) -> None:
+    client = Redis.from_url(redis_server.url, socket_timeout=0.5,
+                            connection_class=BreakingConnection)
+    pipe = RedisPipe(client)
+    try:
+        assert await pipe.call(echo("up")) == b"up"
+        BreakingConnection.break_next_read = True  # the read the reader is in
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(pipe.call(echo("first")), 2)  # failed, not stranded
+        assert await pipe.call(echo("reconnected")) == b"reconnected"
+    finally:
+        BreakingConnection.break_next_read = False
+        await pipe.aclose()
+        await client.aclose()
