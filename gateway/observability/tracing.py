@@ -15,7 +15,7 @@ With tracing off, the API's no-op tracer makes every span here nearly free.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ __all__ = [
     "inject_headers",
     "setup_tracing",
     "trace_ids",
+    "traced_method",
 ]
 
 tracer = trace.get_tracer("llm-gateway", __version__)
@@ -89,10 +90,29 @@ def setup_tracing(settings: Settings) -> Any:
 # hold ~25 MB of a process that does not trace (docs/performance.md, memory).
 
 
-def _not_infrastructure() -> Any:
-    from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_prefix
+_INFRASTRUCTURE = ("/grpc.health.", "/grpc.reflection.")
 
-    return negate(any_of(service_prefix("grpc.health."), service_prefix("grpc.reflection.")))
+
+def traced_method(method: str) -> bool:
+    """Whether calls of a gRPC method (``/package.Service/Method``) are traced: all but
+    health checks and reflection, which probes and operators make all the time."""
+    return not method.startswith(_INFRASTRUCTURE)
+
+
+def _not_infrastructure() -> Callable[[Any], bool]:
+    """The interceptors' filter, :func:`traced_method` on the call's details.
+
+    Ours rather than the instrumentation's ``negate(any_of(service_prefix(...)))``, which
+    walks ABC ``isinstance`` checks and ``os.path`` splits for each prefix: ~30 Python
+    calls on every gRPC call, where one ``startswith`` does.
+    """
+    def traced(details: Any) -> bool:
+        method = details.method
+        if isinstance(method, bytes):  # client-side call details on some grpc versions
+            method = method.decode()
+        return traced_method(method)
+
+    return traced
 
 
 def grpc_server_interceptor() -> Any:

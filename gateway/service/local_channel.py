@@ -257,13 +257,15 @@ class LocalChannel:
         handler = self._handler(method)
         if handler.unary_unary is None:
             raise ValueError(f"{method} is not a unary method")
-        return _UnaryMethod(method, handler.unary_unary, self._traced)
+        return _UnaryMethod(method, handler.unary_unary,
+                            self._traced and tracing.traced_method(method))
 
     def unary_stream(self, method: str, *_: Any, **__: Any) -> _StreamMethod:
         handler = self._handler(method)
         if handler.unary_stream is None:
             raise ValueError(f"{method} is not a server-streaming method")
-        return _StreamMethod(method, handler.unary_stream, self._traced)
+        return _StreamMethod(method, handler.unary_stream,
+                             self._traced and tracing.traced_method(method))
 
     def _handler(self, method: str) -> grpc.RpcMethodHandler:
         try:

@@ -3,12 +3,17 @@ upstream, exported over OTLP/gRPC to a real receiver."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Callable
 
+import grpc
 import httpx
 import openai
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
 from tests.conftest import GatewayProcess
 from tests.fakes.openai import FakeOpenAI
@@ -107,3 +112,30 @@ def test_upstream_errors_mark_the_span(gateway_factory: Callable[..., GatewayPro
     assert len(attempts) == 2  # a span per attempt
     assert all(s["attributes"]["error.type"] == "server_error" and s["status"] == 2
                for s in attempts)
+
+
+def test_grpc_calls_are_traced_but_health_and_reflection_are_not(
+    gateway_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI
+) -> None:
+    with OtlpReceiver() as receiver:
+        gw = gateway_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
+        target = gw.grpc_target
+
+        async def calls() -> None:
+            async with grpc.aio.insecure_channel(target) as channel:
+                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+                reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+                async for _ in reflection.ServerReflectionInfo(
+                        iter([reflection_pb2.ServerReflectionRequest(list_services="")])):
+                    pass
+                await gateway_service_pb2_grpc.GatewayServiceStub(channel).CreateChatCompletion(
+                    gateway_service_pb2.CreateChatCompletionRequest(request=chat_pb2.ChatRequest(
+                        model="up/gpt-4o-mini", messages=[chat_pb2.ChatMessage(
+                            role=chat_pb2.CHAT_ROLE_USER, content="hi")])))
+
+        asyncio.run(calls())
+        assert gw.stop() == 0
+
+    names = {s["name"] for s in receiver.spans}
+    assert "/llmgateway.v1.GatewayService/CreateChatCompletion" in names
+    assert not [n for n in names if "grpc.health" in n or "grpc.reflection" in n], names
