@@ -231,8 +231,8 @@ class RedisRateLimiter:
         self.degraded = False  # True from a Redis failure until Redis answers again
 
     @staticmethod
-    def _key(subject: str) -> str:
-        return f"{KEY_PREFIX}{{{subject}}}"
+    def _key(subject: str) -> bytes:
+        return f"{KEY_PREFIX}{{{subject}}}".encode()
 
     async def acquire(self, subject: str, limits: Limits) -> LimitDecision:
         if unlimited(limits):
@@ -247,9 +247,8 @@ class RedisRateLimiter:
                          _arg(limits.daily_token_quota), _arg(slots), lease,
                          self._lease_ttl_ms))
         try:
-            reply = await self._acquire(
-                keys=(key.encode(), (key + ":d").encode(), (key + ":c").encode()),
-                args=(args.encode(),))
+            reply = await self._acquire(keys=(key, key + b":d", key + b":c"),
+                                        args=(args.encode(),))
         except UNREACHABLE as exc:
             self._failed(exc)
             return self._fail_open()
@@ -271,8 +270,7 @@ class RedisRateLimiter:
         if not lease or self._clock() < self._down_until:
             return
         try:
-            await self._pipe.call(pack(b"ZREM", (self._key(subject) + ":c").encode(),
-                                       lease.encode()))
+            await self._pipe.call(pack(b"ZREM", self._key(subject) + b":c", lease.encode()))
         except UNREACHABLE as exc:
             self._failed(exc)
         else:
@@ -286,7 +284,7 @@ class RedisRateLimiter:
             return  # lost: part of failing open
         key = self._key(subject)
         try:
-            await self._charge(keys=(key.encode(), (key + ":d").encode()),
+            await self._charge(keys=(key, key + b":d"),
                                args=(b"%d" % tokens, b"1" if tpm is not None else b"0",
                                      b"1" if quota is not None else b"0"))
         except UNREACHABLE as exc:

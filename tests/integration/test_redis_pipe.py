@@ -105,18 +105,20 @@ async def test_a_silent_redis_times_out_then_reconnects(
     redis: Redis, redis_server: RedisServer
 ) -> None:
     pipe = RedisPipe(redis, timeout=0.3)
-    assert await pipe.call(echo("up")) == b"up"
-    assert redis_server.proc is not None
-    redis_server.proc.send_signal(signal.SIGSTOP)
     try:
-        started = time.monotonic()
-        with pytest.raises(UNREACHABLE):
-            await pipe.call(echo("lost"))
-        assert 0.25 < time.monotonic() - started < 1.5
+        assert await pipe.call(echo("up")) == b"up"
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(UNREACHABLE):
+                await pipe.call(echo("lost"))
+            assert 0.25 < time.monotonic() - started < 1.5
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        assert await pipe.call(echo("back")) == b"back"
     finally:
-        redis_server.proc.send_signal(signal.SIGCONT)
-    assert await pipe.call(echo("back")) == b"back"
-    await pipe.aclose()
+        await pipe.aclose()
 
 
 async def test_a_connection_redis_closes_while_idle_is_replaced_quietly(
