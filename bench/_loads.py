@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from _procs import BENCH, LOAD_CORE, ROOT, pinned, process_cpu_s
+from _procs import BENCH, LOAD_CORE, ROOT, SERVER_CORE, pinned, process_cpu_s
 
 PYTHON = sys.executable
 Result = dict[str, Any]
@@ -109,6 +109,17 @@ def grpc_load(target: str, conns: int, duration: float, warmup: float, stream: b
     return _tagged(cmd + ["--stream"] * stream, "GRPC_RESULT", duration + warmup + 30)
 
 
+def loopback_round_trip(samples: int = 2000) -> Result:
+    """``wake_probe.py``: a loopback round trip across the server and load cores and on one
+    core. Empty when the probe fails: it explains figures, it is not one."""
+    cmd = [PYTHON, str(BENCH / "wake_probe.py"), "--cores", f"{SERVER_CORE},{LOAD_CORE}",
+           "--samples", str(samples)]
+    try:
+        return _tagged(cmd, "WAKE_RESULT", 60)
+    except LOAD_ERRORS:
+        return {}
+
+
 def warm_up(url: str, body: str, seconds: float) -> None:
     """Untimed load first (connection pools, caches); a failure shows in the measurement."""
     try:
@@ -130,7 +141,9 @@ def measure(name: str, fn: Callable[..., Result], *args: Any,
     except LOAD_ERRORS as e:
         print(f" FAILED: {e}", file=sys.stderr)
         return {"failed": str(e)[:2000]}
-    served = result.get("requests") or result.get("streams")
+    # Every call the server answered while its CPU was counted, the client's warm-up included
+    # (wrk has none: its ``requests`` are all of them).
+    served = result.get("calls") or result.get("requests") or result.get("streams")
     if pids and served:
         used = sum(process_cpu_s(pid) for pid in pids) - cpu
         result["cpu_ms_per_req"] = round(1000 * used / served, 3)

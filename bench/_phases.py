@@ -4,6 +4,9 @@
 - ``ceiling``: ``GET /health`` on the gateway, a fixed body from a lean ASGI route on the same
   Hypercorn server: what our HTTP stack costs before any gateway work.
 - ``rest``, ``grpc``: the gateway in its base configuration (metrics on, nothing else).
+- ``minimal``: the stack's minimal paths (``minimal_paths.py``): a raw ASGI app on the same
+  Hypercorn forwarding to the upstream with aiohttp, and a grpc.aio servicer doing the same.
+  What the fixed parts cost with no gateway work: the floor under the REST and gRPC rows.
 - ``curve``: the concurrency sweep (1, 4, 16, 64, 128) of whichever of the four above run.
 - ``litellm``: the LiteLLM proxy, one worker, when bench/install_litellm.sh installed it.
 - ``observed``: tracing sampled at 0.1 to an OTLP sink, and a local rate limit that never
@@ -46,12 +49,13 @@ from _servers import (
     gateway_config,
     litellm,
     litellm_installed,
+    minimal,
     otlp_sink,
     redis_server,
 )
 
-PHASES = ("direct", "ceiling", "rest", "grpc", "curve", "litellm", "observed", "redis",
-          "workers", "memory")
+PHASES = ("direct", "ceiling", "rest", "grpc", "minimal", "curve", "litellm", "observed",
+          "redis", "workers", "memory")
 CURVE = (1, 4, 16, 64, 128)
 CHAT = "/v1/chat/completions"
 
@@ -59,6 +63,8 @@ DIRECT = "direct"
 CEILING = "ceiling (fixed response, same server)"
 REST = "gateway REST"
 GRPC = "gateway gRPC"
+MINIMAL_REST = "minimal REST path (raw ASGI + aiohttp, same server)"
+MINIMAL_GRPC = "minimal gRPC path (grpc.aio + aiohttp)"
 LITELLM = "LiteLLM"
 REST_LOCAL = "gateway REST, tracing 0.1 + local limits"
 GRPC_LOCAL = "gateway gRPC, tracing 0.1 + local limits"
@@ -194,6 +200,20 @@ def base_gateway(b: Bench, up_port: int) -> None:
         gw.proc.terminate()
         gw.proc.wait(30)
         b.facts["gateway_stop_s"] = round(time.monotonic() - stopping, 2)
+
+
+def minimal_paths(b: Bench, up_port: int) -> None:
+    """The minimal REST and gRPC paths at c=1 and c=64, one after the other."""
+    with minimal(b.work, "rest", up_port) as rest:
+        url, body = rest.url + CHAT, chat_body(UPSTREAM_MODEL)
+        if problem := check_chat(url, body):
+            b.note(f"{rest.name}: sanity request failed: {problem}")
+        warm_up(url, body, b.warmup)
+        _sweep(b, MINIMAL_REST, [1, 64], lambda c, s: wrk(url, body, c, s), rest.pids)
+        _server_facts(b, (MINIMAL_REST,), rest, None, problems_only=True)
+    with minimal(b.work, "grpc", up_port) as rpc:
+        _grpc(b, MINIMAL_GRPC, rpc, [1, 64], stream=False)
+        _server_facts(b, (MINIMAL_GRPC,), rpc, None, problems_only=True)
 
 
 def litellm_version() -> str:

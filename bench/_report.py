@@ -14,6 +14,8 @@ from _phases import (
     GRPC_LOCAL,
     GRPC_REDIS,
     GRPC_W2,
+    MINIMAL_GRPC,
+    MINIMAL_REST,
     REST,
     REST_LOCAL,
     REST_REDIS,
@@ -120,6 +122,20 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
             for run, key in (("c1", "rps"), ("c64", "rps"), ("stream", "streams_per_s")):
                 out[f"{tag}_vs_litellm_{run}"] = _ratio(get(rows, row, run, key),
                                                         get(rows, litellm, run, key), 2)
+    # The gateway against its stack's minimal paths: what the gateway's own work costs.
+    for row, floor, tag in ((REST, MINIMAL_REST, "rest"), (GRPC, MINIMAL_GRPC, "grpc")):
+        out[f"{tag}_vs_minimal_c64"] = _ratio(get(rows, row, "c64", "rps"),
+                                              get(rows, floor, "c64", "rps"))
+        out[f"{tag}_added_cpu_ms_over_minimal_c64"] = _diff(
+            get(rows, row, "c64", "cpu_ms_per_req"), get(rows, floor, "c64", "cpu_ms_per_req"))
+        out[f"{tag}_added_p50_ms_over_minimal_c1"] = _diff(get(rows, row, "c1", "p50_ms"),
+                                                           get(rows, floor, "c1", "p50_ms"))
+    out["minimal_rest_vs_ceiling_c64"] = _ratio(get(rows, MINIMAL_REST, "c64", "rps"),
+                                                get(rows, CEILING, "c64", "rps"))
+    out["minimal_rest_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_REST, "c1", "p50_ms"),
+                                                get(rows, DIRECT, "c1", "p50_ms"))
+    out["minimal_grpc_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_GRPC, "c1", "p50_ms"),
+                                                get(rows, DIRECT, "c1", "p50_ms"))
     out["rest_local_limits_vs_base_c64"] = _ratio(get(rows, REST_LOCAL, "c64", "rps"),
                                                   get(rows, REST, "c64", "rps"))
     out["grpc_local_limits_vs_base_c64"] = _ratio(get(rows, GRPC_LOCAL, "c64", "rps"),

@@ -1,6 +1,6 @@
 """The servers a bench phase runs: the fake upstream, ``gateway serve`` in one of its bench
-configurations, an OTLP sink, redis-server and the LiteLLM proxy. Each is a context manager
-that waits until its server answers and always stops it.
+configurations, the stack's minimal paths, an OTLP sink, redis-server and the LiteLLM proxy.
+Each is a context manager that waits until its server answers and always stops it.
 
 Placement: servers under test on the server core (``--workers 2``: both cores); the fake
 upstream, the sink, Redis and the load generators on the load core. Every server listens on
@@ -121,6 +121,18 @@ def upstream(workdir: Path) -> Iterator[int]:
     cmd = pinned(LOAD_CORE, PYTHON, str(BENCH / "fake_upstream.py"), "--port", "0")
     with background(cmd, log) as proc:
         yield wait_listening(proc, log)
+
+
+@contextmanager
+def minimal(workdir: Path, kind: str, up_port: int) -> Iterator[Server]:
+    """``minimal_paths.py --rest`` or ``--grpc`` on the server core, forwarding to the fake
+    upstream (the reference rows under the gateway's REST and gRPC rows)."""
+    log = workdir / f"minimal-{kind}.log"
+    cmd = pinned(SERVER_CORE, PYTHON, str(BENCH / "minimal_paths.py"), f"--{kind}",
+                 "--port", "0", "--upstream", f"http://127.0.0.1:{up_port}")
+    with background(cmd, log) as proc:
+        port = wait_listening(proc, log)
+        yield Server(f"minimal {kind} path", proc, port, port, log)
 
 
 @contextmanager

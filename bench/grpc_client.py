@@ -2,11 +2,12 @@
 
 ``--concurrency`` coroutines share one grpc.aio channel (``--channels``: that many, each its
 own connection) and call back to back for ``--duration`` seconds (after ``--warmup`` seconds
-not counted). Prints one line
-``GRPC_RESULT {json}``: req/s and latency percentiles, or with ``--stream`` streams/s and the
-time to the first streamed message (TTFB). With ``--requests N`` the callers stop after N calls
-in all (``--duration`` is then only a bound); with ``--stream-every K`` every K-th call is a
-stream read to its end (the bench's memory phase: a mixed load of a known size).
+not counted). Prints one line ``GRPC_RESULT {json}``: req/s and latency percentiles, or with
+``--stream`` streams/s and the time to the first streamed message (TTFB); its ``calls``
+counts every call answered, warm-up included (what the server's CPU time is divided by).
+With ``--requests N`` the callers stop after N calls in all (``--duration`` is then only a
+bound); with ``--stream-every K`` every K-th call is a stream read to its end (the bench's
+memory phase: a mixed load of a known size).
 
 Example::
 
@@ -55,6 +56,7 @@ async def run(
     latencies: list[float] = []
     ttfbs: list[float] = []
     errors: dict[str, int] = {}
+    calls = 0  # every call answered, warm-up included (the server served them)
     start = time.perf_counter() + warmup
     end = start + duration
     tickets = itertools.count(1)
@@ -75,6 +77,7 @@ async def run(
     try:
 
         async def worker(stub: Any) -> None:
+            nonlocal calls
             while (sent := time.perf_counter()) < end:
                 ticket = next(tickets)
                 if requests and ticket > requests:
@@ -92,6 +95,7 @@ async def run(
                     errors[key] = errors.get(key, 0) + 1
                     await asyncio.sleep(0.01)
                     continue
+                calls += 1
                 if sent >= start:
                     latencies.append(time.perf_counter() - sent)
                     if stream:
@@ -109,6 +113,7 @@ async def run(
 
     done = len(latencies)
     common: dict[str, float | int | str] = {
+        "calls": calls,
         "errors": sum(errors.values()),
         "error_kinds": json.dumps(errors),
     }

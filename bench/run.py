@@ -1,7 +1,7 @@
 """One command, one table: the fake upstream direct, the fixed-response ceiling of our HTTP
-stack, the gateway's REST facade and gRPC core, LiteLLM when installed, and the gateway with
-tracing and limits, with Redis limits and with two workers; the concurrency sweep; memory
-after a long mixed load.
+stack, the gateway's REST facade and gRPC core, the stack's minimal REST and gRPC paths,
+LiteLLM when installed, and the gateway with tracing and limits, with Redis limits and with
+two workers; the concurrency sweep; memory after a long mixed load.
 
 Servers under test run on core 0, the fake upstream and the load generators on core 1 (wrk
 for non-stream REST, ``stream_client.py`` for SSE, ``grpc_client.py`` for gRPC). Prints the
@@ -31,7 +31,14 @@ from typing import Any
 
 from _chart import render
 from _check import check
-from _loads import PYTHON, chat_body, grpc_load, streams, wrk  # noqa: F401 (profile_hot_path)
+from _loads import (  # noqa: F401 (some re-exported for bench/profile_hot_path.py)
+    PYTHON,
+    chat_body,
+    grpc_load,
+    loopback_round_trip,
+    streams,
+    wrk,
+)
 from _phases import (
     CURVE,
     PHASES,
@@ -41,6 +48,7 @@ from _phases import (
     limits,
     litellm_phase,
     memory,
+    minimal_paths,
     say,
     workers,
 )
@@ -82,6 +90,7 @@ def run(b: Bench) -> None:
         steps = [
             ({"direct"}, direct),
             ({"ceiling", "rest", "grpc"}, base_gateway),
+            ({"minimal"}, minimal_paths),
             ({"litellm"}, litellm_phase),
             ({"observed", "redis"}, limits),
             ({"workers"}, workers),
@@ -169,6 +178,7 @@ def main() -> int:
     busy = busy_percent()
     if busy > 15:
         print(f"warning: the machine is {busy}% busy before the run; figures will be low")
+    wake = loopback_round_trip()
     started, watch = time.monotonic(), CpuWatch()
     info: dict[str, Any] = {"machine": machine(),
                             "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
@@ -204,6 +214,11 @@ def main() -> int:
         f"{disturbance.get('steal_percent')}%, other processes "
         f"{disturbance.get('other_processes_percent')}% of the machine"
     )
+    if wake:
+        print(f"loopback round trip before the run: across the two cores p50 "
+              f"{wake['across_cores_p50_us']} µs (p90 {wake['across_cores_p90_us']}), on one "
+              f"core p50 {wake['one_core_p50_us']} µs (a gateway request at c=1 crosses cores "
+              f"four times, the upstream called directly none)")
     for note in b.notes:
         print("note: " + note)
     out = {
@@ -215,6 +230,7 @@ def main() -> int:
         "phases": sorted(b.phases),
         "machine": info["machine"],
         "busy_before_percent": busy,
+        "loopback_round_trip": wake,
         "disturbance": disturbance,
         "elapsed_s": elapsed,
         "results": rows,

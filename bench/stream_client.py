@@ -2,7 +2,8 @@
 
 Measures streams/s and time to first byte (TTFB: request sent -> first ``data:`` event) over a
 fixed duration, on raw asyncio streams (uvloop when installed) so the client costs little.
-Prints one line ``STREAM_RESULT {json}``.
+Prints one line ``STREAM_RESULT {json}``; its ``calls`` counts every stream the server
+served, warm-up included (what its CPU time is divided by).
 
 Example::
 
@@ -34,6 +35,7 @@ def percentile(values: list[float], q: float) -> float:
 class Stats:
     ttfb: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+    calls: int = 0  # every stream read to its end, warm-up included (the server served them)
     errors: int = 0
     last_error: str = ""
 
@@ -83,6 +85,7 @@ async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats)
             done = time.perf_counter()
             if not head.startswith(b"http/1.1 200") or b"data: [DONE]" not in data:
                 raise ValueError(f"bad stream: {head[:40]!r} {data[:200]!r}")
+            stats.calls += 1
             if sent >= start:  # ignore warm-up
                 stats.ttfb.append(ttfb)
                 stats.total.append(done - sent)
@@ -118,6 +121,7 @@ async def run(
     ms = 1000.0
     return {
         "streams": len(stats.total),
+        "calls": stats.calls,
         "streams_per_s": round(len(stats.total) / duration, 1),
         "ttfb_p50_ms": round(percentile(stats.ttfb, 50) * ms, 3),
         "ttfb_p99_ms": round(percentile(stats.ttfb, 99) * ms, 3),
