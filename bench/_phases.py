@@ -203,13 +203,17 @@ def base_gateway(b: Bench, up_port: int) -> None:
 
 
 def minimal_paths(b: Bench, up_port: int) -> None:
-    """The minimal REST and gRPC paths at c=1 and c=64, one after the other."""
+    """The minimal REST path at c=1 and c=64 and its streams at 16, then the minimal gRPC
+    path at c=1 and c=64."""
     with minimal(b.work, "rest", up_port) as rest:
         url, body = rest.url + CHAT, chat_body(UPSTREAM_MODEL)
         if problem := check_chat(url, body):
             b.note(f"{rest.name}: sanity request failed: {problem}")
         warm_up(url, body, b.warmup)
         _sweep(b, MINIMAL_REST, [1, 64], lambda c, s: wrk(url, body, c, s), rest.pids)
+        b.row(MINIMAL_REST)["stream"] = measure(
+            f"{MINIMAL_REST} streams c=16", streams, url, UPSTREAM_MODEL, 16, b.duration,
+            b.warmup, server_pids=rest.pids)
         _server_facts(b, (MINIMAL_REST,), rest, None, problems_only=True)
     with minimal(b.work, "grpc", up_port) as rpc:
         _grpc(b, MINIMAL_GRPC, rpc, [1, 64], stream=False)

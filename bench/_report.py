@@ -130,6 +130,9 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
             get(rows, row, "c64", "cpu_ms_per_req"), get(rows, floor, "c64", "cpu_ms_per_req"))
         out[f"{tag}_added_p50_ms_over_minimal_c1"] = _diff(get(rows, row, "c1", "p50_ms"),
                                                            get(rows, floor, "c1", "p50_ms"))
+    for row, tag in ((REST, "rest"), (MINIMAL_REST, "minimal_rest")):
+        out[f"{tag}_stream_ttfb_added_p50_ms"] = _diff(get(rows, row, "stream", "ttfb_p50_ms"),
+                                                       get(rows, DIRECT, "stream", "ttfb_p50_ms"))
     out["minimal_rest_vs_ceiling_c64"] = _ratio(get(rows, MINIMAL_REST, "c64", "rps"),
                                                 get(rows, CEILING, "c64", "rps"))
     out["minimal_rest_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_REST, "c1", "p50_ms"),

@@ -3,7 +3,8 @@ parts cost before any gateway work, measured in the same run as the gateway.
 
 ``--rest``: a raw ASGI app on Hypercorn, with the gateway's Hypercorn patches (as the ceiling
 row's server has), that forwards each POST body to the upstream over one shared aiohttp
-session and answers the upstream's bytes. No parsing, no translation, no core.
+session and answers the upstream's bytes; a body asking for a stream is answered chunk by
+chunk as the upstream's bytes arrive. No parsing, no translation, no core.
 
 ``--grpc``: a grpc.aio ``GatewayService`` whose ``CreateChatCompletion`` sends the request's
 messages upstream as JSON over one shared aiohttp session and builds the response message
@@ -78,6 +79,13 @@ async def serve_rest(port: int, upstream: str) -> None:
         if session is None:
             session = aiohttp.ClientSession()
         async with session.post(url, data=body, headers=HEADERS) as response:
+            if b'"stream":true' in body:
+                await send({"type": "http.response.start", "status": response.status,
+                            "headers": [(b"content-type", b"text/event-stream")]})
+                async for chunk in response.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+                return
             status, data = response.status, await response.read()
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"),

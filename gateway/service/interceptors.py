@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -35,7 +36,7 @@ from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
 from gateway.tenancy.clientip import TrustedProxies, peer_address
 
-__all__ = ["Guard", "RequestInterceptor"]
+__all__ = ["CallMetadata", "Guard", "RequestInterceptor", "read_metadata"]
 
 log = logging.getLogger("gateway.request")
 
@@ -48,6 +49,39 @@ _ADMIN_PREFIX = "/llmgateway.v1.AdminService/"
 _FACADE_PEERS = ("unix",)
 
 
+@dataclass(slots=True)
+class CallMetadata:
+    """What the interceptor needs from a call's metadata, read in one pass (grpc.aio builds
+    the metadata tuple anew on every ``invocation_metadata()``)."""
+
+    request_id: str | None = None  # the first x-request-id, valid or not
+    token: str = ""  # a bearer token, else x-api-key
+    client_ip: str = ""  # x-client-ip: the facade's resolved client address
+    forwarded: str = ""  # x-forwarded-for
+
+
+def read_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> CallMetadata:
+    found = CallMetadata()
+    for key, value in metadata or ():
+        if key == "x-request-id":
+            if found.request_id is None:
+                found.request_id = value if isinstance(value, str) else ""
+        elif not isinstance(value, str):
+            continue  # a binary (-bin) entry: none of the others
+        elif key == "authorization":
+            scheme, _, rest = value.partition(" ")
+            if scheme.lower() == "bearer":
+                found.token = rest.strip()
+        elif key == "x-api-key":
+            if not found.token:
+                found.token = value.strip()
+        elif key == "x-client-ip":
+            found.client_ip = value
+        elif key == "x-forwarded-for":
+            found.forwarded = value
+    return found
+
+
 class Guard:
     """Authentication for the interceptor: credentials and client address from metadata."""
 
@@ -55,24 +89,13 @@ class Guard:
         self.authenticator = authenticator
         self.proxies = proxies
 
-    async def identify(self, method: str, context: aio.ServicerContext) -> Identity:
-        token = client_ip = forwarded = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                scheme, _, rest = value.partition(" ")
-                token = rest.strip() if scheme.lower() == "bearer" else token
-            elif key == "x-api-key" and isinstance(value, str) and not token:
-                token = value.strip()
-            elif key == "x-client-ip" and isinstance(value, str):
-                client_ip = value
-            elif key == "x-forwarded-for" and isinstance(value, str):
-                forwarded = value
-        peer = peer_address(context.peer() or "")
-        if client_ip and (peer in _FACADE_PEERS or self.proxies.trusted(peer)):
-            address = client_ip  # the facade resolved it, behind its own trusted proxies
+    async def identify(self, method: str, metadata: CallMetadata, grpc_peer: str) -> Identity:
+        peer = peer_address(grpc_peer)
+        if metadata.client_ip and (peer in _FACADE_PEERS or self.proxies.trusted(peer)):
+            address = metadata.client_ip  # the facade resolved it, behind its trusted proxies
         else:
-            address = self.proxies.client_ip(peer, forwarded)
-        identity = await self.authenticator.authenticate(token, address)
+            address = self.proxies.client_ip(peer, metadata.forwarded)
+        identity = await self.authenticator.authenticate(metadata.token, address)
         if method.startswith(_ADMIN_PREFIX) and not identity.is_admin:
             if identity.kind == "ip":  # no credential at all
                 raise AuthenticationError("the admin API needs an admin key "
@@ -81,11 +104,9 @@ class Guard:
         return identity
 
 
-def _request_id(context: aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id":
-            return value if reqctx.valid_request_id(value) else reqctx.new_request_id()
-    return reqctx.new_request_id()
+def _request_id(metadata: CallMetadata) -> str:
+    value = metadata.request_id
+    return value if value and reqctx.valid_request_id(value) else reqctx.new_request_id()
 
 
 async def _fail(
@@ -122,15 +143,16 @@ def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: 
         }})
 
 
-def _open(method: str, context: aio.ServicerContext) -> reqctx.RequestContext:
-    ctx = reqctx.RequestContext(request_id=_request_id(context), method=method)
+def _open(method: str, context: aio.ServicerContext,
+          metadata: CallMetadata) -> reqctx.RequestContext:
+    ctx = reqctx.RequestContext(request_id=_request_id(metadata), method=method)
     context.set_trailing_metadata((("x-request-id", ctx.request_id),))
     return ctx
 
 
 async def _identify(guard: Guard, method: str, context: aio.ServicerContext,
-                    ctx: reqctx.RequestContext) -> None:
-    identity = await guard.identify(method, context)
+                    metadata: CallMetadata, ctx: reqctx.RequestContext) -> None:
+    identity = await guard.identify(method, metadata, context.peer() or "")
     ctx.tenant = identity.tenant_id
     set_identity(identity)
 
@@ -170,11 +192,12 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
-        ctx = _open(method, context)
+        metadata = read_metadata(context.invocation_metadata())
+        ctx = _open(method, context, metadata)
         reqctx.set_current(ctx)  # the RPC's own task: nothing to reset afterwards
         trace_id, span_id = tracing.trace_ids()
         try:
-            await _identify(guard, method, context, ctx)
+            await _identify(guard, method, context, metadata, ctx)
             return await behavior(_decoded(request), context)
         except aio.AbortError:
             raise
@@ -194,11 +217,12 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
-        ctx = _open(method, context)
+        metadata = read_metadata(context.invocation_metadata())
+        ctx = _open(method, context, metadata)
         reqctx.set_current(ctx)  # the RPC's own task: nothing to reset afterwards
         trace_id, span_id = tracing.trace_ids()
         try:
-            await _identify(guard, method, context, ctx)
+            await _identify(guard, method, context, metadata, ctx)
             async for response in behavior(_decoded(request), context):
                 yield response
         except aio.AbortError:
