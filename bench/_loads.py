@@ -86,10 +86,12 @@ def wrk_get(url: str, conns: int, duration: float) -> Result:
     return wrk(url, "", conns, duration, method="GET")
 
 
-def streams(url: str, model: str, conns: int, duration: float, warmup: float) -> Result:
+def streams(url: str, model: str, conns: int, duration: float, warmup: float,
+            rate: float = 0.0) -> Result:
+    """``stream_client.py``: back to back on ``conns`` connections, or ``rate`` streams/s."""
     cmd = pinned(
         LOAD_CORE, PYTHON, str(BENCH / "stream_client.py"), "--url", url, "--model", model,
-        "-c", str(conns), "-d", str(duration), "--warmup", str(warmup),
+        "-c", str(conns), "-d", str(duration), "--warmup", str(warmup), "--rate", str(rate),
     )  # fmt: skip
     return _tagged(cmd, "STREAM_RESULT", duration + warmup + 30)
 

@@ -57,6 +57,7 @@ from _servers import (
 PHASES = ("direct", "ceiling", "rest", "grpc", "minimal", "curve", "litellm", "observed",
           "redis", "workers", "memory")
 CURVE = (1, 4, 16, 64, 128)
+PACED_STREAMS = 400.0  # streams/s: the performance issue's target rate, at c=16
 CHAT = "/v1/chat/completions"
 
 DIRECT = "direct"
@@ -132,6 +133,15 @@ def _rest(b: Bench, row: str, server: Server, points: Iterable[int], stream: boo
                                        server_pids=server.pids)
 
 
+def _paced_streams(b: Bench, row: str, url: str, model: str,
+                   pids: Callable[[], list[int]] | None) -> None:
+    """Streams at c=16 paced to PACED_STREAMS/s: time to first byte at the target's load,
+    where the back-to-back run measures it at saturation (queueing behind the others)."""
+    b.row(row)["stream_paced"] = measure(
+        f"{row} streams c=16 at {PACED_STREAMS:.0f}/s", streams, url, model, 16, b.duration,
+        b.warmup, PACED_STREAMS, server_pids=pids)
+
+
 def _grpc(b: Bench, row: str, server: Server, points: Iterable[int], stream: bool = True,
           channels: int = 1) -> None:
     target = f"127.0.0.1:{server.grpc_port}"
@@ -180,6 +190,7 @@ def direct(b: Bench, up_port: int) -> None:
     _sweep(b, DIRECT, b.points(DIRECT), lambda c, s: wrk(url, body, c, s), None)
     b.row(DIRECT)["stream"] = measure(f"{DIRECT} streams c=16", streams, url, UPSTREAM_MODEL,
                                       16, b.duration, b.warmup)
+    _paced_streams(b, DIRECT, url, UPSTREAM_MODEL, None)
 
 
 def base_gateway(b: Bench, up_port: int) -> None:
@@ -193,6 +204,7 @@ def base_gateway(b: Bench, up_port: int) -> None:
             _sweep(b, CEILING, b.points(CEILING), lambda c, s: wrk_get(health, c, s), gw.pids)
         if "rest" in b.phases:
             _rest(b, REST, gw, b.points(REST))
+            _paced_streams(b, REST, gw.url + CHAT, GATEWAY_MODEL, gw.pids)
         if "grpc" in b.phases:
             _grpc(b, GRPC, gw, b.points(GRPC))
         _server_facts(b, (CEILING, REST, GRPC), gw, idle)
@@ -214,6 +226,7 @@ def minimal_paths(b: Bench, up_port: int) -> None:
         b.row(MINIMAL_REST)["stream"] = measure(
             f"{MINIMAL_REST} streams c=16", streams, url, UPSTREAM_MODEL, 16, b.duration,
             b.warmup, server_pids=rest.pids)
+        _paced_streams(b, MINIMAL_REST, url, UPSTREAM_MODEL, rest.pids)
         _server_facts(b, (MINIMAL_REST,), rest, None, problems_only=True)
     with minimal(b.work, "grpc", up_port) as rpc:
         _grpc(b, MINIMAL_GRPC, rpc, [1, 64], stream=False)

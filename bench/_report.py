@@ -48,6 +48,7 @@ COLUMNS = (
     ("c=64 p99 ms", "c64", "p99_ms", 2),
     ("c=16 streams/s", "stream", "streams_per_s", 0),
     ("TTFB p50 ms", "stream", "ttfb_p50_ms", 2),
+    ("TTFB p50 ms at 400/s", "stream_paced", "ttfb_p50_ms", 2),
     ("CPU ms/req c=64", "c64", "cpu_ms_per_req", 3),
     ("CPU ms/stream", "stream", "cpu_ms_per_req", 3),
     ("idle RSS MB", "server", "idle_rss_mb", 1),
@@ -131,8 +132,10 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
         out[f"{tag}_added_p50_ms_over_minimal_c1"] = _diff(get(rows, row, "c1", "p50_ms"),
                                                            get(rows, floor, "c1", "p50_ms"))
     for row, tag in ((REST, "rest"), (MINIMAL_REST, "minimal_rest")):
-        out[f"{tag}_stream_ttfb_added_p50_ms"] = _diff(get(rows, row, "stream", "ttfb_p50_ms"),
-                                                       get(rows, DIRECT, "stream", "ttfb_p50_ms"))
+        for run in ("stream", "stream_paced"):
+            out[f"{tag}_{run}_ttfb_added_p50_ms"] = _diff(get(rows, row, run, "ttfb_p50_ms"),
+                                                          get(rows, DIRECT, run, "ttfb_p50_ms"))
+        out[f"{tag}_stream_paced_per_s"] = get(rows, row, "stream_paced", "streams_per_s")
     out["minimal_rest_vs_ceiling_c64"] = _ratio(get(rows, MINIMAL_REST, "c64", "rps"),
                                                 get(rows, CEILING, "c64", "rps"))
     out["minimal_rest_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_REST, "c1", "p50_ms"),

@@ -2,6 +2,9 @@
 
 Measures streams/s and time to first byte (TTFB: request sent -> first ``data:`` event) over a
 fixed duration, on raw asyncio streams (uvloop when installed) so the client costs little.
+Back to back, the server is saturated and a stream's TTFB includes its wait behind the others;
+with ``--rate``, each connection starts a stream every ``concurrency / rate`` seconds (the
+connections staggered), so TTFB is measured at that load, below saturation.
 Prints one line ``STREAM_RESULT {json}``; its ``calls`` counts every stream the server
 served, warm-up included (what its CPU time is divided by).
 
@@ -64,7 +67,8 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes, sent: float) -> 
     return b"".join(parts), ttfb
 
 
-async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats) -> None:
+async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats,
+                  interval: float = 0.0, first: float = 0.0) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = (
@@ -74,7 +78,11 @@ async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats)
     ).encode() + body
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
+    slot = first - interval
     while time.perf_counter() < end:
+        if interval:  # paced: one stream per interval on this connection, never a burst
+            slot = max(slot + interval, time.perf_counter())
+            await asyncio.sleep(slot - time.perf_counter())
         try:
             if writer is None or reader is None:
                 reader, writer = await asyncio.open_connection(host, port)
@@ -104,7 +112,8 @@ async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats)
 
 
 async def run(
-    url: str, model: str, concurrency: int, duration: float, warmup: float, include_usage: bool
+    url: str, model: str, concurrency: int, duration: float, warmup: float, include_usage: bool,
+    rate: float = 0.0,
 ) -> dict[str, float | int | str]:
     payload: dict[str, object] = {
         "model": model,
@@ -117,7 +126,11 @@ async def run(
     stats = Stats()
     start = time.perf_counter() + warmup
     end = start + duration
-    await asyncio.gather(*(_worker(url, body, start, end, stats) for _ in range(concurrency)))
+    interval = concurrency / rate if rate else 0.0
+    now = time.perf_counter()
+    await asyncio.gather(*(_worker(url, body, start, end, stats, interval,
+                                   now + i * interval / concurrency)
+                           for i in range(concurrency)))
     ms = 1000.0
     return {
         "streams": len(stats.total),
@@ -149,9 +162,13 @@ def main() -> None:
     ap.add_argument("--duration", "-d", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=0.0, help="seconds run but not counted first")
     ap.add_argument("--include-usage", action="store_true")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="streams per second in all, spread over the connections (default: "
+                         "each connection back to back, as fast as the server answers)")
     args = ap.parse_args()
     coro = run(
-        args.url, args.model, args.concurrency, args.duration, args.warmup, args.include_usage
+        args.url, args.model, args.concurrency, args.duration, args.warmup, args.include_usage,
+        args.rate,
     )
     with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
         result = runner.run(coro)
