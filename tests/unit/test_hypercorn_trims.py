@@ -63,6 +63,48 @@ async def test_a_chunked_response_keeps_its_framing() -> None:
     assert wire.writes[1:] == [b"3\r\ntwo\r\n", b"0\r\n\r\n"]
 
 
+async def test_stream_chunks_are_framed_as_h11_frames_them_without_its_machinery() -> None:
+    wire, sent = Wire(), []
+    h11_send = wire.connection.send
+
+    def counted(event: Any) -> Any:
+        sent.append(type(event).__name__)
+        return h11_send(event)
+
+    wire.connection.send = counted  # type: ignore[method-assign]
+    parts = [b"data: {}\n\n", b"", b"x" * 300, b"data: [DONE]\n\n"]
+    await wire.respond(h11.Response(status_code=200, headers=[]),
+                       *(h11.Data(data=p) for p in parts), h11.EndOfMessage())
+    reference = h11.Connection(h11.SERVER)
+    reference.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    reference.next_event(), reference.next_event()
+    expected = b"".join(reference.send(e) or b"" for e in (
+        h11.Response(status_code=200, headers=[]), *(h11.Data(data=p) for p in parts),
+        h11.EndOfMessage()))
+    assert b"".join(wire.writes) == expected
+    # h11 made the head and the first chunk (sent with it), saw the empty chunk (it writes
+    # nothing for one) and the end; the other chunks were framed here.
+    assert sent == ["Response", "Data", "Data", "EndOfMessage"]
+    # The next response on the connection is sized: h11 writes it, as before.
+    wire.connection.start_next_cycle()
+    wire.connection.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    wire.connection.next_event(), wire.connection.next_event()
+    wire.writes.clear()
+    await wire.respond(h11.Response(status_code=200, headers=[(b"content-length", b"4")]),
+                       h11.Data(data=b"size"), h11.EndOfMessage())
+    assert len(wire.writes) == 1 and wire.writes[0].endswith(b"\r\n\r\nsize")
+
+
+async def test_an_http10_clients_stream_is_left_to_h11() -> None:
+    wire = Wire()
+    wire.connection = h11.Connection(h11.SERVER)
+    wire.connection.receive_data(b"GET / HTTP/1.0\r\n\r\n")
+    wire.connection.next_event(), wire.connection.next_event()
+    await wire.respond(h11.Response(status_code=200, headers=[]), h11.Data(data=b"one"),
+                       h11.Data(data=b"two"), h11.EndOfMessage())
+    assert b"".join(wire.writes).endswith(b"\r\n\r\nonetwo")  # close-delimited, unframed
+
+
 class Writer:
     """A connection's writer: what was written, in how many calls, and the drains."""
 
