@@ -29,8 +29,8 @@ Both fixes are no-ops on a Hypercorn without the patched internals; regression t
 in tests/reliability/test_fault_regressions.py.
 
 Five trims of Hypercorn's per-request work follow, each measured (docs/performance.md,
-changes 8, 9, 11, 12 and 15), each keeping what goes on the wire, each a no-op on a Hypercorn without
-the method it replaces (tests/unit/test_hypercorn_trims.py):
+changes 8, 9, 11, 12 and 15), each keeping what goes on the wire, each a no-op on a
+Hypercorn without the method it replaces (tests/unit/test_hypercorn_trims.py):
 
 - **One write per small response.** Hypercorn writes a response's head, then its body,
   then the empty end of a sized body, as three socket writes (each a system call on the
