@@ -94,10 +94,11 @@ async def serve_rest(port: int, upstream: str) -> None:
 
     # Bound and listening before the line is printed: connections wait in the backlog.
     listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+    port = listener.getsockname()[1]
     config = Config()
-    config.bind = [f"fd://{listener.fileno()}"]
+    config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
     config.accesslog = config.errorlog = None
-    _listening(listener.getsockname()[1])
+    _listening(port)
     await serve(app, config)
 
 

@@ -49,6 +49,9 @@ Hypercorn without the method it replaces (tests/unit/test_hypercorn_trims.py):
   chunked writer frames it, without h11's event machinery: on a chunk of a chunked body
   h11's state does not move, so only while h11 is sending that body with that writer;
   the head, the first chunk, empty chunks, the end and every other body go through h11.
+  An application can also hand such chunks straight to the connection, past Hypercorn's
+  per-message ASGI dispatch, through the :data:`CHUNKS_EXTENSION` (the chat route's
+  streams do).
 - **The keep-alive timer without a task.** Between requests Hypercorn runs a keep-alive
   timer as a task that waits, under ``asyncio.wait_for`` (a task of its own), for the
   timeout or for the worker to stop; every request cancels one (and waits for it to
@@ -78,8 +81,9 @@ from hypercorn import config as hypercorn_config
 from hypercorn.asyncio import task_group, tcp_server
 from hypercorn.events import RawData
 from hypercorn.protocol import h11 as h11_protocol
+from hypercorn.protocol import http_stream
 
-__all__ = ["DISCONNECT_EXTENSION", "apply"]
+__all__ = ["CHUNKS_EXTENSION", "DISCONNECT_EXTENSION", "apply"]
 
 DISCONNECT_EXTENSION = "llm_gateway.disconnect"
 """The ASGI scope extension through which an application is told, by a call and not by a
@@ -87,6 +91,14 @@ message it must wait for, that its request's ``http.disconnect`` was queued:
 ``scope["extensions"][DISCONNECT_EXTENSION]["watch"](callback)``. Hypercorn queues that
 event when the client goes away and, from inside the application's last ``send``, when
 the response has ended."""
+
+CHUNKS_EXTENSION = "llm_gateway.chunks"
+"""The ASGI scope extension through which an application sends a chunk of a streamed
+response body straight to the connection: ``await scope["extensions"][CHUNKS_EXTENSION]
+["send"](data)`` is ``send({"type": "http.response.body", "body": data, "more_body":
+True})`` without Hypercorn's per-message dispatch (its ASGI message checks, its stream and
+protocol events, h11's ``Data``). Only once the response has started; it falls back to that
+``send`` whenever the chunk cannot be framed here (HTTP/2, HTTP/1.0, a sized body)."""
 
 _MARK = "_llm_gateway_replaced"  # set on each function this module installs
 
@@ -146,11 +158,33 @@ def _release_body_queue(group: type) -> None:
         if not isinstance(queue, asyncio.Queue):
             return put  # not the Hypercorn this was written for: leave it as it is
         wrapper = _DisconnectMakesRoom(queue)
-        # The application's task is created but has not run yet: it sees the extension.
+        # The application's task is created but has not run yet: it sees the extensions.
         scope["extensions"][DISCONNECT_EXTENSION] = {"watch": wrapper.watch}
+        if (chunks := _chunk_sender(send)) is not None:
+            scope["extensions"][CHUNKS_EXTENSION] = {"send": chunks}
         return wrapper
 
     _install(group, "spawn_app", spawn_app_disconnect_makes_room)
+
+
+def _chunk_sender(app_send: Any) -> Callable[[bytes], Awaitable[None]] | None:
+    """:data:`CHUNKS_EXTENSION`'s ``send`` for the stream whose ASGI ``send`` is
+    ``app_send`` (Hypercorn's ``HTTPStream.app_send``, whose events go to the connection's
+    ``stream_send``); None when this Hypercorn is not laid out that way."""
+    stream = getattr(app_send, "__self__", None)
+    protocol = getattr(getattr(stream, "send", None), "__self__", None)
+    if not isinstance(stream, http_stream.HTTPStream):
+        return None
+    started = http_stream.ASGIHTTPState.RESPONSE
+
+    async def send_chunk(data: bytes) -> None:
+        if (data and stream.state is started and not stream.closed
+                and isinstance(protocol, h11_protocol.H11Protocol) and _frames_chunks(protocol)):
+            await protocol.send(_chunk(data))
+            return
+        await app_send({"type": "http.response.body", "body": data, "more_body": True})
+
+    return send_chunk
 
 
 class _DisconnectMakesRoom:
@@ -199,13 +233,8 @@ def _one_write_per_response(protocol: type) -> None:
 
     async def send_head_with_body(self: Any, event: Any) -> None:
         kind = type(event)
-        frames = self.__dict__.get("_llm_gateway_frames")
-        if (kind is h11.Data and frames is not None and event.data
-                and self.connection._writer is frames and self.connection.our_state is h11.SEND_BODY
-                and "_llm_gateway_head" not in self.__dict__):
-            # For a chunk of a chunked body, h11 frames it and nothing more (no state moves on
-            # Data); framed here, without its event machinery (~15 Python calls per chunk).
-            await self.send(_StreamChunk(data=b"%x\r\n%b\r\n" % (len(event.data), event.data)))
+        if kind is h11.Data and event.data and _frames_chunks(self):
+            await self.send(_chunk(event.data))
             return
         try:
             data = self.connection.send(event)
@@ -229,6 +258,21 @@ def _one_write_per_response(protocol: type) -> None:
             await self.send(RawData(data=data))
 
     _install(protocol, "_send_h11_event", send_head_with_body)
+
+
+def _frames_chunks(protocol: Any) -> bool:
+    """True while ``protocol`` (an ``H11Protocol``) is sending a chunked body whose head is
+    out: h11 would frame a chunk and do nothing more (no state moves on ``Data``), so the
+    chunk can be framed here, without h11's event machinery (~15 Python calls a chunk)."""
+    frames = protocol.__dict__.get("_llm_gateway_frames")
+    return (frames is not None and "_llm_gateway_head" not in protocol.__dict__
+            and protocol.connection._writer is frames
+            and protocol.connection.our_state is h11.SEND_BODY)
+
+
+def _chunk(data: bytes) -> _StreamChunk:
+    """``data`` framed as h11's chunked writer frames it."""
+    return _StreamChunk(data=b"%x\r\n%b\r\n" % (len(data), data))
 
 
 def _stream_chunks_per_turn(server: type) -> None:

@@ -8,9 +8,10 @@ locals, a response object) cost about a third of the REST path's CPU
 headers read once into a dict, the body read with the same size and time limits, the
 same translation (:mod:`gateway.facade.translate`), the same call on the core
 (:mod:`gateway.facade.calls`), the same errors (:class:`ApiError`), SSE written chunk by
-chunk as it arrives. The liveness probe (``/health``, ``/health/live``), which Kubernetes
-calls every few seconds on every replica, is a fixed answer. Every other path goes on to
-Quart.
+chunk as it arrives (under ``gateway serve``, straight to the connection through
+:data:`~gateway.hypercorn_patch.CHUNKS_EXTENSION`). The liveness probe (``/health``,
+``/health/live``), which Kubernetes calls every few seconds on every replica, is a fixed
+answer. Every other path goes on to Quart.
 
 A client that goes away is noticed (Hypercorn queues ``http.disconnect``, and tells the
 route so at once through :data:`~gateway.hypercorn_patch.DISCONNECT_EXTENSION`) and the
@@ -39,7 +40,7 @@ from gateway.facade.calls import (
     request_id,
 )
 from gateway.facade.errors import ApiError, from_rpc_error
-from gateway.hypercorn_patch import DISCONNECT_EXTENSION
+from gateway.hypercorn_patch import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
 from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]
@@ -197,7 +198,8 @@ class HotRoutes:
         disconnect = _Disconnect(scope, receive)
         try:
             if stream:
-                await self._stream(send, chat, include_usage, metadata, rid, timeout)
+                await self._stream(send, _chunk_sender(scope, send), chat, include_usage,
+                                   metadata, rid, timeout)
             else:
                 await self._unary(send, chat, metadata, rid, timeout)
         except Exception:
@@ -250,9 +252,9 @@ class HotRoutes:
         body = orjson.dumps(translate.completion_to_json(response.completion))
         await _answer(send, 200, body, headers)
 
-    async def _stream(self, send: Send, chat: Any, include_usage: bool,
-                      metadata: tuple[tuple[str, str], ...], rid: str,
-                      timeout: float | None) -> None:
+    async def _stream(self, send: Send, send_chunk: Callable[[bytes], Awaitable[None]],
+                      chat: Any, include_usage: bool, metadata: tuple[tuple[str, str], ...],
+                      rid: str, timeout: float | None) -> None:
         """SSE ending ``data: [DONE]``. A failure before the first chunk is an ordinary
         HTTP error; after it, the stream ends with an error event."""
         call = self._stub.StreamChatCompletion(
@@ -275,9 +277,8 @@ class HotRoutes:
             message = first
             try:
                 while message is not aio.EOF:
-                    await send({"type": "http.response.body", "more_body": True,
-                                "body": _sse(translate.chunk_to_json(message.chunk,
-                                                                     include_usage))})
+                    await send_chunk(_sse(translate.chunk_to_json(message.chunk,
+                                                                  include_usage)))
                     message = await call.read()
                 tail = _DONE
             except aio.AioRpcError as exc:
@@ -289,6 +290,20 @@ class HotRoutes:
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
             call.cancel()  # done, failed, or the client left: stop the core's work
+
+
+def _chunk_sender(scope: Scope, send: Send) -> Callable[[bytes], Awaitable[None]]:
+    """How a stream's chunks go out: straight to the connection under ``gateway serve``
+    (:data:`~gateway.hypercorn_patch.CHUNKS_EXTENSION`), else as ASGI body messages."""
+    extension = (scope.get("extensions") or {}).get(CHUNKS_EXTENSION)
+    if extension is not None:
+        chunks: Callable[[bytes], Awaitable[None]] = extension["send"]
+        return chunks
+
+    async def send_chunk(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    return send_chunk
 
 
 async def _live(scope: Scope, send: Send) -> None:

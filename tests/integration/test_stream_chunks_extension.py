@@ -1,0 +1,115 @@
+"""A streamed body's chunks sent through the patched Hypercorn's chunks extension
+(gateway/hypercorn_patch.py ``CHUNKS_EXTENSION``, used by the chat route) reach a real
+client on a real socket exactly as Hypercorn and h11 would have sent them: chunked framing
+for HTTP/1.1 on a kept-alive connection, raw bytes for an HTTP/1.0 client (whose
+connection closes the body), and the extension frames them itself only where it can."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from hypercorn.protocol import http_stream
+
+from gateway import hypercorn_patch
+
+hypercorn_patch.apply()
+
+PARTS = (b"data: one\n\n", b"data: two\n\n", b"data: three\n\n")
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    chunks = scope["extensions"][hypercorn_patch.CHUNKS_EXTENSION]["send"]
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")]})
+    for part in PARTS:
+        await chunks(part)
+    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
+    config.accesslog = config.errorlog = None
+    stop = asyncio.Event()
+    serving = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        yield port
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+
+
+async def _exchange(port: int, request: bytes, until: bytes | None) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        if until is None:
+            return await asyncio.wait_for(reader.read(), 5)  # the server closes the body
+        return await asyncio.wait_for(reader.readuntil(until), 5)
+    finally:
+        writer.close()
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bodies that went through Hypercorn's ASGI ``send`` rather than the extension."""
+    through_hypercorn: list[bytes] = []
+    original = http_stream.HTTPStream.app_send
+
+    async def app_send(self: Any, message: Any) -> None:
+        if message is not None and message["type"] == "http.response.body":
+            through_hypercorn.append(message["body"])
+        await original(self, message)
+
+    monkeypatch.setattr(http_stream.HTTPStream, "app_send", app_send)
+    return through_hypercorn
+
+
+def _chunked(*parts: bytes) -> bytes:
+    return b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+async def test_http11_chunks_are_framed_as_h11_frames_them(
+        server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    through_hypercorn = _counting(monkeypatch)
+    answer = await _exchange(server, b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n", b"0\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
+    assert body == _chunked(*PARTS, b"data: [DONE]\n\n")
+    # The head goes out with the first chunk through Hypercorn and h11; the other chunks
+    # went straight to the connection.
+    assert through_hypercorn == [PARTS[0], b"data: [DONE]\n\n"]
+
+
+async def test_a_kept_alive_connection_streams_its_next_response_the_same_way(
+        server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    try:
+        for _ in range(2):
+            writer.write(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200")
+            body = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+            assert body == _chunked(*PARTS, b"data: [DONE]\n\n")
+    finally:
+        writer.close()
+
+
+async def test_an_http10_client_gets_raw_bytes_and_the_extension_steps_aside(
+        server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    through_hypercorn = _counting(monkeypatch)
+    answer = await _exchange(server, b"GET /s HTTP/1.0\r\n\r\n", None)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
+    assert body == b"".join(PARTS) + b"data: [DONE]\n\n"
+    assert through_hypercorn == [*PARTS, b"data: [DONE]\n\n"]
