@@ -83,7 +83,7 @@ from hypercorn.events import RawData
 from hypercorn.protocol import h11 as h11_protocol
 from hypercorn.protocol import http_stream
 
-__all__ = ["CHUNKS_EXTENSION", "DISCONNECT_EXTENSION", "apply"]
+__all__ = ["BODY_PASSES_THROUGH", "CHUNKS_EXTENSION", "DISCONNECT_EXTENSION", "apply"]
 
 DISCONNECT_EXTENSION = "llm_gateway.disconnect"
 """The ASGI scope extension through which an application is told, by a call and not by a
@@ -95,10 +95,19 @@ the response has ended."""
 CHUNKS_EXTENSION = "llm_gateway.chunks"
 """The ASGI scope extension through which an application sends a chunk of a streamed
 response body straight to the connection: ``await scope["extensions"][CHUNKS_EXTENSION]
-["send"](data)`` is ``send({"type": "http.response.body", "body": data, "more_body":
-True})`` without Hypercorn's per-message dispatch (its ASGI message checks, its stream and
-protocol events, h11's ``Data``). Only once the response has started; it falls back to that
-``send`` whenever the chunk cannot be framed here (HTTP/2, HTTP/1.0, a sized body)."""
+["send"](send, data)``, given the ``send`` the application was called with, is
+``send({"type": "http.response.body", "body": data, "more_body": True})`` without
+Hypercorn's per-message dispatch (its ASGI message checks, its stream and protocol events,
+h11's ``Data``). Only once the response has started; it falls back to that ``send``
+whenever the chunk cannot be framed here (HTTP/2, HTTP/1.0, a sized body, a ``send``
+that is not Hypercorn's own). One shared function: nothing per request, and no reference
+from the scope back to its stream (which would be a cycle for the collector)."""
+
+BODY_PASSES_THROUGH = "llm_gateway_body_passes_through"
+"""An attribute an ASGI middleware may set on the ``send`` it hands on, naming the ``send``
+it wraps, when it passes ``http.response.body`` messages through unchanged: the
+:data:`CHUNKS_EXTENSION` then writes a chunk past it (the tracing middleware, which only
+reads the response's status, does)."""
 
 _MARK = "_llm_gateway_replaced"  # set on each function this module installs
 
@@ -160,31 +169,26 @@ def _release_body_queue(group: type) -> None:
         wrapper = _DisconnectMakesRoom(queue)
         # The application's task is created but has not run yet: it sees the extensions.
         scope["extensions"][DISCONNECT_EXTENSION] = {"watch": wrapper.watch}
-        if (chunks := _chunk_sender(send)) is not None:
-            scope["extensions"][CHUNKS_EXTENSION] = {"send": chunks}
+        scope["extensions"][CHUNKS_EXTENSION] = _CHUNKS
         return wrapper
 
     _install(group, "spawn_app", spawn_app_disconnect_makes_room)
 
 
-def _chunk_sender(app_send: Any) -> Callable[[bytes], Awaitable[None]] | None:
-    """:data:`CHUNKS_EXTENSION`'s ``send`` for the stream whose ASGI ``send`` is
-    ``app_send`` (Hypercorn's ``HTTPStream.app_send``, whose events go to the connection's
-    ``stream_send``); None when this Hypercorn is not laid out that way."""
-    stream = getattr(app_send, "__self__", None)
-    protocol = getattr(getattr(stream, "send", None), "__self__", None)
-    if not isinstance(stream, http_stream.HTTPStream):
-        return None
-    started = http_stream.ASGIHTTPState.RESPONSE
-
-    async def send_chunk(data: bytes) -> None:
-        if (data and stream.state is started and not stream.closed
-                and isinstance(protocol, h11_protocol.H11Protocol) and _frames_chunks(protocol)):
+async def _send_chunk(send: Any, data: bytes) -> None:
+    """:data:`CHUNKS_EXTENSION`'s ``send``: ``send`` is Hypercorn's ``HTTPStream.app_send``
+    for the request (its events go on to the connection's ``stream_send``)."""
+    stream = getattr(getattr(send, BODY_PASSES_THROUGH, send), "__self__", None)
+    if (data and type(stream) is http_stream.HTTPStream
+            and stream.state is http_stream.ASGIHTTPState.RESPONSE and not stream.closed):
+        protocol = getattr(stream.send, "__self__", None)
+        if type(protocol) is h11_protocol.H11Protocol and _frames_chunks(protocol):
             await protocol.send(_chunk(data))
             return
-        await app_send({"type": "http.response.body", "body": data, "more_body": True})
+    await send({"type": "http.response.body", "body": data, "more_body": True})
 
-    return send_chunk
+
+_CHUNKS = {"send": _send_chunk}
 
 
 class _DisconnectMakesRoom:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -297,8 +298,8 @@ def _chunk_sender(scope: Scope, send: Send) -> Callable[[bytes], Awaitable[None]
     (:data:`~gateway.hypercorn_patch.CHUNKS_EXTENSION`), else as ASGI body messages."""
     extension = (scope.get("extensions") or {}).get(CHUNKS_EXTENSION)
     if extension is not None:
-        chunks: Callable[[bytes], Awaitable[None]] = extension["send"]
-        return chunks
+        chunks: Callable[[Send, bytes], Awaitable[None]] = extension["send"]
+        return functools.partial(chunks, send)
 
     async def send_chunk(data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})

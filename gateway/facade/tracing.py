@@ -14,6 +14,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from gateway.hypercorn_patch import BODY_PASSES_THROUGH
+
 __all__ = ["TracingMiddleware"]
 
 Scope = MutableMapping[str, Any]
@@ -61,6 +63,7 @@ class TracingMiddleware:
                     span.set_status(Status(StatusCode.ERROR))
             await send(message)
 
+        setattr(traced_send, BODY_PASSES_THROUGH, send)  # bodies are not looked at here
         try:
             await self.app(scope, receive, traced_send)
         finally:

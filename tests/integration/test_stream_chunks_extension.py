@@ -26,12 +26,30 @@ PARTS = (b"data: one\n\n", b"data: two\n\n", b"data: three\n\n")
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
+    if scope["path"] != "/s":  # a middleware between Hypercorn and the app
+        await _wrapped(scope, receive, send, passes_through=scope["path"] == "/through")
+        return
     chunks = scope["extensions"][hypercorn_patch.CHUNKS_EXTENSION]["send"]
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream")]})
     for part in PARTS:
-        await chunks(part)
+        await chunks(send, part)
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+
+WRAPPER_SAW: list[bytes] = []
+
+
+async def _wrapped(scope: dict[str, Any], receive: Any, send: Any, *,
+                   passes_through: bool) -> None:
+    async def wrapper_send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            WRAPPER_SAW.append(message["body"])
+        await send(message)
+
+    if passes_through:  # as the tracing middleware declares: bodies pass unchanged
+        setattr(wrapper_send, hypercorn_patch.BODY_PASSES_THROUGH, send)
+    await app({**scope, "path": "/s"}, receive, wrapper_send)
 
 
 @pytest.fixture
@@ -113,3 +131,16 @@ async def test_an_http10_client_gets_raw_bytes_and_the_extension_steps_aside(
     assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
     assert body == b"".join(PARTS) + b"data: [DONE]\n\n"
     assert through_hypercorn == [*PARTS, b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("path", ["/through", "/wrapped"])
+async def test_a_middleware_that_lets_bodies_pass_is_stepped_past_and_others_are_not(
+        server: int, path: str) -> None:
+    WRAPPER_SAW.clear()
+    request = b"GET %b HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode()
+    answer = await _exchange(server, request, b"0\r\n\r\n")
+    assert answer.partition(b"\r\n\r\n")[2] == _chunked(*PARTS, b"data: [DONE]\n\n")
+    if path == "/through":
+        assert WRAPPER_SAW == [PARTS[0], b"data: [DONE]\n\n"]
+    else:  # a middleware that may look at bodies sees every chunk
+        assert WRAPPER_SAW == [*PARTS, b"data: [DONE]\n\n"]
