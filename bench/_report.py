@@ -110,7 +110,8 @@ def _diff(a: float | None, b: float | None) -> float | None:
 def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     litellm = next((name for name in rows if name.startswith("LiteLLM ")), None)
-    for row, tag in ((REST, "rest"), (GRPC, "grpc"), (CEILING, "ceiling")):
+    for row, tag in ((REST, "rest"), (GRPC, "grpc"), (CEILING, "ceiling"),
+                     (MINIMAL_REST, "minimal_rest"), (MINIMAL_GRPC, "minimal_grpc")):
         out[f"{tag}_added_p50_ms_c1"] = _diff(get(rows, row, "c1", "p50_ms"),
                                               get(rows, DIRECT, "c1", "p50_ms"))
         for run, key in (("c1", "rps"), ("c64", "rps"), ("stream", "streams_per_s")):
@@ -138,10 +139,6 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
         out[f"{tag}_stream_paced_per_s"] = get(rows, row, "stream_paced", "streams_per_s")
     out["minimal_rest_vs_ceiling_c64"] = _ratio(get(rows, MINIMAL_REST, "c64", "rps"),
                                                 get(rows, CEILING, "c64", "rps"))
-    out["minimal_rest_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_REST, "c1", "p50_ms"),
-                                                get(rows, DIRECT, "c1", "p50_ms"))
-    out["minimal_grpc_added_p50_ms_c1"] = _diff(get(rows, MINIMAL_GRPC, "c1", "p50_ms"),
-                                                get(rows, DIRECT, "c1", "p50_ms"))
     out["rest_local_limits_vs_base_c64"] = _ratio(get(rows, REST_LOCAL, "c64", "rps"),
                                                   get(rows, REST, "c64", "rps"))
     out["grpc_local_limits_vs_base_c64"] = _ratio(get(rows, GRPC_LOCAL, "c64", "rps"),
