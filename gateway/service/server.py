@@ -132,7 +132,12 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
     interceptors.append(interceptor)
     server = aio.server(interceptors=interceptors, options=(
-        *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams)))
+        *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams),
+        # grpc counts a call's stream until this process has released it, a moment after
+        # its client has the answer, and (its rapid-reset protection) refuses new streams
+        # past the limit: a client within the limit got REFUSED_STREAM whenever finished
+        # calls waited to be released. Allow as many of those as live ones: still bounded.
+        ("grpc.http2.max_deallocating_streams", max_concurrent_streams)))
     local = LocalChannel(interceptor, traced=traced)
     gateway = GatewayServicer(services.router, services.pricing, services.admission,
                               services.budgets, services.conversations,
