@@ -26,6 +26,7 @@ from gateway import __version__
 from gateway.config import Settings
 
 __all__ = [
+    "INFRASTRUCTURE_PREFIXES",
     "grpc_client_interceptors",
     "grpc_server_interceptor",
     "in_unsampled_trace",
@@ -90,13 +91,16 @@ def setup_tracing(settings: Settings) -> Any:
 # hold ~25 MB of a process that does not trace (docs/performance.md, memory).
 
 
-_INFRASTRUCTURE = ("/grpc.health.", "/grpc.reflection.")
+INFRASTRUCTURE_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+"""gRPC methods of the infrastructure: health checks and reflection, which probes and
+operators call all the time. Not traced here; not authenticated or logged by the core's
+interceptor either (one rule for both)."""
 
 
 def traced_method(method: str) -> bool:
     """Whether calls of a gRPC method (``/package.Service/Method``) are traced: all but
-    health checks and reflection, which probes and operators make all the time."""
-    return not method.startswith(_INFRASTRUCTURE)
+    the infrastructure's (:data:`INFRASTRUCTURE_PREFIXES`)."""
+    return not method.startswith(INFRASTRUCTURE_PREFIXES)
 
 
 def _not_infrastructure() -> Callable[[Any], bool]:

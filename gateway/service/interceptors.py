@@ -40,8 +40,6 @@ __all__ = ["CallMetadata", "Guard", "RequestInterceptor", "read_metadata"]
 
 log = logging.getLogger("gateway.request")
 
-# Health and reflection are infrastructure: no auth, no request log for them.
-_QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 _ADMIN_PREFIX = "/llmgateway.v1.AdminService/"
 # The facade in this process: the in-process channel's peer, or the private Unix socket
 # (mode 0600). A facade elsewhere, loopback included, must be in trusted_proxy_cidrs: any
@@ -263,8 +261,8 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` with this interceptor's work around it (the gRPC server's path and
         the in-process channel's alike)."""
-        if method.startswith(_QUIET_PREFIXES):
-            return handler
+        if method.startswith(tracing.INFRASTRUCTURE_PREFIXES):
+            return handler  # health and reflection: no auth, no request log
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
