@@ -83,31 +83,9 @@ from hypercorn.events import RawData
 from hypercorn.protocol import h11 as h11_protocol
 from hypercorn.protocol import http_stream
 
+from gateway.asgi import BODY_PASSES_THROUGH, CHUNKS_EXTENSION, DISCONNECT_EXTENSION
+
 __all__ = ["BODY_PASSES_THROUGH", "CHUNKS_EXTENSION", "DISCONNECT_EXTENSION", "apply"]
-
-DISCONNECT_EXTENSION = "llm_gateway.disconnect"
-"""The ASGI scope extension through which an application is told, by a call and not by a
-message it must wait for, that its request's ``http.disconnect`` was queued:
-``scope["extensions"][DISCONNECT_EXTENSION]["watch"](callback)``. Hypercorn queues that
-event when the client goes away and, from inside the application's last ``send``, when
-the response has ended."""
-
-CHUNKS_EXTENSION = "llm_gateway.chunks"
-"""The ASGI scope extension through which an application sends a chunk of a streamed
-response body straight to the connection: ``await scope["extensions"][CHUNKS_EXTENSION]
-["send"](send, data)``, given the ``send`` the application was called with, is
-``send({"type": "http.response.body", "body": data, "more_body": True})`` without
-Hypercorn's per-message dispatch (its ASGI message checks, its stream and protocol events,
-h11's ``Data``). Only once the response has started; it falls back to that ``send``
-whenever the chunk cannot be framed here (HTTP/2, HTTP/1.0, a sized body, a ``send``
-that is not Hypercorn's own). One shared function: nothing per request, and no reference
-from the scope back to its stream (which would be a cycle for the collector)."""
-
-BODY_PASSES_THROUGH = "llm_gateway_body_passes_through"
-"""An attribute an ASGI middleware may set on the ``send`` it hands on, naming the ``send``
-it wraps, when it passes ``http.response.body`` messages through unchanged: the
-:data:`CHUNKS_EXTENSION` then writes a chunk past it (the tracing middleware, which only
-reads the response's status, does)."""
 
 _MARK = "_llm_gateway_replaced"  # set on each function this module installs
 

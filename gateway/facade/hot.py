@@ -41,7 +41,7 @@ from gateway.facade.calls import (
     request_id,
 )
 from gateway.facade.errors import ApiError, from_rpc_error
-from gateway.hypercorn_patch import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
+from gateway.asgi import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
 from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]

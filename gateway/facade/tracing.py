@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from gateway.hypercorn_patch import BODY_PASSES_THROUGH
+from gateway.asgi import BODY_PASSES_THROUGH
 
 __all__ = ["TracingMiddleware"]
 
