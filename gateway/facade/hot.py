@@ -31,6 +31,7 @@ import orjson
 from grpc import aio
 from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 
+from gateway.asgi import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
 from gateway.facade import translate
 from gateway.facade.calls import (
     body_too_large,
@@ -41,7 +42,6 @@ from gateway.facade.calls import (
     request_id,
 )
 from gateway.facade.errors import ApiError, from_rpc_error
-from gateway.asgi import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
 from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]
