@@ -1,12 +1,14 @@
-"""Shared fixtures: free ports, fake upstreams, and gateway processes.
+"""Shared fixtures: free ports, fake upstreams, and gateways.
 
-Gateways run as real processes (``python -m gateway serve``) on free loopback
-ports, so the tests exercise the CLI, config loading and shutdown too.
+Behaviour tests use gateways served in the test process on port 0
+(``gateway_factory``, ``gateway``; tests/inprocess.py). Tests of the process itself
+(the CLI, signals, drain, workers, exit codes, the process's log stream, exact metric
+values, tracing) start real processes (``python -m gateway serve``) on free loopback
+ports (``process_factory``, ``start_gateway``).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import socket
@@ -18,10 +20,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
+from tests.inprocess import InProcessGateway, clean_env, start_in_process
 from tests.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +35,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class RunningGateway(Protocol):
+    """What behaviour tests use of a gateway, in this process or in its own."""
+
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_url(self) -> str: ...
+
+    @property
+    def grpc_target(self) -> str: ...
+
+    def logs(self) -> str: ...
+
+    def stop(self, timeout: float = 20) -> int: ...
 
 
 @dataclass
@@ -86,10 +107,8 @@ def start_gateway(config: str | None, tmp: Path, *, env: dict[str, str] | None =
         path.write_text(config)
         cmd += ["--config", str(path)]
     # A clean environment: no provider keys from the developer's shell.
-    base = {k: v for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_BASE_URL")) and k not in ("GATEWAY_CONFIG",)}
-    full_env = {**base, "ADDR": f"127.0.0.1:{http_port}", "GRPC_ADDR": f"127.0.0.1:{grpc_port}",
-                "LOG_LEVEL": "info", **(env or {})}
+    full_env = clean_env({"ADDR": f"127.0.0.1:{http_port}", "GRPC_ADDR": f"127.0.0.1:{grpc_port}",
+                          **(env or {})})
     log_path = tmp / f"gateway-{http_port}.log"
     with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
         proc = subprocess.Popen(cmd, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
@@ -105,8 +124,27 @@ def start_gateway(config: str | None, tmp: Path, *, env: dict[str, str] | None =
 
 
 @pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    """Start gateways for one test; each is stopped (SIGTERM) and must exit 0."""
+def gateway_factory() -> Iterator[Callable[..., InProcessGateway]]:
+    """Start gateways in this process for one test (``start_in_process``: config text,
+    ``env=``, ``only=``, ``grpc_target=``, ``wait=``); each is stopped gracefully and must
+    end cleanly."""
+    started: list[InProcessGateway] = []
+
+    def factory(config: str | None = None, **kwargs: object) -> InProcessGateway:
+        gw = start_in_process(config, **kwargs)  # type: ignore[arg-type]
+        started.append(gw)
+        return gw
+
+    yield factory
+    for gw in started:
+        code = gw.stop()
+        assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
+
+
+@pytest.fixture
+def process_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateway processes for one test (``python -m gateway serve``, ``args=``); each is
+    stopped (SIGTERM) and must exit 0. For tests of the process itself."""
     started: list[GatewayProcess] = []
 
     def factory(config: str | None = None, **kwargs: object) -> GatewayProcess:
@@ -173,13 +211,13 @@ models:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProcess]:
+def gateway(fake_openai: FakeOpenAI) -> Iterator[InProcessGateway]:
     """One gateway for a module: providers `upstream` (the fake OpenAI) and `mock`."""
-    gw = start_gateway(openai_gateway_config(fake_openai), module_tmp,
-                       env={"FAKE_OPENAI_KEY": FakeOpenAI.api_key})
+    gw = start_in_process(openai_gateway_config(fake_openai),
+                          env={"FAKE_OPENAI_KEY": FakeOpenAI.api_key})
     yield gw
     code = gw.stop()
-    assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
+    assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 
 GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still here?"}]}
 
@@ -44,7 +44,7 @@ def _assert_openai_error(response: httpx.Response, status: int, param: object = 
     ({"model": "mock-1", "messages": [{"role": "tool", "content": "x"}]},
      "messages[0].tool_call_id"),
 ])
-def test_wrong_fields_name_their_param(gateway: GatewayProcess, body: dict, param: str) -> None:
+def test_wrong_fields_name_their_param(gateway: RunningGateway, body: dict, param: str) -> None:
     r = httpx.post(gateway.http_url + "/v1/chat/completions", json=body)
     error = _assert_openai_error(r, 400, param)
     assert error["type"] == "invalid_request_error"
@@ -52,13 +52,13 @@ def test_wrong_fields_name_their_param(gateway: GatewayProcess, body: dict, para
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'{"model": "mock-1", "messa',
                                  b"\xff\xfe\x00garbage", b'{"model": "\xc3\x28"}'])
-def test_malformed_bodies(gateway: GatewayProcess, raw: bytes) -> None:
+def test_malformed_bodies(gateway: RunningGateway, raw: bytes) -> None:
     r = httpx.post(gateway.http_url + "/v1/chat/completions", content=raw,
                    headers={"Content-Type": "application/json"})
     _assert_openai_error(r, 400, None)
 
 
-def test_unknown_model_is_404_model_not_found(gateway: GatewayProcess) -> None:
+def test_unknown_model_is_404_model_not_found(gateway: RunningGateway) -> None:
     r = httpx.post(gateway.http_url + "/v1/chat/completions",
                    json={**GOOD, "model": "gpt-17-ultra"})
     error = _assert_openai_error(r, 404, "model")
@@ -68,14 +68,14 @@ def test_unknown_model_is_404_model_not_found(gateway: GatewayProcess) -> None:
     assert _assert_openai_error(r, 404)["code"] == "model_not_found"
 
 
-def test_body_over_the_limit_is_413(gateway: GatewayProcess) -> None:
+def test_body_over_the_limit_is_413(gateway: RunningGateway) -> None:
     # The module's gateway sets server.max_request_body_size to 64 KiB.
     big = {**GOOD, "messages": [{"role": "user", "content": "x" * 70_000}]}
     r = httpx.post(gateway.http_url + "/v1/chat/completions", json=big)
     _assert_openai_error(r, 413)
 
 
-def test_body_over_the_limit_without_content_length_is_413(gateway: GatewayProcess) -> None:
+def test_body_over_the_limit_without_content_length_is_413(gateway: RunningGateway) -> None:
     def chunks():  # chunked transfer encoding: no Content-Length to check up front
         yield b'{"model": "mock-1", "messages": [{"role": "user", "content": "'
         for _ in range(20):
@@ -87,12 +87,12 @@ def test_body_over_the_limit_without_content_length_is_413(gateway: GatewayProce
     _assert_openai_error(r, 413)
 
 
-def test_unknown_path_and_wrong_method(gateway: GatewayProcess) -> None:
+def test_unknown_path_and_wrong_method(gateway: RunningGateway) -> None:
     _assert_openai_error(httpx.get(gateway.http_url + "/v1/nothing-here"), 404)
     _assert_openai_error(httpx.get(gateway.http_url + "/v1/chat/completions"), 405)
 
 
-def test_truncated_request_then_still_serving(gateway: GatewayProcess) -> None:
+def test_truncated_request_then_still_serving(gateway: RunningGateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.http_port), timeout=5) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"mod")

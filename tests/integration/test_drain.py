@@ -27,9 +27,9 @@ WORDS = "one two three four five six seven eight"  # ~1 s as a stream
 
 
 def test_sigterm_drains_rest_and_grpc_streams(
-    gateway_factory: Callable[..., GatewayProcess],
+    process_factory: Callable[..., GatewayProcess],
 ) -> None:
-    gw = gateway_factory(SLOW)
+    gw = process_factory(SLOW)
     results: dict[str, object] = {}
 
     def rest_stream(i: int) -> None:
@@ -81,16 +81,16 @@ def test_sigterm_drains_rest_and_grpc_streams(
     assert "drain timeout" not in gw.logs()
 
 
-def test_an_idle_gateway_stops_at_once(gateway_factory: Callable[..., GatewayProcess]) -> None:
-    gw = gateway_factory(None)
+def test_an_idle_gateway_stops_at_once(process_factory: Callable[..., GatewayProcess]) -> None:
+    gw = process_factory(None)
     started = time.monotonic()
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(10) == 0
     assert time.monotonic() - started < 2
 
 
-def test_the_drain_timeout_bounds_the_wait(gateway_factory: Callable[..., GatewayProcess]) -> None:
-    gw = gateway_factory("""
+def test_the_drain_timeout_bounds_the_wait(process_factory: Callable[..., GatewayProcess]) -> None:
+    gw = process_factory("""
 providers:
   mock: {type: mock, chunk_delay: 1s, models: [echo]}
 """, env={"DRAIN_TIMEOUT": "1", "SHUTDOWN_TIMEOUT": "1"})
@@ -119,9 +119,9 @@ providers:
 
 
 def test_clients_dropping_streams_leave_nothing_in_flight(
-    gateway_factory: Callable[..., GatewayProcess],
+    process_factory: Callable[..., GatewayProcess],
 ) -> None:
-    gw = gateway_factory(None)  # the mock at full speed: the hang-up races the stream's end
+    gw = process_factory(None)  # the mock at full speed: the hang-up races the stream's end
     body = json.dumps({"model": "mock/echo", "stream": True, "messages": [
         {"role": "user", "content": " ".join(f"word{i}" for i in range(40))}]}).encode()
     request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"

@@ -52,9 +52,9 @@ async def load(base_url: str, chat: dict[str, object]) -> str:
 
 
 def test_requests_leave_no_cycles_and_the_collector_rests(
-    gateway_factory: Factory, fake_openai: FakeOpenAI,
+    process_factory: Factory, fake_openai: FakeOpenAI,
 ) -> None:
-    gw = gateway_factory(f"""
+    gw = process_factory(f"""
 providers:
 {fake_openai.provider()}
 """)

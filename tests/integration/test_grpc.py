@@ -1,4 +1,4 @@
-"""The gRPC API through the generated stubs, against a real gateway process.
+"""The gRPC API through the generated stubs, against a real gateway.
 
 The module-scoped ``gateway`` serves ``mock-1`` (the mock provider) and ``gpt-4o-mini``
 (provider ``upstream``: the fake OpenAI server). Errors must be gRPC status codes
@@ -17,7 +17,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI, completion, openai_error
 from tests.fakes.server import Reply
 
@@ -27,7 +27,7 @@ ATTEMPTS = 3
 
 
 @pytest.fixture
-def stub(gateway: GatewayProcess) -> Iterator[gateway_service_pb2_grpc.GatewayServiceStub]:
+def stub(gateway: RunningGateway) -> Iterator[gateway_service_pb2_grpc.GatewayServiceStub]:
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         yield gateway_service_pb2_grpc.GatewayServiceStub(channel)
 
@@ -392,7 +392,7 @@ def test_unsafe_request_id_is_replaced(stub: gateway_service_pb2_grpc.GatewaySer
     assert echoed and echoed != "bad id with spaces"
 
 
-def request_log(gateway: GatewayProcess, request_id: str, wait: float = 3) -> dict[str, Any]:
+def request_log(gateway: RunningGateway, request_id: str, wait: float = 3) -> dict[str, Any]:
     """The gateway's one request log line for ``request_id`` (JSON logs)."""
     deadline = time.monotonic() + wait
     while True:
@@ -407,7 +407,7 @@ def request_log(gateway: GatewayProcess, request_id: str, wait: float = 3) -> di
 
 
 def test_client_deadline_bounds_slow_upstream(
-    gateway: GatewayProcess,
+    gateway: RunningGateway,
     stub: gateway_service_pb2_grpc.GatewayServiceStub,
     fake_openai: FakeOpenAI,
 ) -> None:

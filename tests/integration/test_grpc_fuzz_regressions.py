@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import grpc
 import httpx
@@ -19,8 +18,9 @@ from llmgateway.v1 import (
     gateway_service_pb2_grpc,
 )
 
-from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, GatewayProcess, start_gateway
+from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, RunningGateway
 from tests.fakes.openai import FakeOpenAI
+from tests.inprocess import start_in_process
 
 ADMIN = "adm-grpc-regressions"
 METADATA = (("authorization", f"Bearer {ADMIN}"),)
@@ -30,8 +30,8 @@ auth: {{api_keys: {{enabled: true}}}}
 
 
 @pytest.fixture(scope="module")
-def gw(module_tmp: Path, fake_openai: FakeOpenAI) -> Iterator[GatewayProcess]:
-    gateway = start_gateway(CONFIG.format(base_url=fake_openai.base_url), module_tmp, env={
+def gw(fake_openai: FakeOpenAI) -> Iterator[RunningGateway]:
+    gateway = start_in_process(CONFIG.format(base_url=fake_openai.base_url), env={
         "GATEWAY_ADMIN_KEY": ADMIN, "FAKE_OPENAI_KEY": FakeOpenAI.api_key})
     yield gateway
     assert gateway.stop() == 0, gateway.logs()
@@ -39,7 +39,7 @@ def gw(module_tmp: Path, fake_openai: FakeOpenAI) -> Iterator[GatewayProcess]:
 
 
 @pytest.fixture(scope="module")
-def channel(gw: GatewayProcess) -> Iterator[grpc.Channel]:
+def channel(gw: RunningGateway) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(gw.grpc_target) as ch:
         yield ch
 
@@ -74,7 +74,7 @@ def test_bytes_that_are_no_message_are_invalid_argument(channel: grpc.Channel, m
 
 
 @pytest.mark.parametrize("name", ["x" * 20_000, "\u00e9" * 3000, "\U0001f600" * 3000])
-def test_errors_quoting_a_long_input_reach_the_client(gw: GatewayProcess,
+def test_errors_quoting_a_long_input_reach_the_client(gw: RunningGateway,
                                                       channel: grpc.Channel,
                                                       name: str) -> None:
     # Was: the message quoting the name overflowed the client's 16 KiB metadata limit, so
@@ -150,7 +150,7 @@ def test_tenant_numbers_that_are_not_finite_are_refused(
     assert answer.completion.choices
 
 
-def test_embedding_dimensions_are_bounded(gw: GatewayProcess, channel: grpc.Channel) -> None:
+def test_embedding_dimensions_are_bounded(gw: RunningGateway, channel: grpc.Channel) -> None:
     # Was unbounded over gRPC (REST stopped at 65536): dimensions=2**31-1 made the mock
     # provider build a vector of two billion floats, and the gateway died of it.
     stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)

@@ -19,13 +19,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import ROOT, GatewayProcess, free_port
+from tests.conftest import ROOT, GatewayProcess, RunningGateway, free_port
+from tests.inprocess import InProcessGateway
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 GATEWAY_SERVICE = "llmgateway.v1.GatewayService"
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
+ProcessFactory = Callable[..., GatewayProcess]
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
@@ -72,7 +74,7 @@ def wait_grpc_serving(gw: GatewayProcess, timeout: float = 30) -> None:
 
 
 @pytest.fixture
-def health(gateway: GatewayProcess) -> Iterator[health_pb2_grpc.HealthStub]:
+def health(gateway: RunningGateway) -> Iterator[health_pb2_grpc.HealthStub]:
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         yield health_pb2_grpc.HealthStub(channel)
 
@@ -113,7 +115,7 @@ def test_watch_unknown_service_is_service_unknown(health: health_pb2_grpc.Health
 
 
 @pytest.mark.parametrize("path", ["/health", "/health/live"])
-def test_http_liveness(gateway: GatewayProcess, path: str) -> None:
+def test_http_liveness(gateway: RunningGateway, path: str) -> None:
     status, headers, body = http_get(gateway.http_url + path)
     assert status == 200
     assert headers["content-type"].startswith("application/json")
@@ -121,7 +123,7 @@ def test_http_liveness(gateway: GatewayProcess, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/ready", "/health/ready"])
-def test_http_readiness(gateway: GatewayProcess, path: str) -> None:
+def test_http_readiness(gateway: RunningGateway, path: str) -> None:
     status, headers, body = http_get(gateway.http_url + path)
     assert status == 200
     assert headers["content-type"].startswith("application/json")
@@ -131,8 +133,7 @@ def test_http_readiness(gateway: GatewayProcess, path: str) -> None:
 
 
 def test_http_only_with_dead_core_is_live_but_not_ready(gateway_factory: Factory) -> None:
-    gw = gateway_factory(None, args=("--only", "http", "--grpc-target", "127.0.0.1:1"),
-                         wait="/health")
+    gw = gateway_factory(None, only="http", grpc_target="127.0.0.1:1", wait="/health")
     for path in ("/ready", "/health/ready"):
         started = time.monotonic()
         status, headers, body = http_get(gw.http_url + path)
@@ -150,8 +151,8 @@ def test_http_only_with_dead_core_is_live_but_not_ready(gateway_factory: Factory
 # --- drain on SIGTERM ----------------------------------------------------------------------
 
 
-def test_sigterm_turns_health_not_serving_and_exits_zero(gateway_factory: Factory) -> None:
-    gw = gateway_factory(None, env={"DRAIN_TIMEOUT": "5"})
+def test_sigterm_turns_health_not_serving_and_exits_zero(process_factory: ProcessFactory) -> None:
+    gw = process_factory(None, env={"DRAIN_TIMEOUT": "5"})
     with grpc.insecure_channel(gw.grpc_target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         streams = {
@@ -176,7 +177,7 @@ def test_sigterm_turns_health_not_serving_and_exits_zero(gateway_factory: Factor
     assert time.monotonic() - signalled < 5
 
 
-def test_sigterm_lets_in_flight_stream_finish(gateway_factory: Factory) -> None:
+def test_sigterm_lets_in_flight_stream_finish(process_factory: ProcessFactory) -> None:
     """A stream that is running when SIGTERM arrives completes during the drain."""
     config = """
 providers:
@@ -185,7 +186,7 @@ models:
   - name: mock-1
     targets: [{provider: mock, model: echo}]
 """
-    gw = gateway_factory(config, env={"DRAIN_TIMEOUT": "10"})
+    gw = process_factory(config, env={"DRAIN_TIMEOUT": "10"})
     with grpc.insecure_channel(gw.grpc_target) as channel:
         stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         request = gateway_service_pb2.StreamChatCompletionRequest(
@@ -206,15 +207,15 @@ models:
 # --- split deployment ----------------------------------------------------------------------
 
 
-def test_split_grpc_and_http_processes_serve_chat(gateway_factory: Factory) -> None:
-    core = gateway_factory(None, args=("--only", "grpc"), wait=None)
+def test_split_grpc_and_http_processes_serve_chat(process_factory: ProcessFactory) -> None:
+    core = process_factory(None, args=("--only", "grpc"), wait=None)
     wait_grpc_serving(core)
     assert check(core.grpc_target, GATEWAY_SERVICE) == SERVING
     # The grpc-only process serves no HTTP.
     with pytest.raises(OSError):
         urllib.request.urlopen(core.http_url + "/health", timeout=1)
 
-    facade = gateway_factory(None, args=("--only", "http", "--grpc-target", core.grpc_target))
+    facade = process_factory(None, args=("--only", "http", "--grpc-target", core.grpc_target))
     status, _, body = http_get(facade.http_url + "/ready")
     assert status == 200, body
     status, answer = http_post_json(facade.http_url + "/v1/chat/completions", {

@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.conftest import GatewayProcess
+from tests.conftest import GatewayProcess, RunningGateway
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.inprocess import InProcessGateway
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
+ProcessFactory = Callable[..., GatewayProcess]
 GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still serving?"}]}
 LIMITS = """
 server: {keep_alive_timeout: 1s, body_timeout: 1s, max_header_size: 8192,
@@ -25,7 +27,7 @@ server: {keep_alive_timeout: 1s, body_timeout: 1s, max_header_size: 8192,
 """
 
 
-def still_serving(gw: GatewayProcess) -> None:
+def still_serving(gw: RunningGateway) -> None:
     r = httpx.post(gw.http_url + "/v1/chat/completions", json=GOOD, timeout=10)
     assert r.status_code == 200 and "still serving" in r.text
 
@@ -120,10 +122,12 @@ def test_huge_headers_and_bodies_are_refused(gateway_factory: Factory) -> None:
     still_serving(gw)
 
 
-def test_a_flood_of_idle_connections(gateway_factory: Factory) -> None:
+def test_a_flood_of_idle_connections(process_factory: ProcessFactory) -> None:
+    # A process of its own: the flood's client and server ends would share one descriptor
+    # budget in this one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     count = min(1500, soft - 200)
-    gw = gateway_factory(LIMITS)
+    gw = process_factory(LIMITS)
     sockets = []
     try:
         for _ in range(count):

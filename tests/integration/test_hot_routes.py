@@ -12,15 +12,16 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.inprocess import InProcessGateway
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
 ADMIN = {"Authorization": "Bearer adm-hot"}
 
 
-def tenant_key(gw: GatewayProcess) -> str:
+def tenant_key(gw: RunningGateway) -> str:
     tenant = httpx.post(gw.http_url + "/admin/tenants", headers=ADMIN, json={
         "name": "t", "limits": {"concurrent_requests": 1}}).json()["tenant"]["id"]
     return str(httpx.post(gw.http_url + f"/admin/tenants/{tenant}/keys", headers=ADMIN,

@@ -15,9 +15,9 @@ ADMIN = "adm-log-secret-9f8e"
 UPSTREAM_KEY = FakeOpenAI.api_key
 
 
-def test_request_lines_and_no_secrets(gateway_factory: Callable[..., GatewayProcess],
+def test_request_lines_and_no_secrets(process_factory: Callable[..., GatewayProcess],
                                       fake_openai: FakeOpenAI) -> None:
-    gw = gateway_factory(f"""
+    gw = process_factory(f"""
 logging: {{level: debug, format: json}}
 providers:
   up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "${{UP_KEY}}",
@@ -50,8 +50,8 @@ providers:
     assert {"serving", "draining", "stopped"} <= {line["msg"] for line in lines}
 
 
-def test_text_format_for_development(gateway_factory: Callable[..., GatewayProcess]) -> None:
-    gw = gateway_factory(None, env={"LOG_FORMAT": "text"})
+def test_text_format_for_development(process_factory: Callable[..., GatewayProcess]) -> None:
+    gw = process_factory(None, env={"LOG_FORMAT": "text"})
     httpx.post(gw.http_url + "/v1/chat/completions",
                json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]},
                headers={"X-Request-ID": "text-1"})

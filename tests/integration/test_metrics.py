@@ -47,9 +47,9 @@ models:
 """
 
 
-def test_metrics_follow_the_traffic(gateway_factory: Callable[..., GatewayProcess],
+def test_metrics_follow_the_traffic(process_factory: Callable[..., GatewayProcess],
                                     fake_openai: FakeOpenAI) -> None:
-    gw = gateway_factory(config(fake_openai), env={"GATEWAY_ADMIN_KEY": ADMIN,
+    gw = process_factory(config(fake_openai), env={"GATEWAY_ADMIN_KEY": ADMIN,
                                                    "POD_NAME": "gw-0", "POD_NAMESPACE": "ns"})
     client = openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0)
     with client:
@@ -105,9 +105,9 @@ def test_metrics_follow_the_traffic(gateway_factory: Callable[..., GatewayProces
 
 
 def test_unbounded_model_names_do_not_grow_the_label_set(
-    gateway_factory: Callable[..., GatewayProcess],
+    process_factory: Callable[..., GatewayProcess],
 ) -> None:
-    gw = gateway_factory(None)
+    gw = process_factory(None)
     with httpx.Client(base_url=gw.http_url) as c:
         for i in range(250):  # any mock/<name> routes: clients choose these names
             c.post("/v1/chat/completions", json={"model": f"mock/m{i}", "messages": HI})
@@ -118,9 +118,9 @@ def test_unbounded_model_names_do_not_grow_the_label_set(
 
 
 def test_every_metric_the_alerts_use_is_exported(
-    gateway_factory: Callable[..., GatewayProcess],
+    process_factory: Callable[..., GatewayProcess],
 ) -> None:
-    gw = gateway_factory(None)
+    gw = process_factory(None)
     httpx.post(gw.http_url + "/v1/chat/completions", json={"model": "mock-1", "messages": HI})
     text = httpx.get(gw.http_url + "/metrics").text
     assert gateway_metric_names()  # the rules do use metrics

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.conftest import GatewayProcess, free_port
+from tests.conftest import free_port
 from tests.fakes.openai import FakeOpenAI
+from tests.inprocess import InProcessGateway
 
 
 def test_providers_without_a_model_list_are_asked_for_theirs(
-    gateway_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI
+    gateway_factory: Callable[..., InProcessGateway], fake_openai: FakeOpenAI
 ) -> None:
     dead = free_port()
     gw = gateway_factory(f"""

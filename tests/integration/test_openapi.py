@@ -17,7 +17,7 @@ from gateway.facade.app import MAX_TIMEOUT, create_app
 from gateway.facade.hot import ROUTES as HOT_ROUTES
 from gateway.facade.openapi import openapi_document
 from gateway.lifecycle import DrainState
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 
 METHODS = {"get", "post", "put", "delete", "patch"}
 # A value for each path parameter; model ids may hold '/'.
@@ -42,7 +42,7 @@ def _schema_validator(document: dict[str, Any], name: str) -> Draft202012Validat
 
 
 @pytest.fixture(scope="module")
-def document(gateway: GatewayProcess) -> Iterator[dict[str, Any]]:
+def document(gateway: RunningGateway) -> Iterator[dict[str, Any]]:
     r = httpx.get(gateway.http_url + "/openapi.json", timeout=10)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -56,7 +56,7 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(document["components"]["schemas"][name])
 
 
-def test_the_served_document_is_the_built_one(gateway: GatewayProcess,
+def test_the_served_document_is_the_built_one(gateway: RunningGateway,
                                               document: dict[str, Any]) -> None:
     # The module's gateway sets a 64 KiB body limit: the document says so.
     built = openapi_document(metrics_path="/metrics", max_body=65536, max_timeout=MAX_TIMEOUT)
@@ -82,7 +82,7 @@ async def test_every_route_served_is_listed_and_every_listed_route_is_served() -
 
 
 def test_every_listed_operation_is_routed_by_the_running_gateway(
-        gateway: GatewayProcess, document: dict[str, Any]) -> None:
+        gateway: RunningGateway, document: dict[str, Any]) -> None:
     operations = sorted(_operations(document))
     assert len(operations) >= 25
     for method, path in operations:
@@ -97,7 +97,7 @@ def test_every_listed_operation_is_routed_by_the_running_gateway(
     assert r.status_code == 404 and r.json()["error"]["message"] == "Unknown path."
 
 
-def test_answers_match_their_documented_schemas(gateway: GatewayProcess,
+def test_answers_match_their_documented_schemas(gateway: RunningGateway,
                                                 document: dict[str, Any]) -> None:
     url = gateway.http_url
 

@@ -1,18 +1,17 @@
-"""The Anthropic provider end to end: the official openai SDK -> a real gateway process ->
+"""The Anthropic provider end to end: the official openai SDK -> a real gateway ->
 a wire-faithful fake Anthropic Messages API. Each test checks both what the fake upstream
 received and what the client got back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import RunningGateway
 from tests.fakes.anthropic import (
     FakeAnthropic,
     anthropic_error,
@@ -21,6 +20,7 @@ from tests.fakes.anthropic import (
     tool_events,
 )
 from tests.fakes.server import Reply
+from tests.inprocess import start_in_process
 
 MODEL = "anthropic/claude-3-5-haiku-latest"
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
@@ -42,7 +42,7 @@ def _reset(fake: FakeAnthropic) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake: FakeAnthropic, module_tmp: Path) -> Iterator[GatewayProcess]:
+def gateway(fake: FakeAnthropic) -> Iterator[RunningGateway]:
     config = f"""
 logging: {{level: info, format: json}}
 retry: {{attempts: 2, backoff: 10ms, max_backoff: 50ms}}
@@ -56,14 +56,14 @@ models:
   - name: claude-haiku
     targets: [{{provider: anthropic, model: claude-3-5-haiku-latest}}]
 """
-    gw = start_gateway(config, module_tmp, env={"FAKE_ANTHROPIC_KEY": FakeAnthropic.api_key})
+    gw = start_in_process(config, env={"FAKE_ANTHROPIC_KEY": FakeAnthropic.api_key})
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="sk-client",
                        max_retries=0, timeout=20) as c:
         yield c

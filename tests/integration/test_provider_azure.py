@@ -1,11 +1,10 @@
-"""Azure OpenAI end to end (the openai SDK -> a gateway process -> a fake Azure resource),
+"""Azure OpenAI end to end (the openai SDK -> a gateway -> a fake Azure resource),
 and an OpenAI-compatible server getting its own parameters through unchanged."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
@@ -15,7 +14,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from gateway.config import ProviderConfig
 from gateway.domain import ChatRequest, Message
 from gateway.providers.azure import AzureOpenAICodec
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import RunningGateway
 from tests.fakes.azure import (
     UNDERLYING_MODEL,
     FakeAzure,
@@ -26,6 +25,7 @@ from tests.fakes.azure import (
 )
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.inprocess import start_in_process
 
 DEPLOYMENT = "my-gpt4o-deployment"
 CHAT_PATH = f"/openai/deployments/{DEPLOYMENT}/chat/completions"
@@ -48,8 +48,7 @@ def _reset(fake_azure: FakeAzure) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_azure: FakeAzure, fake_openai: FakeOpenAI,
-            module_tmp: Path) -> Iterator[GatewayProcess]:
+def gateway(fake_azure: FakeAzure, fake_openai: FakeOpenAI) -> Iterator[RunningGateway]:
     # One attempt and a breaker that never opens: each test sees exactly its own upstream call.
     config = f"""
 logging: {{level: info, format: json}}
@@ -80,14 +79,14 @@ models:
   - name: pinned
     targets: [{{provider: azure-default, model: ""}}]
 """
-    gw = start_gateway(config, module_tmp, env={"AZURE_FAKE_KEY": FakeAzure.api_key})
+    gw = start_in_process(config, env={"AZURE_FAKE_KEY": FakeAzure.api_key})
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="sk-client",
                        max_retries=0, timeout=20) as c:
         yield c
@@ -287,7 +286,7 @@ def test_embeddings(client: openai.OpenAI, fake_azure: FakeAzure) -> None:
                          "encoding_format": "float", "dimensions": 2}
 
 
-def test_models_are_the_configured_deployments(gateway: GatewayProcess,
+def test_models_are_the_configured_deployments(gateway: RunningGateway,
                                                fake_azure: FakeAzure) -> None:
     ids = {m["id"] for m in httpx.get(gateway.http_url + "/v1/models").json()["data"]}
     assert {f"azure/{DEPLOYMENT}", "gpt-4o", "pinned"} <= ids

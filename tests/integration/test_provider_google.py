@@ -4,13 +4,12 @@ fake Gemini API: what the upstream receives, and what the client gets back."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import RunningGateway
 from tests.fakes.gemini import (
     FakeGemini,
     candidate,
@@ -19,6 +18,7 @@ from tests.fakes.gemini import (
     stream_events,
 )
 from tests.fakes.server import Reply
+from tests.inprocess import start_in_process
 
 MODEL = "google/gemini-2.0-flash"
 HI: Any = [{"role": "user", "content": "hi"}]
@@ -31,7 +31,7 @@ def fake_gemini() -> Iterator[FakeGemini]:
 
 
 @pytest.fixture(scope="module")
-def google_gateway(fake_gemini: FakeGemini, module_tmp: Path) -> Iterator[GatewayProcess]:
+def google_gateway(fake_gemini: FakeGemini) -> Iterator[RunningGateway]:
     config = f"""
 logging: {{level: info, format: json}}
 retry: {{attempts: 2, backoff: 10ms, max_backoff: 50ms}}
@@ -44,7 +44,7 @@ models:
   - name: gemini-flash
     targets: [{{provider: google, model: gemini-2.0-flash}}]
 """
-    gw = start_gateway(config, module_tmp, env={"FAKE_GEMINI_KEY": FakeGemini.api_key})
+    gw = start_in_process(config, env={"FAKE_GEMINI_KEY": FakeGemini.api_key})
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
@@ -56,7 +56,7 @@ def _reset(fake_gemini: FakeGemini) -> None:
 
 
 @pytest.fixture
-def client(google_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+def client(google_gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=google_gateway.http_url + "/v1", api_key="sk-client",
                        max_retries=0, timeout=20) as c:
         yield c

@@ -1,19 +1,19 @@
-"""The Ollama provider end to end: the openai SDK -> a gateway process -> a fake Ollama."""
+"""The Ollama provider end to end: the openai SDK -> a gateway -> a fake Ollama."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from tests.conftest import GatewayProcess, start_gateway
+from tests.conftest import RunningGateway
 from tests.fakes.ollama import PROMPT_EVAL_COUNT, FakeOllama, chat_line, ollama_error, stream_lines
 from tests.fakes.server import Reply
+from tests.inprocess import start_in_process
 
 WEATHER_TOOL: ChatCompletionToolParam = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather in a city",
@@ -35,7 +35,7 @@ def _reset(fake_ollama: FakeOllama) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_ollama: FakeOllama, module_tmp: Path) -> Iterator[GatewayProcess]:
+def gateway(fake_ollama: FakeOllama) -> Iterator[RunningGateway]:
     # One attempt and a breaker that never opens: each test sees exactly its own upstream call.
     config = f"""
 logging: {{level: info, format: json}}
@@ -49,14 +49,14 @@ models:
   - name: local-llama
     targets: [{{provider: ollama, model: llama3.2}}]
 """
-    gw = start_gateway(config, module_tmp)
+    gw = start_in_process(config)
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="sk-client",
                        max_retries=0, timeout=20) as c:
         yield c
@@ -305,7 +305,7 @@ def test_embeddings(client: openai.OpenAI, fake_ollama: FakeOllama) -> None:
     assert result.data[0].embedding == [0.25] * 4
 
 
-def test_models_are_discovered_from_api_tags(gateway: GatewayProcess,
+def test_models_are_discovered_from_api_tags(gateway: RunningGateway,
                                              fake_ollama: FakeOllama) -> None:
     ids = {m["id"] for m in httpx.get(gateway.http_url + "/v1/models").json()["data"]}
     assert {"ollama/llama3.2:latest", "ollama/llava:latest", "behind-proxy/llama3.2",

@@ -10,17 +10,18 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
+from tests.inprocess import InProcessGateway
 from tests.servers import PostgresServer, RedisServer
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
 
 
-def ready(gw: GatewayProcess) -> httpx.Response:
+def ready(gw: RunningGateway) -> httpx.Response:
     return httpx.get(gw.http_url + "/ready", timeout=5)
 
 
-def wait_for(gw: GatewayProcess, status: int, timeout: float = 10) -> httpx.Response:
+def wait_for(gw: RunningGateway, status: int, timeout: float = 10) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while True:
         r = ready(gw)
@@ -29,7 +30,7 @@ def wait_for(gw: GatewayProcess, status: int, timeout: float = 10) -> httpx.Resp
         time.sleep(0.2)
 
 
-def grpc_health(gw: GatewayProcess, service: str) -> int:
+def grpc_health(gw: RunningGateway, service: str) -> int:
     with grpc.insecure_channel(gw.grpc_target) as channel:
         return int(health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=5).status)

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 
 SERVICE = "llmgateway.v1.GatewayService"
 
@@ -54,7 +54,7 @@ class ReflectionClient:
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[ReflectionClient]:
+def client(gateway: RunningGateway) -> Iterator[ReflectionClient]:
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         yield ReflectionClient(channel)
 

@@ -1,4 +1,4 @@
-"""Routing and resilience end to end: real gateway processes, fault-injecting fake
+"""Routing and resilience end to end: real gateways, fault-injecting fake
 upstreams, and a real redis-server for the shared breaker."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI, openai_error, stream_events
 from tests.fakes.server import Reply
+from tests.inprocess import InProcessGateway
 from tests.servers import RedisServer
 
 ADMIN = "adm-test-key-123"
@@ -44,19 +45,19 @@ models:
 {extra}"""
 
 
-def chat(gw: GatewayProcess, model: str = "primary", **headers: str) -> httpx.Response:
+def chat(gw: RunningGateway, model: str = "primary", **headers: str) -> httpx.Response:
     return httpx.post(gw.http_url + "/v1/chat/completions", headers=headers, timeout=20,
                       json={"model": model, "messages": HI})
 
 
-def breakers(gw: GatewayProcess) -> dict[str, dict[str, object]]:
+def breakers(gw: RunningGateway) -> dict[str, dict[str, object]]:
     r = httpx.get(gw.http_url + "/admin/circuit-breakers",
                   headers={"Authorization": f"Bearer {ADMIN}"})
     assert r.status_code == 200, r.text
     return {b["provider"]: b for b in r.json()["circuit_breakers"]}
 
 
-def test_weights_are_honoured(gateway_factory: Callable[..., GatewayProcess]) -> None:
+def test_weights_are_honoured(gateway_factory: Callable[..., InProcessGateway]) -> None:
     gw = gateway_factory("""
 providers:
   heavy: {type: mock}
@@ -72,7 +73,7 @@ models:
     assert 256 <= seen["heavy"] <= 344 and seen["heavy"] + seen["light"] == 400
 
 
-def test_retries_then_falls_back_in_order(gateway_factory: Callable[..., GatewayProcess],
+def test_retries_then_falls_back_in_order(gateway_factory: Callable[..., InProcessGateway],
                                           fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b))
@@ -83,7 +84,7 @@ def test_retries_then_falls_back_in_order(gateway_factory: Callable[..., Gateway
     assert len(a.requests) == 2 and len(b.requests) == 1  # two tries at a, then b
 
 
-def test_retry_after_is_honoured(gateway_factory: Callable[..., GatewayProcess],
+def test_retry_after_is_honoured(gateway_factory: Callable[..., InProcessGateway],
                                  fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b))
@@ -95,7 +96,7 @@ def test_retry_after_is_honoured(gateway_factory: Callable[..., GatewayProcess],
     assert len(a.requests) == 2 and not b.requests
 
 
-def test_caller_errors_never_trip_the_breaker(gateway_factory: Callable[..., GatewayProcess],
+def test_caller_errors_never_trip_the_breaker(gateway_factory: Callable[..., InProcessGateway],
                                               fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
@@ -108,7 +109,7 @@ def test_caller_errors_never_trip_the_breaker(gateway_factory: Callable[..., Gat
 
 
 def test_breaker_opens_fails_fast_then_probes_and_closes(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI]
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI]
 ) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
@@ -127,7 +128,7 @@ def test_breaker_opens_fails_fast_then_probes_and_closes(
     assert breakers(gw)["a"]["state"] == "CIRCUIT_BREAKER_STATE_CLOSED"
 
 
-def test_admin_reset_and_admin_auth(gateway_factory: Callable[..., GatewayProcess],
+def test_admin_reset_and_admin_auth(gateway_factory: Callable[..., InProcessGateway],
                                     fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
@@ -148,7 +149,7 @@ def test_admin_reset_and_admin_auth(gateway_factory: Callable[..., GatewayProces
 
 
 def test_stream_failing_before_its_first_byte_falls_back(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI]
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI]
 ) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b))
@@ -161,7 +162,7 @@ def test_stream_failing_before_its_first_byte_falls_back(
 
 
 def test_a_stream_cut_after_its_first_byte_counts_against_the_breaker(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI]
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI]
 ) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
@@ -177,7 +178,7 @@ def test_a_stream_cut_after_its_first_byte_counts_against_the_breaker(
 
 
 def test_the_client_timeout_bounds_the_whole_call(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI]
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI]
 ) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b))
@@ -189,7 +190,7 @@ def test_the_client_timeout_bounds_the_whole_call(
     assert chat(gw, "secondary").status_code == 200  # still serving
 
 
-def test_x_provider_pins_the_deployment(gateway_factory: Callable[..., GatewayProcess],
+def test_x_provider_pins_the_deployment(gateway_factory: Callable[..., InProcessGateway],
                                         fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     a, b = fakes
     gw = gateway_factory(two_upstreams(a, b, """
@@ -204,7 +205,7 @@ def test_x_provider_pins_the_deployment(gateway_factory: Callable[..., GatewayPr
 
 
 def test_two_gateways_share_one_breaker_through_redis(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI],
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI],
     redis_server: RedisServer,
 ) -> None:
     a, b = fakes
@@ -224,7 +225,7 @@ def test_two_gateways_share_one_breaker_through_redis(
 
 
 def test_redis_dying_mid_run_never_fails_requests(
-    gateway_factory: Callable[..., GatewayProcess], fakes: tuple[FakeOpenAI, FakeOpenAI],
+    gateway_factory: Callable[..., InProcessGateway], fakes: tuple[FakeOpenAI, FakeOpenAI],
     redis_server: RedisServer,
 ) -> None:
     a, b = fakes

@@ -10,11 +10,12 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI
+from tests.inprocess import InProcessGateway
 from tests.servers import RedisServer
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
 
 
 def config(fake: FakeOpenAI, conversations: str) -> str:
@@ -44,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield f'{{store: sql, driver: sqlite3, dsn: "{path}", ttl: 1h}}', {}, None
 
 
-def client(gw: GatewayProcess, key: str = "x") -> openai.OpenAI:
+def client(gw: RunningGateway, key: str = "x") -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.http_url + "/v1", api_key=key, max_retries=0)
 
 

@@ -4,23 +4,23 @@ real gateway: each was a 500 and is now a clear 4xx, with the process still serv
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import GatewayProcess, openai_gateway_config, start_gateway
+from tests.conftest import RunningGateway, openai_gateway_config
 from tests.fakes.openai import FakeOpenAI
+from tests.inprocess import start_in_process
 
 ADMIN = "adm-rest-regressions"
 GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still here?"}]}
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProcess]:
+def gateway(fake_openai: FakeOpenAI) -> Iterator[RunningGateway]:
     """conftest's gateway (providers `upstream`, the fake OpenAI, and `mock`) with an
     admin key, so that admin bodies get parsed."""
-    gw = start_gateway(openai_gateway_config(fake_openai), module_tmp, env={
+    gw = start_in_process(openai_gateway_config(fake_openai), env={
         "FAKE_OPENAI_KEY": FakeOpenAI.api_key, "GATEWAY_ADMIN_KEY": ADMIN})
     yield gw
     assert gw.stop() == 0, gw.logs()
@@ -30,7 +30,7 @@ def gateway(fake_openai: FakeOpenAI, module_tmp: Path) -> Iterator[GatewayProces
     ("X-Provider", 400), ("X-Skip-Cache", 400), ("Authorization", 401), ("X-Api-Key", 401),
 ])
 @pytest.mark.parametrize("value", ["caf\u00e9", "a\x7fb", "\u00ff"])
-def test_headers_grpc_cannot_carry_are_a_4xx(gateway: GatewayProcess, header: str,
+def test_headers_grpc_cannot_carry_are_a_4xx(gateway: RunningGateway, header: str,
                                              status: int, value: str) -> None:
     # Was: the gRPC call refused the metadata value (ExecuteBatchError), a 500 on every route.
     raw = value.encode("latin-1")
@@ -56,7 +56,7 @@ def _nested(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
 
-def _post(gateway: GatewayProcess, path: str, body: str) -> httpx.Response:
+def _post(gateway: RunningGateway, path: str, body: str) -> httpx.Response:
     return httpx.post(gateway.http_url + path, content=body.encode(), timeout=10,
                       headers={"Content-Type": "application/json"})
 
@@ -69,7 +69,7 @@ def _post(gateway: GatewayProcess, path: str, body: str) -> httpx.Response:
      '"schema":NEST}}}', "text.format.schema"),
     ('{"model":"%s","input":"x","passed_on":NEST}', "extra"),
 ], ids=["tool", "schema", "passed-on"])
-def test_responses_json_nested_too_deeply_is_400(gateway: GatewayProcess, model: str,
+def test_responses_json_nested_too_deeply_is_400(gateway: RunningGateway, model: str,
                                                  template: str, param: str) -> None:
     # Was a 500: JSON nested past the 254 levels orjson writes failed in the facade, and
     # 254 itself failed writing the answer that echoes the tool (3 levels deeper).
@@ -86,7 +86,7 @@ _CHAT = ('{"model":"%s","messages":[{"role":"user","content":"x"}],'
 
 
 @pytest.mark.parametrize("model", ["mock-1", "gpt-4o-mini"])
-def test_chat_json_nested_past_the_bound_is_400(gateway: GatewayProcess, model: str) -> None:
+def test_chat_json_nested_past_the_bound_is_400(gateway: RunningGateway, model: str) -> None:
     # Was a 500 with the OpenAI upstream: the core took JSON up to the parser's 1024
     # levels, then could not write the upstream body (orjson writes 254).
     assert _post(gateway, "/v1/chat/completions",
@@ -97,12 +97,12 @@ def test_chat_json_nested_past_the_bound_is_400(gateway: GatewayProcess, model: 
         assert r.json()["error"]["param"] == "tools[0].function.parameters"
 
 
-def test_chat_json_nested_past_what_can_be_written_is_400(gateway: GatewayProcess) -> None:
+def test_chat_json_nested_past_what_can_be_written_is_400(gateway: RunningGateway) -> None:
     r = _post(gateway, "/v1/chat/completions", (_CHAT % "mock-1").replace("NEST", _nested(300)))
     assert r.status_code == 400, r.text
 
 
-def test_admin_bodies_nested_deeply_are_400(gateway: GatewayProcess) -> None:
+def test_admin_bodies_nested_deeply_are_400(gateway: RunningGateway) -> None:
     # Was a 500: json_format.ParseDict (and the message of its ParseError) recursed into
     # the value until RecursionError.
     headers = {"Authorization": f"Bearer {ADMIN}"}

@@ -8,13 +8,13 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI, openai_error, stream_events
 from tests.fakes.server import Reply
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="sk-client",
                        max_retries=0, timeout=20) as c:
         yield c
@@ -225,7 +225,7 @@ def test_stream_error_before_first_chunk_is_an_http_error(client: openai.OpenAI,
                                        messages=[{"role": "user", "content": "x"}], stream=True)
 
 
-def test_request_id_is_accepted_and_echoed(gateway: GatewayProcess) -> None:
+def test_request_id_is_accepted_and_echoed(gateway: RunningGateway) -> None:
     body = {"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}
     r = httpx.post(gateway.http_url + "/v1/chat/completions", json=body,
                    headers={"X-Request-ID": "trace-me-123"})

@@ -14,7 +14,7 @@ import grpc
 import httpx
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import GatewayProcess
+from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI, chunk
 from tests.fakes.server import Reply
 
@@ -34,7 +34,7 @@ def assert_paced(arrivals: list[float]) -> None:
     assert all(gap > GAP / 2 for gap in gaps[:len(WORDS) - 1]), gaps
 
 
-def test_rest_streams_keep_the_upstreams_pauses(gateway: GatewayProcess,
+def test_rest_streams_keep_the_upstreams_pauses(gateway: RunningGateway,
                                                fake_openai: FakeOpenAI) -> None:
     fake_openai.enqueue(paced_reply())
     arrivals = []
@@ -48,7 +48,7 @@ def test_rest_streams_keep_the_upstreams_pauses(gateway: GatewayProcess,
     assert_paced(arrivals)
 
 
-def test_grpc_streams_keep_the_upstreams_pauses(gateway: GatewayProcess,
+def test_grpc_streams_keep_the_upstreams_pauses(gateway: RunningGateway,
                                                fake_openai: FakeOpenAI) -> None:
     fake_openai.enqueue(paced_reply())
     arrivals = []

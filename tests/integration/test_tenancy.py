@@ -1,6 +1,6 @@
 """Tenants end to end: keys, OIDC, limits across replicas, budgets, usage, encryption.
 
-Real parts throughout: gateway processes, PostgreSQL, redis-server, a local OIDC
+Real parts throughout: gateways, PostgreSQL, redis-server, a local OIDC
 issuer, the openai SDK, and the `gateway tenants` / `gateway keys` CLI.
 """
 
@@ -22,23 +22,24 @@ import openai
 import pytest
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import ROOT, GatewayProcess, start_gateway
+from tests.conftest import ROOT, RunningGateway, start_gateway
 from tests.fakes.oidc import FakeIssuer
 from tests.fakes.openai import FakeOpenAI, completion
 from tests.fakes.server import Reply
+from tests.inprocess import InProcessGateway
 from tests.servers import RedisServer
 
 ADMIN = "adm-tenancy-test-key"
 HI = [{"role": "user", "content": "hello tenants"}]
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
 
 
-def admin(gw: GatewayProcess, method: str, path: str, body: object = None) -> httpx.Response:
+def admin(gw: RunningGateway, method: str, path: str, body: object = None) -> httpx.Response:
     return httpx.request(method, gw.http_url + "/admin" + path, json=body,
                          headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
 
 
-def new_tenant(gw: GatewayProcess, **spec: object) -> tuple[str, str]:
+def new_tenant(gw: RunningGateway, **spec: object) -> tuple[str, str]:
     """A tenant and one API key for it: ``(tenant_id, secret)``."""
     r = admin(gw, "POST", "/tenants", {"name": f"t-{secrets.token_hex(4)}", **spec})
     assert r.status_code == 201, r.text
@@ -48,7 +49,7 @@ def new_tenant(gw: GatewayProcess, **spec: object) -> tuple[str, str]:
     return tenant_id, r.json()["secret"]
 
 
-def chat(gw: GatewayProcess, key: str | None, model: str = "mock-1",
+def chat(gw: RunningGateway, key: str | None, model: str = "mock-1",
          **headers: str) -> httpx.Response:
     if key:
         headers["Authorization"] = f"Bearer {key}"
@@ -293,7 +294,7 @@ def test_three_replicas_enforce_one_limit(gateway_factory: Factory, postgres_dsn
     accepted = []
     lock = threading.Lock()
 
-    def hammer(gw: GatewayProcess) -> None:
+    def hammer(gw: RunningGateway) -> None:
         with httpx.Client(base_url=gw.http_url, timeout=20) as c:
             for _ in range(30):
                 r = c.post("/v1/chat/completions", json={"model": "mock-1", "messages": HI},

@@ -36,10 +36,10 @@ providers:
 """
 
 
-def test_one_trace_from_client_to_upstream(gateway_factory: Callable[..., GatewayProcess],
+def test_one_trace_from_client_to_upstream(process_factory: Callable[..., GatewayProcess],
                                            fake_openai: FakeOpenAI) -> None:
     with OtlpReceiver() as receiver:
-        gw = gateway_factory(config(fake_openai, receiver))
+        gw = process_factory(config(fake_openai, receiver))
         trace_id = secrets.token_hex(16)
         parent = secrets.token_hex(8)
         traceparent = f"00-{trace_id}-{parent}-01"
@@ -97,12 +97,12 @@ def test_one_trace_from_client_to_upstream(gateway_factory: Callable[..., Gatewa
     assert request_lines and len(request_lines[0]["span_id"]) == 16
 
 
-def test_upstream_errors_mark_the_span(gateway_factory: Callable[..., GatewayProcess],
+def test_upstream_errors_mark_the_span(process_factory: Callable[..., GatewayProcess],
                                        fake_openai: FakeOpenAI) -> None:
     from tests.fakes.openai import openai_error
 
     with OtlpReceiver() as receiver:
-        gw = gateway_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
+        gw = process_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
         fake_openai.enqueue(openai_error(500, "x", "server_error"),
                             openai_error(500, "x", "server_error"))
         assert httpx.post(gw.http_url + "/v1/chat/completions",
@@ -115,10 +115,10 @@ def test_upstream_errors_mark_the_span(gateway_factory: Callable[..., GatewayPro
 
 
 def test_grpc_calls_are_traced_but_health_and_reflection_are_not(
-    gateway_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI
+    process_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI
 ) -> None:
     with OtlpReceiver() as receiver:
-        gw = gateway_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
+        gw = process_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
         target = gw.grpc_target
 
         async def calls() -> None:

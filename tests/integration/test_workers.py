@@ -27,9 +27,9 @@ def requests_total(text: str) -> float:
 
 
 def test_workers_share_ports_restart_and_aggregate(
-    gateway_factory: Callable[..., GatewayProcess],
+    process_factory: Callable[..., GatewayProcess],
 ) -> None:
-    gw = gateway_factory(None, args=("--workers", "2"))
+    gw = process_factory(None, args=("--workers", "2"))
     deadline = time.monotonic() + 20
     while len(workers_of(gw.proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

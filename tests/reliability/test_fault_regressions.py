@@ -15,7 +15,7 @@ from gateway.errors import UnavailableError
 from gateway.postgres import PostgresPool
 from gateway.tenancy.postgres_store import PostgresTenantStore
 from gateway.tenancy.usage import Budgets
-from tests.conftest import GatewayProcess
+from tests.inprocess import InProcessGateway
 from tests.servers import PostgresServer
 
 
@@ -63,7 +63,7 @@ async def test_counting_spend_never_fails_a_served_request() -> None:
 
 
 def test_a_served_request_is_not_failed_by_a_database_outage(
-        gateway_factory: Callable[..., GatewayProcess]) -> None:
+        gateway_factory: Callable[..., InProcessGateway]) -> None:
     """End to end: the key and tenant are cached (an admin change refreshed them after the
     spend was last read), PostgreSQL stops, the spend refresh comes due: the chat the mock
     answered must be 200, not 503."""
@@ -111,7 +111,7 @@ def close_wait_sockets(port: int) -> int:
 
 
 def test_a_connection_closes_when_its_client_closes_it(
-        gateway_factory: Callable[..., GatewayProcess]) -> None:
+        gateway_factory: Callable[..., InProcessGateway]) -> None:
     """Hypercorn kept a connection its client had closed open until keep_alive_timeout
     (75 s): a CLOSE-WAIT socket and a descriptor per closed connection, which the soak
     test saw as hundreds of descriptors (gateway/hypercorn_patch.py)."""
@@ -131,7 +131,7 @@ def test_a_connection_closes_when_its_client_closes_it(
 
 
 def test_an_answer_before_the_body_does_not_strand_the_connection(
-        gateway_factory: Callable[..., GatewayProcess]) -> None:
+        gateway_factory: Callable[..., InProcessGateway]) -> None:
     """A route that answers without reading a body of more than ten chunks left Hypercorn's
     reader waiting forever for room in the body queue; the connection's task never ended,
     and SIGTERM waited the whole shutdown_timeout (30 s) for it (gateway/hypercorn_patch.py).

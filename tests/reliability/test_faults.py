@@ -154,7 +154,7 @@ async def breaker_state(session: aiohttp.ClientSession, gw: GatewayProcess,
 
 
 @pytest.mark.parametrize("mode", ["storm", "slow", "reset", "garbage", "cut"])
-async def test_upstream_fault_under_load(mode: str, gateway_factory: Factory,
+async def test_upstream_fault_under_load(mode: str, process_factory: Factory,
                                          upstreams: tuple[FaultyOpenAI, FaultyOpenAI]) -> None:
     """Upstream ``a`` misbehaves for a while. Traffic to ``primary`` (falls back to b) is
     served throughout; traffic straight to ``a/m`` gets only 502/503/504 (or, once a
@@ -162,7 +162,7 @@ async def test_upstream_fault_under_load(mode: str, gateway_factory: Factory,
     itself and ``a`` serves again; ``/ready`` stays 200 (an upstream is not a dependency
     of readiness)."""
     a, b = upstreams
-    gw = gateway_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    gw = process_factory(two_upstreams(a, b), env={"GATEWAY_ADMIN_KEY": ADMIN})
     fallback = Load(gw.http_url, model="primary", concurrency=CONCURRENCY, seed=1)
     direct = Load(gw.http_url, model="a/m", concurrency=2, seed=2)
     watch = ReadinessWatch(gw.http_url)
@@ -248,7 +248,7 @@ async def check_stored(gw: GatewayProcess, result: LoadResult) -> int:
     return lost
 
 
-async def test_redis_stopped_and_restarted_under_load(gateway_factory: Factory,
+async def test_redis_stopped_and_restarted_under_load(process_factory: Factory,
                                                       upstreams: tuple[FaultyOpenAI, FaultyOpenAI],
                                                       durable_redis: RedisServer) -> None:
     """Redis holds the breakers, the limits, the cache and the conversations. While it is
@@ -257,7 +257,7 @@ async def test_redis_stopped_and_restarted_under_load(gateway_factory: Factory,
     and /ready says 503 naming redis; when it returns everything recovers by itself, and
     every response acknowledged as stored is still there."""
     upstream, _ = upstreams
-    gw = gateway_factory(one_upstream(upstream, """
+    gw = process_factory(one_upstream(upstream, """
 circuit_breaker: {distributed: true}
 rate_limit: {enabled: true, requests_per_second: 100000, burst: 100000}
 cache: {enabled: true, store: redis, ttl: 5m}
@@ -365,7 +365,7 @@ async def rows_missing(server: PostgresServer, database: str, expected: set[str]
 
 
 async def test_postgres_stopped_and_restarted_under_load(
-        gateway_factory: Factory, upstreams: tuple[FaultyOpenAI, FaultyOpenAI],
+        process_factory: Factory, upstreams: tuple[FaultyOpenAI, FaultyOpenAI],
         own_postgres: PostgresServer) -> None:
     """PostgreSQL holds the tenants and keys, the usage rows and the conversations. While
     it is down, requests that need it get 503 and nothing else goes wrong; /ready says 503
@@ -374,7 +374,7 @@ async def test_postgres_stopped_and_restarted_under_load(
     key is still there."""
     upstream, _ = upstreams
     dsn = own_postgres.create_database("faults")
-    gw = gateway_factory(one_upstream(upstream, f"""
+    gw = process_factory(one_upstream(upstream, f"""
 auth: {{api_keys: {{enabled: true}}}}
 conversations: {{store: sql, driver: pgx, dsn: "{dsn}", ttl: 1h}}
 """), env={"DATABASE_URL": dsn, "GATEWAY_ADMIN_KEY": ADMIN})
@@ -448,7 +448,7 @@ CLIENT_LAG = 1.0
 
 
 @pytest.mark.parametrize("conversations", ["postgres", "redis"])
-async def test_worker_killed_under_load(conversations: str, gateway_factory: Factory,
+async def test_worker_killed_under_load(conversations: str, process_factory: Factory,
                                         upstreams: tuple[FaultyOpenAI, FaultyOpenAI],
                                         durable_redis: RedisServer,
                                         own_postgres: PostgresServer) -> None:
@@ -460,7 +460,7 @@ async def test_worker_killed_under_load(conversations: str, gateway_factory: Fac
     dsn = own_postgres.create_database("workers")
     store = (f'{{store: sql, driver: pgx, dsn: "{dsn}", ttl: 1h}}'
              if conversations == "postgres" else "{store: redis, ttl: 1h}")
-    gw = gateway_factory(one_upstream(upstream, f"""
+    gw = process_factory(one_upstream(upstream, f"""
 auth: {{api_keys: {{enabled: true}}}}
 circuit_breaker: {{distributed: true}}
 rate_limit: {{enabled: true, requests_per_second: 100000, burst: 100000}}

@@ -42,6 +42,7 @@ from llmgateway.v1 import (
 
 from tests.conftest import GatewayProcess, start_gateway
 from tests.fakes.oidc import FakeIssuer, SigningKey, b64url
+from tests.inprocess import InProcessGateway
 from tests.reliability.scorecard import record, scaled
 
 ADMIN = "adm-" + secrets.token_urlsafe(24)
@@ -882,14 +883,14 @@ def well_formed_logs(logs: str, text: bool, marker: str = "FORGED") -> str:
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_request_id_injection_over_rest(
-    gateway_factory: Callable[..., GatewayProcess], log_format: str
+    process_factory: Callable[..., GatewayProcess], log_format: str
 ) -> None:
     """Raw HTTP/1.1 with hostile ``X-Request-ID`` values: refused by the HTTP parser (400)
     or replaced by a generated id, never echoed, never a forged header or log line; a
     well-formed id is echoed and logged."""
     from tests.reliability.security_kit import http_request, raw_http
 
-    gw = gateway_factory(f"logging: {{level: info, format: {log_format}}}\n")
+    gw = process_factory(f"logging: {{level: info, format: {log_format}}}\n")
     body = json.dumps({"model": "mock-1", "messages": HI}).encode()
     tally = Tally(f"X-Request-ID injection over REST ({log_format} logs)")
     for case, value in injected_ids().items():
@@ -936,14 +937,14 @@ def test_request_id_injection_over_rest(
 GRPC_CHAT = "/llmgateway.v1.GatewayService/CreateChatCompletion"
 
 
-def test_request_id_injection_over_grpc(gateway_factory: Callable[..., GatewayProcess]) -> None:
+def test_request_id_injection_over_grpc(process_factory: Callable[..., GatewayProcess]) -> None:
     """gRPC metadata: what grpcio lets through (spaces, lengths, lookups) and, over a
     hand-driven HTTP/2 connection, what it does not (CR, LF, NUL, non-ASCII): refused by the
     server or replaced by a generated id; a well-formed id is echoed in the trailers; the
     text log has no forged line and the server keeps serving."""
     from tests.reliability.security_kit import raw_grpc
 
-    gw = gateway_factory("logging: {level: info, format: text}\n")
+    gw = process_factory("logging: {level: info, format: text}\n")
     tally = Tally("X-Request-ID injection over gRPC")
     message = chat_request().SerializeToString()
     with grpc.insecure_channel(gw.grpc_target) as channel:
@@ -995,11 +996,11 @@ def test_request_id_injection_over_grpc(gateway_factory: Callable[..., GatewayPr
 
 
 def test_client_text_cannot_forge_a_log_line(
-    gateway_factory: Callable[..., GatewayProcess]
+    process_factory: Callable[..., GatewayProcess]
 ) -> None:
     """What the request log repeats from the caller (the model name) is escaped in the text
     format, as the JSON format escapes it: a newline in it cannot start a forged line."""
-    gw = gateway_factory("logging: {level: info, format: text}\n")
+    gw = process_factory("logging: {level: info, format: text}\n")
     forged = "x\n2030-01-01 00:00:00,000 INFO gateway.request: request FORGED-LINE tenant=admin"
     r = httpx.post(gw.http_url + "/v1/chat/completions",
                    json={"model": forged, "messages": HI})
@@ -1195,7 +1196,7 @@ def test_repeated_forwarded_for_lines_are_read_as_one_list(attribution: Attribut
 
 
 def test_a_grpc_client_on_the_loopback_cannot_name_its_own_address(
-    gateway_factory: Callable[..., GatewayProcess],
+    gateway_factory: Callable[..., InProcessGateway],
 ) -> None:
     """No trusted proxies: a gRPC client connecting over the loopback (as every client does
     behind a sidecar proxy) is its peer address, whatever ``x-client-ip`` it sends."""

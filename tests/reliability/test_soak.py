@@ -126,10 +126,10 @@ async def warm_up(gw: GatewayProcess, a: FaultyOpenAI, redis: RedisServer) -> Lo
     return await running
 
 
-async def test_soak_memory_and_descriptors_stay_bounded(gateway_factory: Factory,
+async def test_soak_memory_and_descriptors_stay_bounded(process_factory: Factory,
                                                         durable_redis: RedisServer) -> None:
     with FaultyOpenAI() as a, FaultyOpenAI() as b:
-        gw = gateway_factory(soak_config(a, b), env={"REDIS_URL": durable_redis.url,
+        gw = process_factory(soak_config(a, b), env={"REDIS_URL": durable_redis.url,
                                                      "GATEWAY_ADMIN_KEY": ADMIN})
         pid = gw.proc.pid
         warm = await warm_up(gw, a, durable_redis)
