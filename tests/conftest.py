@@ -25,7 +25,7 @@ from typing import Protocol
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
-from tests.inprocess import InProcessGateway, clean_env, start_in_process
+from tests.inprocess import InProcessGateway, clean_env, start_in_process, start_split
 from tests.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,41 @@ def gateway_factory() -> Iterator[Callable[..., InProcessGateway]]:
         assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
 
 
+# How the REST facade reaches the core: the in-process channel (the default, `local`), or a
+# real gRPC channel to a core served on its own (`split`: --only grpc + --only http).
+CORE_CHANNELS = ("local", "split")
+
+
+def start_over(core_channel: str, config: str | None = None, *,
+               env: dict[str, str] | None = None, wait: str | None = "/ready") -> RunningGateway:
+    """A gateway in this process whose facade reaches the core over ``core_channel``."""
+    if core_channel == "split":
+        return start_split(config, env=env, wait=wait)
+    return start_in_process(config, env=env, wait=wait)
+
+
+@pytest.fixture(scope="module", params=CORE_CHANNELS)
+def core_channel(request: pytest.FixtureRequest) -> str:
+    """Runs a test twice: facade and core in one gateway, then split over gRPC."""
+    return str(request.param)
+
+
+@pytest.fixture
+def channel_factory(core_channel: str) -> Iterator[Callable[..., RunningGateway]]:
+    """``gateway_factory`` for tests of the REST API that run over both core channels."""
+    started: list[RunningGateway] = []
+
+    def factory(config: str | None = None, **kwargs: object) -> RunningGateway:
+        gw = start_over(core_channel, config, **kwargs)  # type: ignore[arg-type]
+        started.append(gw)
+        return gw
+
+    yield factory
+    for gw in started:
+        code = gw.stop()
+        assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
+
+
 @pytest.fixture
 def process_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     """Start gateway processes for one test (``python -m gateway serve``, ``args=``); each is
@@ -215,6 +250,16 @@ def gateway(fake_openai: FakeOpenAI) -> Iterator[InProcessGateway]:
     """One gateway for a module: providers `upstream` (the fake OpenAI) and `mock`."""
     gw = start_in_process(openai_gateway_config(fake_openai),
                           env={"FAKE_OPENAI_KEY": FakeOpenAI.api_key})
+    yield gw
+    code = gw.stop()
+    assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
+
+
+@pytest.fixture(scope="module")
+def channel_gateway(fake_openai: FakeOpenAI, core_channel: str) -> Iterator[RunningGateway]:
+    """``gateway``, served once with the in-process channel and once split over gRPC."""
+    gw = start_over(core_channel, openai_gateway_config(fake_openai),
+                    env={"FAKE_OPENAI_KEY": FakeOpenAI.api_key})
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway ended with an error:\n{gw.logs()}"

@@ -41,7 +41,7 @@ from gateway.app import Gateway
 from gateway.config import Settings, load_settings
 from gateway.observability.logging import JsonFormatter, TextFormatter
 
-__all__ = ["InProcessGateway", "clean_env", "start_in_process"]
+__all__ = ["InProcessGateway", "SplitGateway", "clean_env", "start_in_process", "start_split"]
 
 Only = Literal["grpc", "http"] | None
 
@@ -231,3 +231,49 @@ def start_in_process(config: str | None = None, *, env: Mapping[str, str] | None
     settings = load_test_settings(config, env)
     return InProcessGateway(settings, only=only, core_target=grpc_target).start(wait)
 
+
+
+class SplitGateway:
+    """A core (``only="grpc"``) and a facade (``only="http"``) that calls it over a real gRPC
+    channel, as ``--only grpc`` and ``--only http --grpc-target`` deploy them; both from the
+    same config. REST goes to the facade, gRPC to the core."""
+
+    def __init__(self, core: InProcessGateway, facade: InProcessGateway) -> None:
+        self.core = core
+        self.facade = facade
+
+    @property
+    def http_port(self) -> int:
+        return self.facade.http_port
+
+    @property
+    def grpc_port(self) -> int:
+        return self.core.grpc_port
+
+    @property
+    def http_url(self) -> str:
+        return self.facade.http_url
+
+    @property
+    def grpc_target(self) -> str:
+        return self.core.grpc_target
+
+    def logs(self) -> str:
+        return self.core.logs() + self.facade.logs()
+
+    def stop(self, timeout: float = 20) -> int:
+        """The facade first (it drains its calls into the core), then the core."""
+        return max(self.facade.stop(timeout), self.core.stop(timeout))
+
+
+def start_split(config: str | None = None, *, env: Mapping[str, str] | None = None,
+                wait: str | None = "/ready") -> SplitGateway:
+    """A :class:`SplitGateway` from config text and environment, both on port 0."""
+    settings = load_test_settings(config, env)
+    core = InProcessGateway(settings, only="grpc").start(None)
+    try:
+        facade = InProcessGateway(settings, only="http", core_target=core.grpc_target)
+        return SplitGateway(core, facade.start(wait))
+    except BaseException:
+        core.stop()
+        raise

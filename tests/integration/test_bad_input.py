@@ -12,6 +12,12 @@ from tests.conftest import RunningGateway
 GOOD = {"model": "mock-1", "messages": [{"role": "user", "content": "still here?"}]}
 
 
+@pytest.fixture(scope="module")
+def gateway(channel_gateway: RunningGateway) -> RunningGateway:
+    """Every test twice: the facade calling the core in process, then over gRPC (split)."""
+    return channel_gateway
+
+
 def _assert_openai_error(response: httpx.Response, status: int, param: object = ...) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")

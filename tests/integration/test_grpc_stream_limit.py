@@ -19,9 +19,9 @@ from collections.abc import Callable
 import grpc
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
-from tests.conftest import GatewayProcess
+from tests.inprocess import InProcessGateway
 
-Factory = Callable[..., GatewayProcess]
+Factory = Callable[..., InProcessGateway]
 
 LIMIT = 16
 CALLS = 3000
@@ -48,6 +48,6 @@ async def _load(target: str) -> dict[str, int]:
     return errors
 
 
-def test_calls_up_to_the_stream_limit_are_never_refused(process_factory: Factory) -> None:
-    gw = process_factory(f"server: {{max_concurrent_streams: {LIMIT}}}\n")
+def test_calls_up_to_the_stream_limit_are_never_refused(gateway_factory: Factory) -> None:
+    gw = gateway_factory(f"server: {{max_concurrent_streams: {LIMIT}}}\n")
     assert asyncio.run(_load(gw.grpc_target)) == {}

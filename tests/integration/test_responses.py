@@ -12,10 +12,9 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI
-from tests.inprocess import InProcessGateway
 from tests.servers import RedisServer
 
-Factory = Callable[..., InProcessGateway]
+Factory = Callable[..., RunningGateway]
 
 
 def config(fake: FakeOpenAI, conversations: str) -> str:
@@ -86,8 +85,8 @@ def test_multi_turn_conversation_survives_a_restart(
             c.responses.retrieve(second.id)
 
 
-def test_streamed_response_events(gateway_factory: Factory, fake_openai: FakeOpenAI) -> None:
-    gw = gateway_factory(config(fake_openai, "{store: memory}"))
+def test_streamed_response_events(channel_factory: Factory, fake_openai: FakeOpenAI) -> None:
+    gw = channel_factory(config(fake_openai, "{store: memory}"))
     with client(gw) as c:
         events = list(c.responses.create(model="up/gpt-4o-mini", input="hi", stream=True))
     kinds = [e.type for e in events]
@@ -104,8 +103,8 @@ def test_streamed_response_events(gateway_factory: Factory, fake_openai: FakeOpe
         assert c.responses.retrieve(done.id).output_text == "Hello from fake-openai"
 
 
-def test_function_calls_round_trip(gateway_factory: Factory, fake_openai: FakeOpenAI) -> None:
-    gw = gateway_factory(config(fake_openai, "{store: memory}"))
+def test_function_calls_round_trip(channel_factory: Factory, fake_openai: FakeOpenAI) -> None:
+    gw = channel_factory(config(fake_openai, "{store: memory}"))
     tools = [{"type": "function", "name": "get_weather", "description": "Weather",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
     with client(gw) as c:
@@ -165,8 +164,8 @@ def test_conversations_expire(gateway_factory: Factory, fake_openai: FakeOpenAI)
             c.responses.retrieve(kept.id)
 
 
-def test_bad_responses_requests(gateway_factory: Factory, fake_openai: FakeOpenAI) -> None:
-    gw = gateway_factory(config(fake_openai, "{store: memory}"))
+def test_bad_responses_requests(channel_factory: Factory, fake_openai: FakeOpenAI) -> None:
+    gw = channel_factory(config(fake_openai, "{store: memory}"))
     for body, param in [
         ({"input": "x"}, "model"),
         ({"model": "mock/echo"}, "input"),

@@ -13,6 +13,12 @@ from tests.fakes.openai import FakeOpenAI, openai_error, stream_events
 from tests.fakes.server import Reply
 
 
+@pytest.fixture(scope="module")
+def gateway(channel_gateway: RunningGateway) -> RunningGateway:
+    """Every test twice: the facade calling the core in process, then over gRPC (split)."""
+    return channel_gateway
+
+
 @pytest.fixture
 def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="sk-client",

@@ -21,17 +21,17 @@ import httpx
 import openai
 import pytest
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT, RunningGateway, start_gateway
 from tests.fakes.oidc import FakeIssuer
 from tests.fakes.openai import FakeOpenAI, completion
 from tests.fakes.server import Reply
-from tests.inprocess import InProcessGateway
 from tests.servers import RedisServer
 
 ADMIN = "adm-tenancy-test-key"
 HI = [{"role": "user", "content": "hello tenants"}]
-Factory = Callable[..., InProcessGateway]
+Factory = Callable[..., RunningGateway]
 
 
 def admin(gw: RunningGateway, method: str, path: str, body: object = None) -> httpx.Response:
@@ -71,8 +71,8 @@ models:
 {extra}"""
 
 
-def test_api_keys_decide_who_gets_in(gateway_factory: Factory) -> None:
-    gw = gateway_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
+def test_api_keys_decide_who_gets_in(channel_factory: Factory) -> None:
+    gw = channel_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
     tenant_id, key = new_tenant(gw)
     assert key.startswith("sk-") and len(key) > 40
     assert chat(gw, None).status_code == 401
@@ -190,8 +190,18 @@ def test_oidc_tokens(gateway_factory: Factory, issuer: FakeIssuer) -> None:
     assert usage.status_code == 200 and usage.json()["tenant_id"] == tenant_id
 
 
-def test_rate_limit_headers_and_429(gateway_factory: Factory) -> None:
-    gw = gateway_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
+def rate_limit_hits(gw: RunningGateway, scope: str) -> float:
+    """``gateway_rate_limit_hits_total`` for ``scope``. The gateways of the test process count
+    into one registry: tests compare before and after."""
+    text = httpx.get(gw.http_url + "/metrics").text
+    return sum(s.value for family in text_string_to_metric_families(text)
+               for s in family.samples
+               if s.name == "gateway_rate_limit_hits_total" and s.labels["scope"] == scope)
+
+
+def test_rate_limit_headers_and_429(channel_factory: Factory) -> None:
+    gw = channel_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    hits_before = rate_limit_hits(gw, "rpm")
     # The per-minute limit is a sliding-window estimate (docs/tenancy.md): just after a minute
     # turns, the three requests of the minute before weigh a little under three, so a fourth
     # may pass. The gateway's minutes are its own clock's; a second try, with a new tenant,
@@ -224,8 +234,8 @@ def test_rate_limit_headers_and_429(gateway_factory: Factory) -> None:
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     trailers = dict(info.value.trailing_metadata())
     assert trailers["x-ratelimit-limit"] == "3" and float(trailers["retry-after"]) > 0
+    assert rate_limit_hits(gw, "rpm") - hits_before == 2
     text = httpx.get(gw.http_url + "/metrics").text
-    assert 'gateway_rate_limit_hits_total{scope="rpm"} 2.0' in text
     assert key not in text and ADMIN not in text
 
 
