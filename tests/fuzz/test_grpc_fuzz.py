@@ -53,6 +53,8 @@ from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, GatewayProcess, start_ga
 from tests.fakes.openai import FakeOpenAI
 from tests.reliability.scorecard import LONG, record, scaled
 
+pytestmark = pytest.mark.fuzz
+
 ADMIN = "adm-grpc-fuzz-key"
 METADATA = (("authorization", f"Bearer {ADMIN}"),)
 CALL_TIMEOUT = 20.0  # far above any answer here: reaching it means a hang

@@ -44,6 +44,8 @@ from tests.conftest import MOCK_AND_FAKE_OPENAI_ROUTES, GatewayProcess, start_ga
 from tests.fakes.openai import FakeOpenAI
 from tests.reliability.scorecard import LONG, record, scaled
 
+pytestmark = pytest.mark.fuzz
+
 ADMIN = "adm-rest-fuzz-key"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 MAX_BODY = 262144

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import RunningGateway
@@ -59,6 +60,7 @@ def test_redis_outage_makes_the_replica_unready_not_dead(gateway_factory: Factor
     assert "dependencies failing" in gw.logs() and "answering again" in gw.logs()
 
 
+@pytest.mark.slow
 def test_database_outage_is_named(gateway_factory: Factory, tmp_path: Path) -> None:
     server = PostgresServer().start()
     try:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import GatewayProcess
@@ -26,6 +27,7 @@ def requests_total(text: str) -> float:
                if s.name == "gateway_requests_total" and s.labels.get("status") == "OK")
 
 
+@pytest.mark.slow
 def test_workers_share_ports_restart_and_aggregate(
     process_factory: Callable[..., GatewayProcess],
 ) -> None:

@@ -62,6 +62,7 @@ async def test_counting_spend_never_fails_a_served_request() -> None:
         server.close()
 
 
+@pytest.mark.slow
 def test_a_served_request_is_not_failed_by_a_database_outage(
         gateway_factory: Callable[..., InProcessGateway]) -> None:
     """End to end: the key and tenant are cached (an admin change refreshed them after the
