@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: installs everything, then checks and tests the whole project.
-#   bash scripts/test.sh [pytest args...]
+#   bash scripts/test.sh [pytest args...]    (passed to both pytest passes; not -m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,7 +13,19 @@ echo "== ruff"
 .venv/bin/ruff check gateway tests $( [[ -d bench ]] && echo bench )
 echo "== mypy (strict)"
 .venv/bin/mypy
-echo "== pytest"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two passes that together run every test: the tests marked `serial` (they load the machine
+# or time a gateway tightly) alone in one process, after the rest on two workers (xdist).
+# Both always run; status 5 is "no test selected" (arguments that pick one pass's tests).
+failed=0
+pytest_pass() {
+  local status=0
+  .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+  [[ $status == 0 || $status == 5 ]] || failed=$status
+}
+echo "== pytest: all but serial, two workers"
+pytest_pass -m "not serial" -n 2 "$@"
+echo "== pytest: serial, one process"
+pytest_pass -m serial "$@"
+((failed == 0)) || exit "$failed"
 echo "== bench check (gross regressions only)"
 .venv/bin/python bench/run.py --check

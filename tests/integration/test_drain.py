@@ -14,10 +14,13 @@ from pathlib import Path
 import grpc
 import httpx
 import openai
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
 from tests.conftest import GatewayProcess, start_gateway
+
+pytestmark = pytest.mark.serial
 
 SLOW = """
 providers:

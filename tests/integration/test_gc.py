@@ -52,6 +52,7 @@ async def load(base_url: str, chat: dict[str, object]) -> str:
         return (await client.get("/metrics")).text
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_requests_leave_no_cycles_and_the_collector_rests(
     process_factory: Factory, fake_openai: FakeOpenAI,

@@ -17,9 +17,12 @@ import itertools
 from collections.abc import Callable
 
 import grpc
+import pytest
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
 from tests.inprocess import InProcessGateway
+
+pytestmark = pytest.mark.serial
 
 Factory = Callable[..., InProcessGateway]
 

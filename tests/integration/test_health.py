@@ -151,6 +151,7 @@ def test_http_only_with_dead_core_is_live_but_not_ready(gateway_factory: Factory
 # --- drain on SIGTERM ----------------------------------------------------------------------
 
 
+@pytest.mark.serial
 def test_sigterm_turns_health_not_serving_and_exits_zero(process_factory: ProcessFactory) -> None:
     gw = process_factory(None, env={"DRAIN_TIMEOUT": "5"})
     with grpc.insecure_channel(gw.grpc_target) as channel:
@@ -177,6 +178,7 @@ def test_sigterm_turns_health_not_serving_and_exits_zero(process_factory: Proces
     assert time.monotonic() - signalled < 5
 
 
+@pytest.mark.serial
 def test_sigterm_lets_in_flight_stream_finish(process_factory: ProcessFactory) -> None:
     """A stream that is running when SIGTERM arrives completes during the drain."""
     config = """

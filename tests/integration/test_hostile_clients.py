@@ -123,6 +123,7 @@ def test_huge_headers_and_bodies_are_refused(gateway_factory: Factory) -> None:
     still_serving(gw)
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_a_flood_of_idle_connections(process_factory: ProcessFactory) -> None:
     # A process of its own: the flood's client and server ends would share one descriptor

@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import GatewayProcess
 
+pytestmark = pytest.mark.serial
+
 
 def workers_of(parent: int) -> set[int]:
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)

@@ -48,7 +48,7 @@ REDIS_DOWN = scaled(6, 15)
 POSTGRES_DOWN = scaled(7, 15)
 CONCURRENCY = scaled(6, 12)
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(LONG_TIMEOUT)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(LONG_TIMEOUT)]
 
 
 def two_upstreams(a: FaultyOpenAI, b: FaultyOpenAI) -> str:

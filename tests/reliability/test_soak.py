@@ -60,7 +60,7 @@ CYCLES = scaled(1, 6)
 CONCURRENCY = scaled(8, 12)
 REST = 1.5  # seconds at rest before a sample (closed connections noticed)
 
-pytestmark = [pytest.mark.soak, pytest.mark.timeout(scaled(180, 900))]
+pytestmark = [pytest.mark.soak, pytest.mark.serial, pytest.mark.timeout(scaled(180, 900))]
 
 
 def rss_mib(pid: int) -> float:

@@ -104,7 +104,7 @@ def test_load_key_accepts_standard_and_url_safe_base64() -> None:
     ("c2VjcmV0LXZhbHV", "ENCRYPTION_KEY is not valid base64"),  # padding missing
     ("clé-secrète-non-ascii", "ENCRYPTION_KEY is not valid base64"),
     (b64(b"sixteen-byte-key"), "decodes to 16 bytes, AES-256 needs exactly 32"),
-    (b64(os.urandom(64)), "decodes to 64 bytes, AES-256 needs exactly 32"),
+    (b64(bytes(range(64))), "decodes to 64 bytes, AES-256 needs exactly 32"),
 ])
 def test_malformed_keys_are_refused_without_echoing_them(value: str, message: str) -> None:
     with pytest.raises(KeyFormatError, match=message) as caught:
