@@ -18,8 +18,8 @@ printf '"""Generated protobuf package; see proto/ and scripts/gen.sh."""\n' > "$
 printf '"""Generated from proto/llmgateway/v1; never edit by hand."""\n' > "$out/llmgateway/v1/__init__.py"
 touch "$out/llmgateway/py.typed"
 if [[ ${1:-} == --check ]]; then
-  if ! diff -r -q gen "$out" >/dev/null; then
-    diff -r gen "$out" | head -40
+  if ! diff -r -q -x __pycache__ gen "$out" >/dev/null; then
+    diff -r -x __pycache__ gen "$out" | head -40
     echo "gen/ is stale: run 'bash scripts/gen.sh' and commit the result" >&2
     exit 1
   fi
