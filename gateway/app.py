@@ -36,6 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from gateway import __version__
+from gateway.clientip import TrustedProxies
 from gateway.config import Settings, parse_address
 from gateway.facade import DrainState, create_app
 from gateway.gc_tuning import tune_for_serving
@@ -57,7 +58,6 @@ from gateway.state.base import ConversationStore, ResponseCache
 from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
-from gateway.tenancy.clientip import TrustedProxies
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import Limits, TenantStore
 from gateway.tenancy.pricing import Pricing

@@ -19,6 +19,7 @@ from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from gateway.clientip import TrustedProxies
 from gateway.facade import calls, responses, translate
 from gateway.facade.admin import admin_routes
 from gateway.facade.errors import ApiError, from_rpc_error
@@ -28,7 +29,6 @@ from gateway.facade.tracing import TracingMiddleware
 from gateway.lifecycle import DrainState
 from gateway.observability import metrics
 from gateway.service.local_channel import LocalChannel
-from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["MAX_TIMEOUT", "DrainState", "create_app"]
 

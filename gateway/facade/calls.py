@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gateway.clientip import TrustedProxies
 from gateway.facade.errors import ApiError
 from gateway.observability.context import new_request_id, valid_request_id
-from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["MAX_TIMEOUT", "HeaderGetter", "body_too_large", "body_too_slow", "client_timeout",
            "core_metadata", "limit_headers", "request_id"]

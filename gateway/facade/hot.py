@@ -32,6 +32,7 @@ from grpc import aio
 from llmgateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 
 from gateway.asgi import CHUNKS_EXTENSION, DISCONNECT_EXTENSION
+from gateway.clientip import TrustedProxies
 from gateway.facade import translate
 from gateway.facade.calls import (
     body_too_large,
@@ -42,7 +43,6 @@ from gateway.facade.calls import (
     request_id,
 )
 from gateway.facade.errors import ApiError, from_rpc_error
-from gateway.tenancy.clientip import TrustedProxies
 
 __all__ = ["CHAT_PATH", "LIVE_PATHS", "ROUTES", "HotRoutes"]
 
