@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import orjson
@@ -47,7 +47,7 @@ from gateway.lifecycle import DrainState
 if TYPE_CHECKING:
     from gateway.service.local_channel import LocalChannel
 
-__all__ = ["MAX_TIMEOUT", "DrainState", "create_app"]
+__all__ = ["MAX_TIMEOUT", "DrainState", "GuardMiddleware", "create_app", "quart_app"]
 
 log = logging.getLogger("gateway.facade")
 
@@ -66,16 +66,29 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
     result of each dependency check (both only known when the core runs in this
     process); readiness reports them.
     """
-    app = Quart("llm-gateway", static_folder=None)  # no /static route: serve only the API
-    app.config["MAX_CONTENT_LENGTH"] = max_body
-    app.config["BODY_TIMEOUT"] = body_timeout
-    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
     core = Core(channel, TrustedProxies(trusted_proxies))
     document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,
                                              max_timeout=MAX_TIMEOUT))
     ops = OperatorHandlers(core, drain, document=document, degraded=degraded, checks=checks)
     table = routes(core, ops, metrics_path=metrics_path)
+    app = quart_app(table, max_body=max_body, body_timeout=body_timeout)
+    app.asgi_app = HotRoutes(app.asgi_app, table, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
+                             body_timeout=body_timeout)
+    if traced:
+        app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
+    app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign,arg-type,assignment]
+                                   max_header_size)
+    return app
+
+
+def quart_app(table: Iterable[Route], *, max_body: int, body_timeout: float) -> Quart:
+    """Quart serving every route of ``table``, and answering any other path (404) or
+    method (405) in OpenAI's shape."""
+    app = Quart("llm-gateway", static_folder=None)  # no /static route: serve only the API
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.config["BODY_TIMEOUT"] = body_timeout
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
     for route in table:
         app.add_url_rule(route.path, f"{route.method} {route.path}", _view(route),
                          methods=[route.method])
@@ -93,12 +106,6 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
         log.error("unhandled error in the facade", exc_info=exc)
         return _error(internal_error())
 
-    app.asgi_app = HotRoutes(app.asgi_app, table, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
-                             body_timeout=body_timeout)
-    if traced:
-        app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
-    app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign,arg-type,assignment]
-                                   max_header_size)
     return app
 
 

@@ -181,7 +181,8 @@ class HotRoutes:
 
 
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    """Header lines as ASGI has them: lower-cased names (HTTP/2 requires it)."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 async def _answer(send: Send, answer: Answer, *, head: bool = False) -> None:
