@@ -30,7 +30,7 @@ from gateway.facade.exchange import Request, StreamAnswer, internal_error
 if TYPE_CHECKING:
     from gateway.service.local_channel import LocalChannel
 
-__all__ = ["MAX_TIMEOUT", "Core", "Framer", "body_too_large", "body_too_slow",
+__all__ = ["MAX_TIMEOUT", "Core", "Framer", "Method", "body_too_large", "body_too_slow",
            "client_timeout"]
 
 log = logging.getLogger("gateway.facade")
