@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from grpc import aio
@@ -37,6 +37,7 @@ log = logging.getLogger("gateway.facade")
 
 MAX_TIMEOUT = 3600.0
 Method = Callable[..., Any]  # a stub's method: generated, untyped
+_EOF = aio.EOF
 # Client headers the core reads, forwarded as gRPC metadata.
 _FORWARDED = (("authorization", "Authorization"), ("x-api-key", "X-Api-Key"),
               ("x-provider", "X-Provider"), ("x-skip-cache", "X-Skip-Cache"))
@@ -92,7 +93,7 @@ class Core:
                       timeout=client_timeout(request.headers) if timed else None)
         try:
             first = await call.read()
-            if first is aio.EOF:
+            if first is _EOF:
                 raise ApiError(502, "the upstream returned an empty stream",
                                type="upstream_error", code="empty_stream")
             headers = await _core_headers(call, request.request_id)
@@ -135,25 +136,22 @@ class _Events:
         self._framer = framer
         self.tail: bytes | None = None
 
-    def __aiter__(self) -> _Events:
-        return self
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
 
-    async def __anext__(self) -> bytes:
-        if self.tail is not None:
-            raise StopAsyncIteration
-        message, self._first = self._first, None
+    async def _relay(self) -> AsyncIterator[bytes]:
+        # A generator, not __anext__: resuming it costs less than a coroutine per event.
+        call, framer, message = self._call, self._framer, self._first
         try:
-            if message is None:
-                message = await self._call.read()
-            if message is not aio.EOF:
-                return self._framer.event(message)
-            self.tail = self._framer.end()
+            while message is not _EOF:
+                yield framer.event(message)
+                message = await call.read()
+            self.tail = framer.end()
         except aio.AioRpcError as exc:
-            self.tail = self._framer.error(from_rpc_error(exc))
+            self.tail = framer.error(from_rpc_error(exc))
         except Exception:
             log.exception("unhandled error in a stream")
-            self.tail = self._framer.error(internal_error())
-        raise StopAsyncIteration
+            self.tail = framer.error(internal_error())
 
     def close(self) -> None:
         self._call.cancel()  # done, failed, or the client left: stop the core's work

@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -32,6 +32,7 @@ SSE = "text/event-stream"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _NO_PARAMS: Mapping[str, str] = {}
+_NO_CLIENT = ("",)
 
 
 def read_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -57,7 +58,7 @@ class Request:
 
     __slots__ = ("body", "client", "headers", "method", "params", "query", "request_id")
 
-    def __init__(self, method: str, headers: dict[str, str], *, body: bytes = b"",
+    def __init__(self, method: str, headers: dict[str, str], body: bytes = b"",
                  client: str = "", params: Mapping[str, str] = _NO_PARAMS,
                  query: bytes = b"") -> None:
         self.method = method
@@ -73,9 +74,9 @@ class Request:
     def from_scope(cls, scope: Mapping[str, Any],
                    params: Mapping[str, str] = _NO_PARAMS) -> Request:
         """The request of an ASGI HTTP ``scope``; its body is read separately."""
-        return cls(scope["method"], read_headers(scope["headers"]),
-                   client=(scope.get("client") or ("",))[0], params=params,
-                   query=scope.get("query_string", b""))
+        return cls(scope["method"], read_headers(scope["headers"]), b"",
+                   (scope.get("client") or _NO_CLIENT)[0], params,
+                   scope.get("query_string", b""))
 
     def args(self, name: str) -> list[str]:
         """Every value of the query parameter ``name``, in order."""
@@ -93,16 +94,14 @@ class Answer:
 
 
 class EventSource(Protocol):
-    """A stream's already-framed SSE events. After the last one, ``tail`` holds the bytes
-    that end the stream (an end marker or an error event in the API's shape), which the
-    adapter sends as the body's last part; ``close()`` stops the producer, whether or not
-    the events were read."""
+    """A stream's already-framed SSE events, iterated once. After the last one, ``tail``
+    holds the bytes that end the stream (an end marker or an error event in the API's
+    shape), which the adapter sends as the body's last part; ``close()`` stops the
+    producer, whether or not the events were read."""
 
     tail: bytes | None
 
-    def __aiter__(self) -> EventSource: ...
-
-    async def __anext__(self) -> bytes: ...
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     def close(self) -> None: ...
 
@@ -144,7 +143,7 @@ class Route:
     handler: Handler
     lean: bool = False
     errors: ErrorShape = openai_error
+    reads_body: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def reads_body(self) -> bool:
-        return self.method in _BODY_METHODS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_body", self.method in _BODY_METHODS)

@@ -97,7 +97,8 @@ class OpenAIHandlers:
         response, headers = await self._core.call(
             self._stub.CreateChatCompletion,
             gateway_service_pb2.CreateChatCompletionRequest(request=chat), request, timed=True)
-        return _json(translate.completion_to_json(response.completion), headers)
+        return Answer(200, orjson.dumps(translate.completion_to_json(response.completion)),
+                      headers)
 
     async def embeddings(self, request: Request) -> Answer:
         """``POST /v1/embeddings``."""

@@ -45,6 +45,7 @@ from gateway.facade.exchange import (
     Route,
     StreamAnswer,
     internal_error,
+    read_headers,
 )
 
 __all__ = ["HotRoutes"]
@@ -54,6 +55,7 @@ log = logging.getLogger("gateway.facade")
 _SSE = [(b"content-type", SSE.encode()),
         *((k.lower().encode(), v.encode()) for k, v in SSE_HEADERS.items())]
 _NO_PARAMS: Mapping[str, str] = {}
+_NO_CLIENT = ("",)
 # Werkzeug's converters, as the lean path matches them: <name> is one segment.
 _PARAM = re.compile(r"<(?:(path):)?([a-z_]+)>")
 
@@ -68,11 +70,9 @@ class _Path:
         self.allow = ", ".join(routes)
         self.errors: ErrorShape = next(iter(routes.values())).errors
 
-    def route(self, method: str) -> Route | None:
-        route = self.routes.get(method)
-        if route is None and method == "HEAD":  # a GET's answer without its body
-            route = self.routes.get("GET")
-        return route
+    def head(self, method: str) -> Route | None:
+        """The GET route that answers a HEAD (without the body)."""
+        return self.routes.get("GET") if method == "HEAD" else None
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -120,8 +120,10 @@ class HotRoutes:
 
     async def _serve(self, path: _Path, params: Mapping[str, str], scope: Scope,
                      receive: Receive, send: Send) -> None:
-        request = Request.from_scope(scope, params)
-        route = path.route(request.method)
+        request = Request(scope["method"], read_headers(scope["headers"]), b"",
+                          (scope.get("client") or _NO_CLIENT)[0], params,
+                          scope.get("query_string", b""))
+        route = path.routes.get(request.method) or path.head(request.method)
         errors = route.errors if route is not None else path.errors
         disconnect: _Disconnect | None = None
         try:
@@ -137,7 +139,7 @@ class HotRoutes:
             if isinstance(answer, StreamAnswer):
                 await _stream(scope, send, answer)
             else:
-                await _answer(send, answer, head=request.method == "HEAD")
+                await _answer(send, answer, request.method == "HEAD")
         except ApiError as exc:
             await _answer(send, errors(exc, request.request_id))
         except Exception:
@@ -181,11 +183,10 @@ class HotRoutes:
 
 
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    """Header lines as ASGI has them: lower-cased names (HTTP/2 requires it)."""
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
-async def _answer(send: Send, answer: Answer, *, head: bool = False) -> None:
+async def _answer(send: Send, answer: Answer, head: bool = False) -> None:
     body = answer.body
     await send({"type": "http.response.start", "status": answer.status, "headers": [
         (b"content-type", answer.content_type.encode("latin-1")),
