@@ -44,10 +44,7 @@ from gateway.providers import build_providers
 from gateway.providers.base import Provider
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
 from gateway.resilience.breaker import Breaker, report_transition
-from gateway.resilience.local_ratelimit import LocalRateLimiter
-from gateway.resilience.ratelimit import RateLimiter
 from gateway.resilience.redis_breaker import RedisBreakerGroup
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, CoreServices, create_server
 from gateway.service.interceptors import Guard
@@ -58,6 +55,7 @@ from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.clientip import TrustedProxies
+from gateway.tenancy.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import Limits, TenantStore
 from gateway.tenancy.pricing import Pricing

@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_pipe import RedisPipe
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe
 from gateway.resilience.breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -128,7 +128,7 @@ class RedisBreakerGroup:
         self.on_transition = on_transition
         self._clock = clock
         # allow and record run on every request: one pipelined connection
-        # (gateway/redis_pipe.py), not a round of the client's pool each.
+        # (gateway/backends/redis_pipe.py), not a round of the client's pool each.
         self.pipe = RedisPipe(redis)
         self._allow = self.pipe.script(_ALLOW)
         self._record = self.pipe.script(_RECORD)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import UNREACHABLE
 
 __all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
 

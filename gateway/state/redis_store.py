@@ -27,8 +27,8 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import UNREACHABLE
 from gateway.errors import UnavailableError
-from gateway.redis_failures import UNREACHABLE
 from gateway.state.base import ConversationRecord
 
 __all__ = ["KEY_PREFIX", "RedisConversationStore"]

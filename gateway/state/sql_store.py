@@ -35,8 +35,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol, Self, TypeVar
 
+from gateway.backends.postgres import PostgresPool
 from gateway.errors import UnavailableError
-from gateway.postgres import PostgresPool
 from gateway.state.base import ConversationRecord
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SqlConversationStore"]

@@ -31,9 +31,9 @@ from gateway.errors import (
     UnavailableError,
 )
 from gateway.observability import metrics
-from gateway.resilience.ratelimit import LimitDecision, RateLimiter
 from gateway.tenancy.auth import Identity
 from gateway.tenancy.crypto import CredentialCipher, CredentialError
+from gateway.tenancy.limits import LimitDecision, RateLimiter
 from gateway.tenancy.models import Limits, UsageRow
 from gateway.tenancy.usage import Budgets, UsageRecorder
 

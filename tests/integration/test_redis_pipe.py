@@ -1,4 +1,4 @@
-"""The pipelined Redis connection (gateway/redis_pipe.py) against a real redis-server.
+"""The pipelined Redis connection (gateway/backends/redis_pipe.py) against a real redis-server.
 
 Concurrent callers share one connection and each gets its own reply, whatever the
 others do: fail with an error reply, get cancelled, or wait on a blocked connection.
@@ -24,9 +24,9 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe, pack
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
+from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_pipe import RedisPipe, pack
+from gateway.tenancy.limits.redis import RedisRateLimiter
 from gateway.tenancy.models import Limits
 from tests.servers import RedisServer
 

@@ -15,9 +15,9 @@ drops that reply.
 
 redis-py still does what it is good at: connecting (AUTH, SELECT, HELLO, TLS from the
 client's URL), and parsing replies (an error reply is raised to its caller alone,
-``NoScriptError`` included). Failures follow :mod:`gateway.redis_failures`: a write
+``NoScriptError`` included). Failures follow :mod:`gateway.backends.redis_failures`: a write
 that fails, or a reply that does not come within ``timeout``, fails every waiting
-caller with an :data:`~gateway.redis_failures.UNREACHABLE` error and drops the
+caller with an :data:`~gateway.backends.redis_failures.UNREACHABLE` error and drops the
 connection; the next call connects again.
 
 Example::
@@ -42,7 +42,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import UNREACHABLE
 
 __all__ = ["PipedScript", "RedisPipe", "pack"]
 
@@ -81,7 +81,7 @@ class RedisPipe:
         """Send one packed command (:func:`pack`) and return its reply.
 
         Raises the command's error reply (a ``ResponseError``), or an
-        :data:`~gateway.redis_failures.UNREACHABLE` error when Redis cannot be reached.
+        :data:`~gateway.backends.redis_failures.UNREACHABLE` error when Redis cannot be reached.
         """
         conn = self._conn
         if conn is None or not conn.is_connected:

@@ -1,6 +1,7 @@
 """Rate limits and quotas kept in process: :class:`LocalRateLimiter`.
 
-The algorithms (``redis_ratelimit.RedisRateLimiter`` runs the same ones in Lua):
+The algorithms (:class:`~gateway.tenancy.limits.redis.RedisRateLimiter` runs the same ones
+in Lua):
 
 - **Token bucket** (``requests_per_second`` + ``burst``): ``burst`` tokens (default
   ``max(1, ceil(rps))``), refilled continuously at ``rps`` per second; a request
@@ -45,7 +46,7 @@ import math
 import time
 from collections.abc import Callable
 
-from gateway.resilience.ratelimit import LimitDecision
+from gateway.tenancy.limits.base import LimitDecision
 from gateway.tenancy.models import Limits
 
 __all__ = [
@@ -135,7 +136,7 @@ class _Subject:
 
 
 class LocalRateLimiter:
-    """The :class:`~gateway.resilience.ratelimit.RateLimiter` of one process.
+    """The :class:`~gateway.tenancy.limits.base.RateLimiter` of one process.
 
     ``clock`` (monotonic seconds) times buckets, windows and leases; ``wall`` (unix
     seconds) tells the UTC day. Both are injectable for tests.

@@ -1,6 +1,6 @@
 """Rate limits and quotas shared by every replica through Redis: :class:`RedisRateLimiter`.
 
-The algorithms are :mod:`~gateway.resilience.local_ratelimit`'s (token bucket,
+The algorithms are :mod:`~gateway.tenancy.limits.local`'s (token bucket,
 two-bucket sliding minute windows, UTC-day token quota, leased concurrency slots),
 run by Lua scripts on Redis's clock (``TIME``), so N replicas enforce one limit,
 never N times it:
@@ -11,7 +11,7 @@ never N times it:
   window and the day's count;
 - :meth:`~RedisRateLimiter.release` is one ``ZREM``.
 
-All three go through one pipelined connection (:class:`~gateway.redis_pipe.RedisPipe`):
+All three go through one pipelined connection (:class:`~gateway.backends.redis_pipe.RedisPipe`):
 a request's check is one write and one read on a socket the concurrent requests share,
 not a round of redis-py's connection pool. A request cancelled while its acquire is on
 the wire releases the slot the script may have leased it (the ``ZREM`` follows the
@@ -31,8 +31,8 @@ Redis Cluster slot; every key expires, so idle subjects vanish)::
                              expired members are dropped by the next acquire, the key
                              expires with its youngest lease
 
-When Redis cannot be reached (:data:`gateway.redis_failures.UNREACHABLE`, timeouts included)
-the limiter fails OPEN: the request is admitted with no state at all, counted in
+When Redis cannot be reached (:mod:`gateway.backends.redis_failures`, timeouts included) the
+limiter fails OPEN: the request is admitted with no state at all, counted in
 ``gateway_rate_limit_fail_open_total``, the outage is logged once and shown by
 :attr:`RedisRateLimiter.degraded`, and Redis is left alone for
 :data:`RETRY_REDIS_AFTER` seconds so an outage does not cost every request a
@@ -55,10 +55,11 @@ from string import Template
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_pipe import RedisPipe, pack
 from gateway.observability import metrics
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe, pack
-from gateway.resilience.local_ratelimit import (
+from gateway.tenancy.limits.base import LimitDecision
+from gateway.tenancy.limits.local import (
     ALLOWED,
     CONCURRENCY_RETRY,
     DAY,
@@ -68,12 +69,11 @@ from gateway.resilience.local_ratelimit import (
     burst_of,
     unlimited,
 )
-from gateway.resilience.ratelimit import LimitDecision
 from gateway.tenancy.models import Limits
 
 __all__ = ["RedisRateLimiter"]
 
-log = logging.getLogger("gateway.resilience")
+log = logging.getLogger("gateway.tenancy")
 
 KEY_PREFIX = "llmgw:rl:"
 RETRY_REDIS_AFTER = 2.0  # seconds without Redis (failing open) after a Redis failure
@@ -211,7 +211,7 @@ def _arg(value: float | None) -> str:
 
 
 class RedisRateLimiter:
-    """The :class:`~gateway.resilience.ratelimit.RateLimiter` shared through Redis.
+    """The :class:`~gateway.tenancy.limits.base.RateLimiter` shared through Redis.
 
     ``redis`` is the app's client: :meth:`aclose` leaves it open. ``lease_ttl`` is
     how long a concurrency slot stays held when nobody releases it.
