@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import unreachable
 from gateway.backends.redis_pipe import RedisPipe
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
@@ -182,7 +182,9 @@ class RedisBreaker:
             try:
                 allowed, generation, half_open, before = await group._allow(
                     keys=self._keys, args=self._allow_args)
-            except UNREACHABLE as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 group.failed(exc)
             else:
                 group.recovered()
@@ -206,7 +208,9 @@ class RedisBreaker:
             after, before = await self._group._record(
                 keys=self._keys, args=(b"%d" % permit.generation, b"%d" % code,
                                        *self._record_args))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             # The outcome is lost with the connection; the local breaker decides from
             # the next call on.
             self._group.failed(exc)
@@ -218,7 +222,9 @@ class RedisBreaker:
         if group.usable():
             try:
                 raw = await group.redis.hmget(self._key, "state", "req", "fail", "cons", "opened")
-            except UNREACHABLE as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 group.failed(exc)
             else:
                 state, req, fail, cons, opened = (int(v) if v is not None else 0 for v in raw)
@@ -233,7 +239,9 @@ class RedisBreaker:
         try:
             before = await self._group.redis.hget(self._key, "state")
             await self._group.redis.delete(self._key)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._group.failed(exc)
             return
         if before is not None:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import unreachable
 
 __all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
 
@@ -109,7 +109,9 @@ class RedisResponseCache:
             return None
         try:
             value = await self._redis.get(KEY_PREFIX + key)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return None
         self._recovered()
@@ -122,7 +124,9 @@ class RedisResponseCache:
             return
         try:
             await self._redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return
         self._recovered()

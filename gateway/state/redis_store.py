@@ -27,7 +27,7 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import unreachable
 from gateway.errors import UnavailableError
 from gateway.state.base import ConversationRecord
 
@@ -80,8 +80,9 @@ class RedisConversationStore:
         if self._owns_client:
             try:
                 await self._redis.aclose()
-            except UNREACHABLE:
-                pass
+            except Exception as exc:  # closing a client Redis has gone from is no error
+                if not unreachable(exc):
+                    raise
 
     async def ping(self) -> None:
         async with self._guard(), asyncio.timeout(PING_TIMEOUT):
@@ -117,7 +118,9 @@ class RedisConversationStore:
     async def _guard(self) -> AsyncIterator[None]:
         try:
             yield
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             # The class is enough to diagnose; a message may name the host.
             log.warning(_UNAVAILABLE, extra={"fields": {"error": type(exc).__name__}})
             raise UnavailableError(_UNAVAILABLE) from None

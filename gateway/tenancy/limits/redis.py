@@ -55,7 +55,7 @@ from string import Template
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import unreachable
 from gateway.backends.redis_pipe import RedisPipe, pack
 from gateway.observability import metrics
 from gateway.tenancy.limits.base import LimitDecision
@@ -249,7 +249,9 @@ class RedisRateLimiter:
         try:
             reply = await self._acquire(keys=(key, key + b":d", key + b":c"),
                                         args=(args.encode(),))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return self._fail_open()
         except asyncio.CancelledError:
@@ -271,7 +273,9 @@ class RedisRateLimiter:
             return
         try:
             await self._pipe.call(pack(b"ZREM", self._key(subject) + b":c", lease.encode()))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
         else:
             self._recovered()
@@ -287,7 +291,9 @@ class RedisRateLimiter:
             await self._charge(keys=(key, key + b":d"),
                                args=(b"%d" % tokens, b"1" if tpm is not None else b"0",
                                      b"1" if quota is not None else b"0"))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
         else:
             self._recovered()
