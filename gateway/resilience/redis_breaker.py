@@ -1,14 +1,19 @@
 """The circuit breaker shared by every replica through Redis.
 
-State lives in one hash per deployment (``llmgw:cb:<name>``); each allow and
-each record is one Lua script, so transitions are atomic across replicas and
-timed by Redis's clock (``TIME``), not by each replica's. The semantics are
-:class:`~gateway.resilience.breaker.LocalBreaker`'s.
+Failures seen by one replica open the breaker for all: state lives in one hash per deployment
+(``llmgw:cb:<name>``), each allow and each record is one Lua script, so transitions are
+atomic across replicas and timed by Redis's clock (``TIME``), not by each replica's. The
+semantics are :class:`~gateway.resilience.breaker.LocalBreaker`'s.
 
-When Redis cannot be reached the breaker fails open to a local breaker for that
-deployment (logged once per outage, reported by :meth:`RedisBreaker.degraded`)
-and tries Redis again after a short pause, so a Redis outage never fails a
-request.
+When Redis cannot be reached (:func:`~gateway.backends.redis_failures.unreachable`) the
+breaker fails open to a local breaker for that deployment (logged once per outage, reported
+by :attr:`RedisBreakerGroup.degraded`) and tries Redis again after a short pause, so a Redis
+outage never fails a request; an error Redis answers, or a bug, is raised.
+
+Example::
+
+    group = RedisBreakerGroup(redis, settings.circuit_breaker)
+    permit = await group.breaker("openai").allow()
 """
 
 from __future__ import annotations
@@ -127,8 +132,8 @@ class RedisBreakerGroup:
         self.config = config
         self.on_transition = on_transition
         self._clock = clock
-        # allow and record run on every request: one pipelined connection
-        # (gateway/backends/redis_pipe.py), not a round of the client's pool each.
+        # allow and record run on every request: one pipelined connection, not a round
+        # of the client's pool each.
         self.pipe = RedisPipe(redis)
         self._allow = self.pipe.script(_ALLOW)
         self._record = self.pipe.script(_RECORD)

@@ -9,7 +9,8 @@ values are the serialized answers. Two implementations of
 - :class:`RedisResponseCache`, shared by the replicas: ``SET llmgw:cache:<key> PX ttl``.
   A cache is an optimization, so a Redis outage is never an error: reads miss, writes
   are skipped, the outage is logged once, and Redis is not asked again for a short pause
-  (a blackholed Redis must not add its timeout to every request).
+  (a blackholed Redis must not add its timeout to every request). An error Redis
+  answers, or a bug, is not an outage (:mod:`gateway.backends.redis_failures`): raised.
 
 Example::
 

@@ -8,7 +8,8 @@ can neither read nor remove a record.
 
 Every failure to reach Redis is :class:`~gateway.errors.UnavailableError` with a fixed
 message (the URL may hold a password). Unlike the breakers and limiters, the store does
-not fail open: a conversation that cannot be stored or read is a clear 503.
+not fail open: a conversation that cannot be stored or read is a clear 503. An error
+Redis answers, or a bug, is not an outage (:mod:`gateway.backends.redis_failures`): raised.
 
 Example::
 
