@@ -73,6 +73,15 @@ async def test_an_error_reply_goes_to_its_caller_alone(pipe: RedisPipe) -> None:
     assert await pipe.call(echo("still in step")) == b"still in step"
 
 
+async def test_a_command_that_is_not_bytes_fails_its_caller_alone(pipe: RedisPipe) -> None:
+    first, bad, last = await asyncio.gather(
+        pipe.call(echo("a")), pipe.call("ECHO b"),  # type: ignore[arg-type]
+        pipe.call(echo("c")), return_exceptions=True)
+    assert (first, last) == (b"a", b"c")
+    assert isinstance(bad, TypeError)
+    assert await pipe.call(echo("still in step")) == b"still in step"
+
+
 async def test_a_cancelled_caller_does_not_shift_the_replies(pipe: RedisPipe) -> None:
     blocked = asyncio.create_task(pipe.call(pack(b"BLPOP", b"nothing", b"0.3")))
     await asyncio.sleep(0.05)
