@@ -59,12 +59,11 @@ async def _body(receive: Any) -> bytes:
 
 
 async def serve_rest(port: int, upstream: str) -> None:
-    from hypercorn.asyncio import serve
+    import asyncio
+
     from hypercorn.config import Config
 
-    from gateway import hypercorn_patch
-
-    hypercorn_patch.apply()
+    from gateway.edge import serve
     url = upstream + CHAT
     session: aiohttp.ClientSession | None = None
 
@@ -99,7 +98,7 @@ async def serve_rest(port: int, upstream: str) -> None:
     config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
     config.accesslog = config.errorlog = None
     _listening(port)
-    await serve(app, config)
+    await serve(app, config, shutdown_trigger=asyncio.Event().wait)
 
 
 class _Servicer(gateway_service_pb2_grpc.GatewayServiceServicer):

@@ -29,7 +29,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from grpc import aio
-from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -37,6 +36,7 @@ from redis.backoff import ExponentialBackoff
 
 from gateway import __version__
 from gateway.config import Settings, parse_address
+from gateway.edge import serve as serve_http
 from gateway.facade import DrainState, create_app
 from gateway.gc_tuning import tune_for_serving
 from gateway.observability import metrics, tracing
@@ -199,7 +199,7 @@ class Gateway:
             hc.accesslog = None
             hc.errorlog = logging.getLogger("hypercorn.error")
             self._http_task = asyncio.create_task(
-                hypercorn_serve(app, hc, shutdown_trigger=self._stop_http.wait)
+                serve_http(app, hc, shutdown_trigger=self._stop_http.wait)
             )
         metrics.instance(__version__, s.instance.pod_name, s.instance.pod_namespace)
         log.info("serving", extra={"fields": {
