@@ -146,6 +146,7 @@ class Gateway:
             self._providers = build_providers(s.providers)
             registry = ModelRegistry(self._providers, s.providers, s.models, s.default_provider)
             self.breakers = self._breaker_board()
+            await self.breakers.export_states(s.providers)
             retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff),
                                 float(s.retry.max_backoff))
             router = Router(registry, Pipeline(self.breakers, retry))
