@@ -163,7 +163,7 @@ class Gateway:
         log.info("serving", extra={"fields": {
             "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,
             "providers": sorted(s.providers) if self.only != "http" else [],
-            "core": core_target if isinstance(core_target, str) else "in-process",
+            "core": core_target if isinstance(core_target, str) and core_target else "in-process",
         }})
 
     def _closes(self, name: str, close: Callable[[], Awaitable[object]]) -> None:
@@ -203,6 +203,7 @@ class Gateway:
             self._closes(f"provider {name}", provider.aclose)
         registry = ModelRegistry(providers, s.providers, s.models, s.default_provider)
         self.breakers = self._build_breakers()
+        await self.breakers.export_states(s.providers)
         retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff), float(s.retry.max_backoff))
         router = Router(registry, Pipeline(self.breakers, retry))
         services = await self._build_services(router)
