@@ -1,8 +1,8 @@
 """The minimal paths of the gateway's stack, for the bench's reference rows: what the fixed
 parts cost before any gateway work, measured in the same run as the gateway.
 
-``--rest``: a raw ASGI app on Hypercorn, with the gateway's Hypercorn patches (as the ceiling
-row's server has), that forwards each POST body to the upstream over one shared aiohttp
+``--rest``: a raw ASGI app on the gateway's HTTP server (gateway/edge, as the ceiling row's
+server), that forwards each POST body to the upstream over one shared aiohttp
 session and answers the upstream's bytes; a body asking for a stream is answered chunk by
 chunk as the upstream's bytes arrive. No parsing, no translation, no core.
 
