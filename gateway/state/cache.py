@@ -1,16 +1,13 @@
 """The response cache: answers to identical deterministic requests, for a while.
 
-Keys are opaque strings (the caller hashes tenant, model and the normalized request);
-values are the serialized answers. Two implementations of
-:class:`~gateway.state.base.ResponseCache`:
-
-- :class:`MemoryResponseCache`, one process: an LRU bounded in entries and bytes, each
-  entry with its own expiry.
-- :class:`RedisResponseCache`, shared by the replicas: ``SET llmgw:cache:<key> PX ttl``.
-  A cache is an optimization, so a Redis outage is never an error: reads miss, writes
-  are skipped, the outage is logged once, and Redis is not asked again for a short pause
-  (a blackholed Redis must not add its timeout to every request). An error Redis
-  answers, or a bug, is not an outage (:mod:`gateway.backends.redis_failures`): raised.
+Keys are opaque (the caller hashes tenant, model and the normalized request). Two
+implementations of :class:`~gateway.state.base.ResponseCache`: :class:`MemoryResponseCache`,
+one process's LRU bounded in entries and bytes, and :class:`RedisResponseCache`, shared by
+the replicas (``SET llmgw:cache:<key> PX ttl``). A cache is an optimization, so a Redis
+outage is never an error: reads miss, writes are skipped, the outage is logged once, and
+Redis is not asked again for a short pause (a blackholed Redis must not add its timeout to
+every request). An error Redis answers, or a bug, is not an outage
+(:mod:`gateway.backends.redis_failures`): it is raised.
 
 Example::
 
