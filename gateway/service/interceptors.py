@@ -275,4 +275,4 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client or bidi streaming: none in this API yet
+        return handler  # client or bidi streaming: none in this API
