@@ -13,6 +13,8 @@ echo "== ruff"
 .venv/bin/ruff check gateway tests $( [[ -d bench ]] && echo bench )
 echo "== mypy (strict)"
 .venv/bin/mypy
+echo "== import layers (import-linter)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 echo "== bench check (gross regressions only)"
