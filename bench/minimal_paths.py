@@ -1,8 +1,8 @@
 """The minimal paths of the gateway's stack, for the bench's reference rows: what the fixed
 parts cost before any gateway work, measured in the same run as the gateway.
 
-``--rest``: a raw ASGI app on Hypercorn, with the gateway's Hypercorn patches (as the ceiling
-row's server has), that forwards each POST body to the upstream over one shared aiohttp
+``--rest``: a raw ASGI app on the gateway's HTTP server (gateway/edge, as the ceiling row's
+server), that forwards each POST body to the upstream over one shared aiohttp
 session and answers the upstream's bytes; a body asking for a stream is answered chunk by
 chunk as the upstream's bytes arrive. No parsing, no translation, no core.
 
@@ -59,12 +59,11 @@ async def _body(receive: Any) -> bytes:
 
 
 async def serve_rest(port: int, upstream: str) -> None:
-    from hypercorn.asyncio import serve
+    import asyncio
+
     from hypercorn.config import Config
 
-    from gateway import hypercorn_patch
-
-    hypercorn_patch.apply()
+    from gateway.edge import serve
     url = upstream + CHAT
     session: aiohttp.ClientSession | None = None
 
@@ -99,7 +98,7 @@ async def serve_rest(port: int, upstream: str) -> None:
     config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
     config.accesslog = config.errorlog = None
     _listening(port)
-    await serve(app, config)
+    await serve(app, config, shutdown_trigger=asyncio.Event().wait)
 
 
 class _Servicer(gateway_service_pb2_grpc.GatewayServiceServicer):

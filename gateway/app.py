@@ -25,46 +25,40 @@ import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol, TypeVar, cast
 
 from grpc import aio
-from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from gateway import __version__
+from gateway.clientip import TrustedProxies
 from gateway.config import Settings, parse_address
+from gateway.edge import serve as serve_http
 from gateway.facade import DrainState, create_app
 from gateway.gc_tuning import tune_for_serving
 from gateway.observability import metrics, tracing
 from gateway.providers import build_providers
-from gateway.providers.base import Provider
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
 from gateway.resilience.breaker import Breaker, report_transition
-from gateway.resilience.local_ratelimit import LocalRateLimiter
-from gateway.resilience.ratelimit import RateLimiter
 from gateway.resilience.redis_breaker import RedisBreakerGroup
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, CoreServices, create_server
 from gateway.service.interceptors import Guard
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
-from gateway.state.base import ConversationStore, ResponseCache
 from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
-from gateway.tenancy.clientip import TrustedProxies
+from gateway.tenancy.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import Limits, TenantStore
 from gateway.tenancy.pricing import Pricing
 from gateway.tenancy.usage import Budgets, UsageRecorder
-
-if TYPE_CHECKING:
-    from gateway.tenancy.oidc import OidcVerifier
 
 __all__ = ["Gateway", "run"]
 
@@ -74,6 +68,7 @@ DEPENDENCY_INTERVAL = 2.0  # seconds between readiness checks of Redis, PostgreS
 DEPENDENCY_TIMEOUT = 1.0
 
 Only = Literal["grpc", "http"] | None
+_R = TypeVar("_R", bound="Closeable")
 
 
 def bind_socket(address: str) -> socket.socket:
@@ -81,10 +76,14 @@ def bind_socket(address: str) -> socket.socket:
     host, port = parse_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -94,8 +93,30 @@ def _grpc_bind_address(address: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class Probe(Protocol):
+    """A dependency readiness asks: answers, or raises when it cannot."""
+
+    def ping(self) -> Awaitable[object]: ...
+
+
+class Fallback(Protocol):
+    """A part that can run in a fallback mode (``degraded`` true while it does)."""
+
+    @property
+    def degraded(self) -> bool: ...
+
+
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 class Gateway:
-    """One gateway process: the gRPC core, the REST facade, or both."""
+    """One gateway process: the gRPC core, the REST facade, or both.
+
+    Each resource is built by one of the ``_build_*`` functions, which enters its closing
+    into an :class:`~contextlib.AsyncExitStack` as it is made: shutdown closes them in the
+    reverse order of construction, and a start that fails half-way closes what it built.
+    """
 
     def __init__(self, settings: Settings, *, only: Only = None, grpc_target: str = ""):
         if only == "http" and not grpc_target:
@@ -106,23 +127,14 @@ class Gateway:
         self.drain = DrainState()
         self.http_port = 0
         self.grpc_port = 0
-        self._providers: dict[str, Provider] = {}
-        self._redis: Redis | None = None
-        self._tracer_provider: object | None = None
-        self._store: TenantStore | None = None
-        self._oidc: OidcVerifier | None = None
-        self._limiter: RateLimiter | None = None
-        self._recorder: UsageRecorder | None = None
-        self._conversations: ConversationStore | None = None
-        self._cache: ResponseCache | None = None
-        self._monitor: asyncio.Task[None] | None = None
         self.checks: dict[str, str] = {}  # the last dependency check, by dependency
         self.breakers: BreakerBoard | None = None
-        self._breaker_group: RedisBreakerGroup | None = None
+        self._stack = AsyncExitStack()
+        self._probes: dict[str, Probe] = {}  # what readiness asks, by name
+        self._fallbacks: list[tuple[Fallback, str]] = []  # what degraded() reports
+        self._redis: Redis | None = None
         self._core: CoreServer | None = None
-        self._channel: aio.Channel | LocalChannel | None = None
         self._http_task: asyncio.Task[None] | None = None
-        self._unix_path = ""
         self._signalled = asyncio.Event()  # SIGTERM/SIGINT came: drain
         self._stop_http = asyncio.Event()  # the drain is over: Hypercorn stops
         self._closed = asyncio.Event()
@@ -133,82 +145,92 @@ class Gateway:
         try:
             await self._start()
         except BaseException:
-            await self._close_resources()
+            await self._stack.aclose()
             raise
         return self
 
     async def _start(self) -> None:
         s = self.settings
-        core_target = self.grpc_target
-        self._tracer_provider = tracing.setup_tracing(s)
-        traced = self._tracer_provider is not None
+        traced = await self._build_tracing()
+        core_target: str | LocalChannel = self.grpc_target
         if self.only != "http":
-            self._providers = build_providers(s.providers)
-            registry = ModelRegistry(self._providers, s.providers, s.models, s.default_provider)
-            self.breakers = self._breaker_board()
-            retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff),
-                                float(s.retry.max_backoff))
-            router = Router(registry, Pipeline(self.breakers, retry))
-            services = await self._core_services(router)
-            addresses = [_grpc_bind_address(s.server.grpc_address)]
-            if self.only is None and s.server.core_transport == "unix":
-                self._unix_path = os.path.join(
-                    tempfile.gettempdir(), f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
-                addresses.append(f"unix:{self._unix_path}")
-            self._core = await create_server(services, addresses, traced=traced,
-                                             max_concurrent_streams=s.server.max_concurrent_streams)
-            await self._core.server.start()
-            if self._unix_path:  # the facade's private hop: no other user may call through it
-                os.chmod(self._unix_path, 0o600)
-            self.grpc_port = self._core.ports[0]
-            if self.only is None:
-                core_target = (f"unix:{self._unix_path}" if self._unix_path
-                               else f"127.0.0.1:{self.grpc_port}")
-                if s.server.core_transport == "local":
-                    core_target = "in-process"
-                    self._channel = self._core.local
-            await self._check_dependencies()
-            self._monitor = asyncio.create_task(self._watch_dependencies(), name="readiness")
+            core_target = await self._build_core(traced)
         if self.only != "grpc":
-            if self._channel is None:
-                self._channel = aio.insecure_channel(core_target, options=(
-                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ), interceptors=tracing.grpc_client_interceptors() if traced else None)
-            obs = s.observability
-            app = create_app(self._channel, max_body=s.server.max_request_body_size,
-                             body_timeout=float(s.server.body_timeout),
-                             max_header_size=s.server.max_header_size,
-                             drain=self.drain, degraded=self.degraded, traced=traced,
-                             checks=lambda: self.checks,
-                             metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
-                                           else None),
-                             trusted_proxies=s.server.trusted_proxy_cidrs)
-            sock = bind_socket(s.server.address)
-            self.http_port = sock.getsockname()[1]
-            hc = HypercornConfig()
-            hc.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns and closes it from here
-            hc.graceful_timeout = float(s.server.shutdown_timeout)
-            # Connection limits (docs/reliability.md): idle connections and requests whose
-            # headers never finish close after keep_alive_timeout; oversize headers are
-            # refused; bodies are bounded by size (413) and by time (Quart, 408).
-            hc.keep_alive_timeout = float(s.server.keep_alive_timeout)
-            hc.h11_max_incomplete_size = s.server.max_header_size
-            hc.h2_max_header_list_size = s.server.max_header_size
-            hc.h2_max_concurrent_streams = s.server.max_concurrent_streams
-            hc.accesslog = None
-            hc.errorlog = logging.getLogger("hypercorn.error")
-            self._http_task = asyncio.create_task(
-                hypercorn_serve(app, hc, shutdown_trigger=self._stop_http.wait)
-            )
+            await self._build_facade(core_target, traced)
         metrics.instance(__version__, s.instance.pod_name, s.instance.pod_namespace)
         log.info("serving", extra={"fields": {
             "http_port": self.http_port or None, "grpc_port": self.grpc_port or None,
-            "providers": sorted(self._providers), "core": core_target or "local",
+            "providers": sorted(s.providers) if self.only != "http" else [],
+            "core": core_target if isinstance(core_target, str) and core_target else "in-process",
         }})
 
-    async def _core_services(self, router: Router) -> CoreServices:
-        """Tenancy and limits: the store, keys, OIDC, limiters, budgets, usage."""
+    def _closes(self, name: str, close: Callable[[], Awaitable[object]]) -> None:
+        """Close ``name`` at shutdown (after what is built later); a failure is logged."""
+
+        async def closing() -> None:
+            try:
+                await close()
+            except Exception:
+                log.warning("closing %s failed", name, exc_info=True)
+
+        self._stack.push_async_callback(closing)
+
+    async def _opened(self, name: str, resource: _R) -> _R:
+        """``resource`` started (when it has ``start``) and closed at shutdown."""
+        start = getattr(resource, "start", None)
+        if start is not None:
+            await start()
+        self._closes(name, resource.aclose)
+        return resource
+
+    async def _build_tracing(self) -> bool:
+        provider = tracing.setup_tracing(self.settings)
+        if provider is None:
+            return False
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown is not None:  # flushes the batch of spans still buffered
+            self._closes("tracing", lambda: asyncio.to_thread(shutdown))
+        return True
+
+    async def _build_core(self, traced: bool) -> str | LocalChannel:
+        """The gRPC core: providers, routing, tenancy, state, the server. Returns the
+        facade's way to it."""
+        s = self.settings
+        providers = build_providers(s.providers)
+        for name, provider in providers.items():
+            self._closes(f"provider {name}", provider.aclose)
+        registry = ModelRegistry(providers, s.providers, s.models, s.default_provider)
+        self.breakers = self._build_breakers()
+        await self.breakers.export_states(s.providers)
+        retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff), float(s.retry.max_backoff))
+        router = Router(registry, Pipeline(self.breakers, retry))
+        services = await self._build_services(router)
+        addresses = [_grpc_bind_address(s.server.grpc_address)]
+        unix_path = ""
+        if self.only is None and s.server.core_transport == "unix":
+            unix_path = os.path.join(tempfile.gettempdir(),
+                                     f"llm-gateway-{os.getpid()}-{id(self):x}.sock")
+            addresses.append(f"unix:{unix_path}")
+            self._stack.callback(_unlink, unix_path)
+        self._core = core = await create_server(
+            services, addresses, traced=traced,
+            max_concurrent_streams=s.server.max_concurrent_streams)
+        await core.server.start()
+        self._closes("grpc server", lambda: core.server.stop(grace=None))
+        if unix_path:  # the facade's private hop: no other user may call through it
+            os.chmod(unix_path, 0o600)
+        self.grpc_port = core.ports[0]
+        await self._check_dependencies()
+        monitor = asyncio.create_task(self._watch_dependencies(), name="readiness")
+        self._closes("readiness monitor", lambda: _cancelled(monitor))
+        if self.only == "grpc":
+            return ""
+        if s.server.core_transport == "local":
+            return core.local
+        return f"unix:{unix_path}" if unix_path else f"127.0.0.1:{self.grpc_port}"
+
+    async def _build_services(self, router: Router) -> CoreServices:
+        """Tenancy and limits: the store, keys, OIDC, limiters, budgets, usage, state."""
         # What only some configurations use is imported only by them: PostgreSQL (asyncpg),
         # OIDC (PyJWT) and the cipher (cryptography) are ~30 MB a process otherwise.
         s = self.settings
@@ -220,71 +242,133 @@ class Gateway:
         if s.database.url:
             from gateway.tenancy.postgres_store import PostgresTenantStore
             store = PostgresTenantStore(s.database.url)
-        self._store = store
-        await store.start()
+            self._probes["database"] = store
+        await self._opened("tenant store", store)
         oidc = None
         if s.auth.oidc.enabled:
             from gateway.tenancy.oidc import OidcVerifier
-            oidc = OidcVerifier(s.auth.oidc)
-            await oidc.start()  # loads the issuer's keys now; an outage only logs
-        self._oidc = oidc
+            # Loads the issuer's keys now; an outage only logs.
+            oidc = await self._opened("oidc", OidcVerifier(s.auth.oidc))
         authenticator = Authenticator(s.auth, store, oidc)
-        limiter: RateLimiter = RedisRateLimiter(self.redis()) if s.redis.url else LocalRateLimiter()
-        self._limiter = limiter
+        limiter: RateLimiter = LocalRateLimiter()
+        if s.redis.url:
+            redis_limiter = RedisRateLimiter(self.redis())
+            self._fallbacks.append(
+                (redis_limiter, "redis: unreachable, rate limits are not enforced (failing open)"))
+            limiter = redis_limiter
+        await self._opened("rate limiter", limiter)
         rl = s.rate_limit
         identity_limits = (Limits(requests_per_second=rl.requests_per_second, burst=rl.burst)
                            if rl.enabled else None)
         budgets = Budgets(store)
-        self._recorder = UsageRecorder(store)
-        await self._recorder.start()
+        # Usage rows are flushed before the store closes (built after it, closed before).
+        recorder = await self._opened("usage recorder", UsageRecorder(store))
         conversations = build_conversation_store(s.conversations, s.redis.url, self.redis)
-        self._conversations = conversations
-        await conversations.start()
-        self._cache = build_response_cache(s.cache, self.redis)
+        if s.conversations.store != "memory":
+            self._probes["conversations"] = conversations
+        await self._opened("conversation store", conversations)
+        cache = build_response_cache(s.cache, self.redis)
+        if cache is not None:
+            await self._opened("response cache", cache)
+        if isinstance(getattr(cache, "degraded", None), bool):
+            self._fallbacks.append(
+                (cast(Fallback, cache), "redis: unreachable, the response cache is bypassed"))
         assert self.breakers is not None
         return CoreServices(
             settings=s, router=router, breakers=self.breakers, pricing=Pricing(s.pricing),
-            admission=Admission(limiter, budgets, self._recorder,
+            admission=Admission(limiter, budgets, recorder,
                                 identity_limits=identity_limits, cipher=cipher),
             budgets=budgets,
             guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs)),
             tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
             conversations=conversations, conversation_ttl=float(s.conversations.ttl),
-            cache=self._cache, cache_ttl=float(s.cache.ttl),
+            cache=cache, cache_ttl=float(s.cache.ttl),
             in_flight=self.drain.in_flight, degraded=self.degraded)
 
+    def _build_breakers(self) -> BreakerBoard:
+        cb = self.settings.circuit_breaker
+        if cb.distributed:
+            group = RedisBreakerGroup(self.redis(), cb, on_transition=report_transition)
+            self._closes("redis breakers", group.aclose)
+            self._fallbacks.append(
+                (group, "redis: unreachable, circuit breakers are local to this replica"))
+
+            def shared(name: str) -> Breaker:
+                return group.breaker(name)
+
+            return BreakerBoard(shared)
+
+        def local(name: str) -> Breaker:
+            return LocalBreaker(name, cb, on_transition=report_transition)
+
+        return BreakerBoard(local)
+
+    async def _build_facade(self, core: str | LocalChannel, traced: bool) -> None:
+        """The REST facade over ``core`` (in process, or a gRPC target), and its server."""
+        s = self.settings
+        if isinstance(core, str):
+            channel: aio.Channel | LocalChannel = aio.insecure_channel(core, options=(
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ), interceptors=tracing.grpc_client_interceptors() if traced else None)
+            self._closes("core channel", channel.close)
+        else:
+            channel = core
+        obs = s.observability
+        app = create_app(channel, max_body=s.server.max_request_body_size,
+                         body_timeout=float(s.server.body_timeout),
+                         max_header_size=s.server.max_header_size,
+                         drain=self.drain, degraded=self.degraded, traced=traced,
+                         checks=lambda: self.checks,
+                         metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
+                                       else None),
+                         trusted_proxies=s.server.trusted_proxy_cidrs)
+        sock = bind_socket(s.server.address)
+        self.http_port = sock.getsockname()[1]
+        hc = HypercornConfig()
+        hc.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns and closes it from here
+        hc.graceful_timeout = float(s.server.shutdown_timeout)
+        # Connection limits (docs/reliability.md): idle connections and requests whose
+        # headers never finish close after keep_alive_timeout; oversize headers are
+        # refused; bodies are bounded by size (413) and by time (408).
+        hc.keep_alive_timeout = float(s.server.keep_alive_timeout)
+        hc.h11_max_incomplete_size = s.server.max_header_size
+        hc.h2_max_header_list_size = s.server.max_header_size
+        hc.h2_max_concurrent_streams = s.server.max_concurrent_streams
+        hc.accesslog = None
+        hc.errorlog = logging.getLogger("hypercorn.error")
+        self._http_task = task = asyncio.create_task(
+            serve_http(app, hc, shutdown_trigger=self._stop_http.wait), name="http")
+        self._closes("http server", lambda: _cancelled(task))
+
     def redis(self) -> Redis:
-        """The one Redis client of this process (created on first use)."""
+        """The one Redis client of this process (made on first use, closed after its
+        users, which are built after it)."""
         if self._redis is None:
             # One quick retry at most: breakers and limiters fail open on their own, and a
             # blackholed Redis must not hold requests for seconds.
             self._redis = Redis.from_url(
                 self.settings.redis.url, socket_timeout=0.5, socket_connect_timeout=0.5,
                 health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1))
+            self._closes("redis", self._redis.aclose)
+            self._probes["redis"] = self._redis
         return self._redis
 
     async def _check_dependencies(self) -> None:
-        """Ping every configured dependency; the core's services serve only when all answer.
+        """Ping every dependency; the core's services serve only when all answer.
 
         ``""`` (the process, for liveness) is left alone: a dependency outage makes the
         replica unready, never dead.
         """
-        probes: dict[str, Callable[[], Awaitable[object]]] = {}
-        s = self.settings
-        if s.redis.url:
-            probes["redis"] = self.redis().ping
-        if s.database.url and self._store is not None:
-            probes["database"] = self._store.ping
-        if s.conversations.store != "memory" and self._conversations is not None:
-            probes["conversations"] = self._conversations.ping
 
-        async def run(probe: Callable[[], Awaitable[object]]) -> str:
+        async def run(probe: Probe) -> str:
             try:
-                await asyncio.wait_for(probe(), DEPENDENCY_TIMEOUT)
+                await asyncio.wait_for(probe.ping(), DEPENDENCY_TIMEOUT)
             except Exception as exc:
                 return "timeout" if isinstance(exc, TimeoutError) else "unavailable"
             return "ok"
 
+        probes = dict(self._probes)
         results = await asyncio.gather(*(run(p) for p in probes.values()))
         checks = dict(zip(probes, results, strict=True))
         healthy = all(r == "ok" for r in results)
@@ -305,30 +389,7 @@ class Gateway:
 
     def degraded(self) -> list[str]:
         """Dependencies running in a fallback mode, for readiness and GetSystemInfo."""
-        out = []
-        if self._breaker_group is not None and self._breaker_group.degraded:
-            out.append("redis: unreachable, circuit breakers are local to this replica")
-        if isinstance(self._limiter, RedisRateLimiter) and self._limiter.degraded:
-            out.append("redis: unreachable, rate limits are not enforced (failing open)")
-        if getattr(self._cache, "degraded", False):
-            out.append("redis: unreachable, the response cache is bypassed")
-        return out
-
-    def _breaker_board(self) -> BreakerBoard:
-        cb = self.settings.circuit_breaker
-        if cb.distributed:
-            group = RedisBreakerGroup(self.redis(), cb, on_transition=report_transition)
-            self._breaker_group = group
-
-            def shared(name: str) -> Breaker:
-                return group.breaker(name)
-
-            return BreakerBoard(shared)
-
-        def local(name: str) -> Breaker:
-            return LocalBreaker(name, cb, on_transition=report_transition)
-
-        return BreakerBoard(local)
+        return [note for part, note in self._fallbacks if part.degraded]
 
     # --- stop --------------------------------------------------------------------------
 
@@ -358,51 +419,17 @@ class Gateway:
             await asyncio.wait_for(self._stop_servers(), timeout=float(s.shutdown_timeout))
         except TimeoutError:
             log.warning("shutdown timeout reached; closing what is left")
-        await self._close_resources()
+        await self._stack.aclose()
         self._closed.set()
         log.info("stopped", extra={"fields": {
             "shutdown_s": round(time.monotonic() - started, 3)}})
 
     async def _stop_servers(self) -> None:
-        grace = float(self.settings.server.shutdown_timeout)
+        """Let each server finish what it accepted; the stack then closes the rest."""
         if self._http_task is not None:
             await self._http_task  # Hypercorn returns once its last requests finished
         if self._core is not None:
-            await self._core.server.stop(grace=grace)
-
-    async def _close_resources(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-        if self._http_task is not None and not self._http_task.done():
-            self._http_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._http_task
-        if self._channel is not None:
-            await self._channel.close()
-        if self._core is not None:
-            await self._core.server.stop(grace=None)
-        for provider in self._providers.values():
-            with contextlib.suppress(Exception):
-                await provider.aclose()
-        # Usage rows are flushed before the store closes; then the rest, in reverse order.
-        for resource in (self._recorder, self._conversations, self._cache, self._limiter,
-                         self._breaker_group, self._oidc, self._store):
-            if resource is not None:
-                with contextlib.suppress(Exception):
-                    await resource.aclose()
-        if self._redis is not None:
-            with contextlib.suppress(Exception):
-                await self._redis.aclose()
-        if self._tracer_provider is not None:  # flushes the batch of spans still buffered
-            shutdown = getattr(self._tracer_provider, "shutdown", None)
-            if shutdown is not None:
-                await asyncio.to_thread(shutdown)
-            self._tracer_provider = None
-        if self._unix_path:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._unix_path)
+            await self._core.server.stop(grace=float(self.settings.server.shutdown_timeout))
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -411,6 +438,21 @@ class Gateway:
         if not self._closed.is_set():
             self.request_stop()
             await self._shutdown()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """``task`` cancelled (if still running) and awaited."""
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 async def run(settings: Settings, *, only: Only = None, grpc_target: str = "") -> None:

@@ -106,10 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
         pass
-    from gateway import hypercorn_patch
     from gateway.app import run
-
-    hypercorn_patch.apply()  # two Hypercorn defects: see the module
 
     try:
         asyncio.run(run(settings, only=args.only, grpc_target=args.grpc_target))

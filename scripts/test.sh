@@ -13,6 +13,8 @@ echo "== ruff"
 .venv/bin/ruff check gateway tests $( [[ -d bench ]] && echo bench )
 echo "== mypy (strict)"
 .venv/bin/mypy
+echo "== import layers (import-linter)"
+.venv/bin/lint-imports --no-cache
 # Two passes that together run every test: the tests marked `serial` (they load the machine
 # or time a gateway tightly) alone in one process, after the rest on two workers (xdist).
 # Both always run; status 5 is "no test selected" (arguments that pick one pass's tests).

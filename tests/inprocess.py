@@ -36,7 +36,6 @@ from typing import Literal
 
 import uvloop
 
-from gateway import hypercorn_patch
 from gateway.app import Gateway
 from gateway.config import Settings, load_settings
 from gateway.observability.logging import JsonFormatter, TextFormatter
@@ -44,9 +43,6 @@ from gateway.observability.logging import JsonFormatter, TextFormatter
 __all__ = ["InProcessGateway", "SplitGateway", "clean_env", "start_in_process", "start_split"]
 
 Only = Literal["grpc", "http"] | None
-
-# What ``gateway serve`` does to Hypercorn before it serves (gateway/cli.py).
-hypercorn_patch.apply()
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "warn": logging.WARNING, "error": logging.ERROR}

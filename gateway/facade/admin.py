@@ -1,28 +1,29 @@
-"""The AdminService over REST: ``/admin/...`` routes, each one call on the admin stub.
+"""The AdminService over REST: one handler per ``/admin/...`` operation, each one call on
+the admin stub.
 
-Proto messages are rendered with ``json_format`` (snake_case fields): these are
+Proto messages are read and written with ``json_format`` (snake_case fields): these are
 operator routes, off the hot path.
+
+Example::
+
+    admin = AdminHandlers(core)
+    answer = await admin.get_tenant(Request("GET", headers, params={"tenant_id": "ten_1"}))
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from grpc import aio
-from llmgateway.v1 import admin_service_pb2, admin_service_pb2_grpc
-from quart import Blueprint, Response, request
+from llmgateway.v1 import admin_service_pb2 as pb
 
-from gateway.facade.errors import ApiError, from_rpc_error
-from gateway.observability.context import new_request_id, valid_request_id
+from gateway.facade.calls import Core, Method
+from gateway.facade.errors import ApiError
+from gateway.facade.exchange import Answer, Request
 
-__all__ = ["admin_routes"]
-
-Metadata = Callable[[str], tuple[tuple[str, str], ...]]
-ErrorResponse = Callable[[ApiError, str], Response]
+__all__ = ["AdminHandlers"]
 
 
 def _render(message: Message) -> dict[str, Any]:
@@ -30,102 +31,88 @@ def _render(message: Message) -> dict[str, Any]:
                                      always_print_fields_with_no_presence=True)
 
 
-def admin_routes(channel: aio.Channel, metadata: Metadata, error: ErrorResponse) -> Blueprint:
-    stub = admin_service_pb2_grpc.AdminServiceStub(channel)
-    routes = Blueprint("admin", __name__, url_prefix="/admin")
+def _parse(raw: bytes, message: Message) -> None:
+    """The JSON body ``raw`` (nothing: ``{}``) read into ``message``."""
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    try:
+        json_format.ParseDict(data, message)
+    except json_format.ParseError as exc:
+        raise ApiError(400, f"Invalid request body: {exc}") from None
+    except RecursionError:  # ParseDict (and its error message) recurse into the value
+        raise ApiError(400, "Invalid request body: nested too deeply.") from None
 
-    async def body(message: Message, *, wrap: str = "") -> Message:
-        """The JSON body parsed into ``message`` (into its ``wrap`` field when given)."""
-        raw = await request.get_data(cache=False, as_text=False)
-        try:
-            data = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
-        try:
-            json_format.ParseDict(data, getattr(message, wrap) if wrap else message)
-        except json_format.ParseError as exc:
-            raise ApiError(400, f"Invalid request body: {exc}") from None
-        except RecursionError:  # ParseDict (and its error message) recurse into the value
-            raise ApiError(400, "Invalid request body: nested too deeply.") from None
-        return message
 
-    async def call(method: Callable[..., Awaitable[Message]], message: Message,
-                   status: int = 200) -> Response:
-        value = request.headers.get("X-Request-ID")
-        request_id = value if value and valid_request_id(value) else new_request_id()
-        try:
-            response = await method(message, metadata=metadata(request_id))
-        except aio.AioRpcError as exc:
-            return error(from_rpc_error(exc), request_id)
-        return Response(orjson.dumps(_render(response)), status=status,
-                        content_type="application/json", headers={"X-Request-ID": request_id})
+class AdminHandlers:
+    """The ``/admin`` operations, over the core's ``AdminService``."""
 
-    @routes.get("/tenants")
-    async def list_tenants() -> Response:
-        return await call(stub.ListTenants, admin_service_pb2.ListTenantsRequest())
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._stub = core.admin
 
-    @routes.post("/tenants")
-    async def create_tenant() -> Response:
-        message = await body(admin_service_pb2.CreateTenantRequest(), wrap="tenant")
-        return await call(stub.CreateTenant, message, 201)
+    async def _answer(self, method: Method, message: Message, request: Request,
+                      status: int = 200) -> Answer:
+        response, headers = await self._core.call(method, message, request)
+        return Answer(status, orjson.dumps(_render(response)), headers)
 
-    @routes.get("/tenants/<tenant_id>")
-    async def get_tenant(tenant_id: str) -> Response:
-        return await call(stub.GetTenant, admin_service_pb2.GetTenantRequest(tenant_id=tenant_id))
+    async def list_tenants(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ListTenants, pb.ListTenantsRequest(), request)
 
-    @routes.put("/tenants/<tenant_id>")
-    async def update_tenant(tenant_id: str) -> Response:
-        message = admin_service_pb2.UpdateTenantRequest(tenant_id=tenant_id)
-        raw = await body(admin_service_pb2.UpdateTenantRequest(), wrap="tenant")
-        message.tenant.CopyFrom(raw.tenant)  # type: ignore[attr-defined]
-        remove = request.args.getlist("remove_provider_credentials")
-        message.remove_provider_credentials.extend(remove)
-        return await call(stub.UpdateTenant, message)
+    async def create_tenant(self, request: Request) -> Answer:
+        message = pb.CreateTenantRequest()
+        _parse(request.body, message.tenant)
+        return await self._answer(self._stub.CreateTenant, message, request, 201)
 
-    @routes.delete("/tenants/<tenant_id>")
-    async def delete_tenant(tenant_id: str) -> Response:
-        return await call(stub.DeleteTenant,
-                          admin_service_pb2.DeleteTenantRequest(tenant_id=tenant_id))
+    async def get_tenant(self, request: Request) -> Answer:
+        return await self._answer(self._stub.GetTenant,
+                                  pb.GetTenantRequest(tenant_id=request.params["tenant_id"]),
+                                  request)
 
-    @routes.get("/tenants/<tenant_id>/keys")
-    async def list_keys(tenant_id: str) -> Response:
-        return await call(stub.ListApiKeys,
-                          admin_service_pb2.ListApiKeysRequest(tenant_id=tenant_id))
+    async def update_tenant(self, request: Request) -> Answer:
+        message = pb.UpdateTenantRequest(tenant_id=request.params["tenant_id"])
+        _parse(request.body, message.tenant)
+        message.remove_provider_credentials.extend(request.args("remove_provider_credentials"))
+        return await self._answer(self._stub.UpdateTenant, message, request)
 
-    @routes.post("/tenants/<tenant_id>/keys")
-    async def create_key(tenant_id: str) -> Response:
-        message = await body(admin_service_pb2.CreateApiKeyRequest())
-        message.tenant_id = tenant_id  # type: ignore[attr-defined]
-        return await call(stub.CreateApiKey, message, 201)
+    async def delete_tenant(self, request: Request) -> Answer:
+        return await self._answer(self._stub.DeleteTenant, pb.DeleteTenantRequest(
+            tenant_id=request.params["tenant_id"]), request)
 
-    @routes.post("/tenants/<tenant_id>/rotate-key")
-    async def rotate_key(tenant_id: str) -> Response:
-        message = await body(admin_service_pb2.RotateApiKeyRequest())
-        message.tenant_id = tenant_id  # type: ignore[attr-defined]
-        return await call(stub.RotateApiKey, message)
+    async def list_keys(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ListApiKeys, pb.ListApiKeysRequest(
+            tenant_id=request.params["tenant_id"]), request)
 
-    @routes.delete("/keys/<key_id>")
-    async def revoke_key(key_id: str) -> Response:
-        return await call(stub.RevokeApiKey, admin_service_pb2.RevokeApiKeyRequest(key_id=key_id))
+    async def create_key(self, request: Request) -> Answer:
+        message = pb.CreateApiKeyRequest()
+        _parse(request.body, message)
+        message.tenant_id = request.params["tenant_id"]
+        return await self._answer(self._stub.CreateApiKey, message, request, 201)
 
-    @routes.get("/providers")
-    async def providers() -> Response:
-        return await call(stub.ListProviders, admin_service_pb2.ListProvidersRequest())
+    async def rotate_key(self, request: Request) -> Answer:
+        message = pb.RotateApiKeyRequest()
+        _parse(request.body, message)
+        message.tenant_id = request.params["tenant_id"]
+        return await self._answer(self._stub.RotateApiKey, message, request)
 
-    @routes.get("/circuit-breakers")
-    async def circuit_breakers() -> Response:
-        return await call(stub.ListCircuitBreakers,
-                          admin_service_pb2.ListCircuitBreakersRequest())
+    async def revoke_key(self, request: Request) -> Answer:
+        return await self._answer(self._stub.RevokeApiKey,
+                                  pb.RevokeApiKeyRequest(key_id=request.params["key_id"]),
+                                  request)
 
-    @routes.post("/circuit-breakers/<path:provider>/reset")
-    async def reset_circuit_breaker(provider: str) -> Response:
-        return await call(stub.ResetCircuitBreaker,
-                          admin_service_pb2.ResetCircuitBreakerRequest(provider=provider))
+    async def list_providers(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ListProviders, pb.ListProvidersRequest(), request)
 
-    @routes.get("/system")
-    async def system() -> Response:
-        return await call(stub.GetSystemInfo, admin_service_pb2.GetSystemInfoRequest())
+    async def list_circuit_breakers(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ListCircuitBreakers,
+                                  pb.ListCircuitBreakersRequest(), request)
 
-    return routes
+    async def reset_circuit_breaker(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ResetCircuitBreaker, pb.ResetCircuitBreakerRequest(
+            provider=request.params["provider"]), request)
+
+    async def system(self, request: Request) -> Answer:
+        return await self._answer(self._stub.GetSystemInfo, pb.GetSystemInfoRequest(), request)

@@ -7,22 +7,13 @@ gRPC client interceptor then carries the context to the core.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from gateway.asgi import BODY_PASSES_THROUGH
+from gateway.asgi import BODY_PASSES_THROUGH, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["TracingMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _tracer = trace.get_tracer("llm-gateway.facade")
 _UNTRACED = ("/health", "/ready", "/metrics")

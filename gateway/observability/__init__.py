@@ -1,1 +1,1 @@
-"""Cross-cutting observability: request context, logging (metrics and tracing later)."""
+"""Cross-cutting observability: request context, logging, metrics (defined once), tracing."""

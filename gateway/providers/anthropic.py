@@ -1,45 +1,15 @@
 """Anthropic Messages: ``POST {base_url}/v1/messages`` (SSE with named events), ``GET /v1/models``.
 
-Headers: ``x-api-key``, ``anthropic-version`` (``api_version`` in the config, else
-``2023-06-01``), ``content-type``, then the configured ``headers`` (``anthropic-beta``, ...).
+Pure transforms between the canonical chat request and the Messages API; the field
+mapping, finish reasons and error meanings are tabled in docs/providers.md. Anthropic has no
+embeddings API.
 
-The mapping, canonical -> Anthropic::
+Example::
 
-    system / developer messages    top-level "system", texts joined by a blank line
-    user / assistant               alternating turns: consecutive same-role messages merge
-                                   their content blocks; one text block is sent as a string
-    image parts                    data: URL -> {"type": "image", "source": {"type": "base64",
-                                   "media_type", "data"}}; http(s) -> source {"type": "url"}
-    audio parts, n > 1             400 (Anthropic has neither)
-    assistant tool_calls           "tool_use" blocks, input = the parsed arguments ({} if bad)
-    tool messages                  user-turn "tool_result" blocks (consecutive ones merge)
-    tools                          {"name", "description", "input_schema"} (empty schema ->
-                                   {"type": "object", "properties": {}})
-    tool_choice                    auto -> auto, required -> any, function -> tool, none -> none;
-                                   parallel_tool_calls false -> disable_parallel_tool_use
-    max_tokens                     the client's limit, else DEFAULT_MAX_TOKENS (it is required)
-    temperature, top_p, stop, user temperature, top_p, stop_sequences, metadata.user_id
-    seed, penalties                dropped (no Anthropic equivalent)
-    extra fields                   only Anthropic's own (PASSTHROUGH) are forwarded
-    response_format json_*         JSON mode as LiteLLM does it: Anthropic's classic API has
-                                   no JSON mode, so a tool named JSON_TOOL_NAME whose
-                                   input_schema is the schema (json_object: any object) is added
-                                   and forced with tool_choice; its input comes back as the
-                                   message content (compact JSON) and finish_reason "stop"
-
-Anthropic -> canonical: text blocks joined -> content; ``tool_use`` -> tool_calls with
-compact-JSON arguments; stop_reason end_turn / stop_sequence / pause_turn -> stop, max_tokens /
-model_context_window_exceeded -> length, tool_use -> tool_calls, refusal -> content_filter.
-Usage: Anthropic's ``input_tokens`` excludes cached tokens, so OpenAI's ``prompt_tokens`` is
-input + cache_read + cache_creation (what LiteLLM reports); ``cached_prompt_tokens`` =
-cache_read, ``cache_creation_prompt_tokens`` = cache_creation.
-
-A stream: message_start -> a role chunk; content_block_start (tool_use) -> a tool-call delta
-with id, name and "" arguments; text_delta -> content; input_json_delta -> argument pieces of
-the same tool index; message_delta -> the finish chunk; message_stop -> ``done`` and a
-usage-only chunk (empty choices, always sent: the core drops it when the client did not ask);
-ping and unknown events are ignored; an ``error`` event raises UpstreamError (overloaded_error
-retryable, error_type "overloaded"). Anthropic has no embeddings API.
+    hi = ChatRequest(model="claude-haiku", messages=(Message(role="user", content="hi"),))
+    encode_request(hi, "claude-haiku-4-5")
+    # {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}],
+    #  "max_tokens": 4096}
 """
 
 from __future__ import annotations
@@ -150,7 +120,14 @@ class AnthropicCodec:
 
 
 def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
-    """The Messages JSON body (without ``stream``) for a canonical request."""
+    """The Messages JSON body (without ``stream``) for a canonical request.
+
+    System and developer messages become the top-level ``system``; consecutive same-role
+    messages merge into one turn, tool results into user turns. JSON mode as LiteLLM does
+    it, since the classic API has none: a tool named :data:`JSON_TOOL_NAME` whose
+    ``input_schema`` is the schema is added and forced, and its input comes back as the
+    message content with finish_reason ``stop``.
+    """
     if request.n is not None and request.n > 1:
         raise InvalidRequestError("anthropic returns one choice; 'n' must be 1", param="n")
     system = [m.text() for m in request.messages if m.role in ("system", "developer")]
@@ -268,6 +245,8 @@ def _arguments(text: str) -> dict[str, Any]:
 
 
 def decode_usage(data: Any) -> Usage:
+    """Anthropic's ``input_tokens`` excludes cached tokens; OpenAI's ``prompt_tokens``
+    counts reads and creations too (what LiteLLM reports)."""
     data = data if isinstance(data, dict) else {}
     cache_read = int(data.get("cache_read_input_tokens") or 0)
     cache_creation = int(data.get("cache_creation_input_tokens") or 0)
@@ -313,7 +292,13 @@ def decode_message(data: dict[str, Any], model: str) -> ChatCompletion:
 
 
 class AnthropicStreamDecoder:
-    """Named SSE events -> OpenAI-style chunks; one instance per stream."""
+    """Named SSE events -> OpenAI-style chunks; one instance per stream.
+
+    ``message_start`` is the role chunk, a ``tool_use`` block's start a tool-call delta with
+    its id and name, ``message_delta`` the finish chunk, and ``message_stop`` sets ``done``
+    with a usage-only chunk (always sent: the core drops it when the client did not ask).
+    An ``error`` event raises :class:`UpstreamError`.
+    """
 
     __slots__ = ("_blocks", "_created", "_id", "_json", "_model", "_provider", "_tools",
                  "_usage", "done")

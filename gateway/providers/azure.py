@@ -1,25 +1,11 @@
 """Azure OpenAI: OpenAI's wire format under Azure's addressing.
 
-The mapping::
-
-    chat        POST {base_url}/openai/deployments/{deployment}/chat/completions
-                     ?api-version={api_version}
-    embeddings  POST {base_url}/openai/deployments/{deployment}/embeddings?api-version=...
-    auth        header ``api-key: <api_key>`` (not ``Authorization``); an Entra ID token can
-                go in the provider's ``headers`` instead
-    models      none: a data-plane key cannot list deployments, so list them in the
-                provider's ``models`` to advertise them
-
-Bodies, responses, streams and error bodies are OpenAI's (``gateway.providers.openai``);
-``model`` stays in the body as the official SDK sends it, and Azure ignores it.
-
-The deployment is the target's model name: ``azure/my-deployment``, or an alias target
-``{provider: azure, model: my-deployment}``. ``ProviderConfig.deployment`` is the fallback
-when that name is empty. ``api_version`` defaults to the current GA data-plane version.
-
-Azure's additions are read or dropped: ``finish_reason: content_filter`` passes through,
-``prompt_filter_results`` / ``content_filter_results`` are ignored, and the stream's leading
-chunk that carries only prompt filter results (no choices, no usage) is not forwarded.
+Calls go to ``{base_url}/openai/deployments/{deployment}/chat/completions?api-version=...``
+(and ``.../embeddings``) with the key in ``api-key``; an Entra ID token can go in the
+provider's ``headers`` instead. The deployment is the target's model name
+(``azure/my-deployment``), else ``ProviderConfig.deployment``. Bodies, streams and errors
+are OpenAI's, Azure's content-filter annotations ignored. A data-plane key cannot list
+deployments: list them in the provider's ``models`` to advertise them.
 """
 
 from __future__ import annotations
@@ -90,6 +76,7 @@ class AzureOpenAICodec:
         self, request: ChatRequest, model: str, *, stream: bool, include_usage: bool
     ) -> UpstreamRequest:
         url = self._url(model, "chat/completions")
+        # ``model`` stays in the body, as the official SDK sends it; Azure ignores it.
         body: dict[str, Any] = encode_request(request, model or self._default_deployment)
         if stream:
             body["stream"] = True
@@ -123,7 +110,8 @@ class AzureOpenAICodec:
 
 
 class AzureStreamDecoder(OpenAIStreamDecoder):
-    """OpenAI's stream, minus Azure's prompt-filter-only chunks."""
+    """OpenAI's stream, minus Azure's leading chunk that carries only prompt filter results
+    (no choices, no usage)."""
 
     __slots__ = ()
 

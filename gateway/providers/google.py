@@ -1,35 +1,15 @@
-"""Google Gemini: the Generative Language API ``v1beta``, the key in ``x-goog-api-key``
-(never in the query, so it never lands in access logs).
+"""Google Gemini: the Generative Language API ``v1beta`` (``generateContent``,
+``streamGenerateContent?alt=sse``, ``embedContent`` / ``batchEmbedContents``, ``models``).
 
-Request, ``POST {base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent
-?alt=sse``): system/developer -> ``systemInstruction``; user -> ``user``, assistant ->
-``model``; ``data:`` images -> ``inlineData``, http(s) images -> ``fileData`` (MIME type from
-the extension, else image/jpeg), audio -> ``inlineData``; assistant tool calls ->
-``functionCall {name, args}``; consecutive tool results -> one ``user`` turn of
-``functionResponse {name (via tool_call_id), response: {content: JSON or text}}``. Gemini 3+
-rejects a replayed call without a thought signature, which OpenAI clients cannot carry: the
-first call of a replayed turn gets Google's documented ``skip_thought_signature_validator``.
-Tools -> ``functionDeclarations`` whose ``parameters`` are rewritten into Gemini's OpenAPI
-subset ($ref inlined, null unions -> ``nullable``, unknown keys such as
-``additionalProperties``/``$schema``/``strict`` and unsupported formats dropped);
-tool_choice -> ``functionCallingConfig`` AUTO/NONE/ANY (+ ``allowedFunctionNames``);
-``generationConfig`` from temperature, top_p, ``extra.top_k``, output limit, stop, n, seed,
-penalties; json_object -> ``responseMimeType`` application/json, json_schema adds
-``responseJsonSchema`` (the current field, standard JSON Schema; the older
-``responseSchema`` takes the OpenAPI subset and rejects ``additionalProperties``).
+Pure transforms between the canonical requests and Gemini's; the field mapping, finish
+reasons and error meanings are tabled in docs/providers.md. The key goes in
+``x-goog-api-key``, never in the query, so it never lands in access logs.
 
-Response: text parts joined (thoughts skipped); ``functionCall`` -> tool calls ``call_<hex>``
-with compact JSON arguments; finishReason STOP -> stop (tool_calls after a call),
-MAX_TOKENS -> length, SAFETY/RECITATION/BLOCKLIST/PROHIBITED_CONTENT/SPII/IMAGE_* ->
-content_filter, else stop; a prompt blocked by ``promptFeedback`` -> one empty
-content_filter choice. Usage: prompt = promptTokenCount, completion = candidatesTokenCount +
-thoughtsTokenCount (OpenAI counts reasoning there), reasoning = thoughts, cached =
-cachedContentTokenCount. A stream's events are whole responses with no ``[DONE]``: it is
-complete once every candidate has a finishReason, and usage then goes out as a last chunk
-with no choices (the core drops it unless the client asked).
+Example::
 
-Embeddings: one input -> ``:embedContent``, several -> ``:batchEmbedContents``, with
-``outputDimensionality``; Gemini reports no usage. Models: ``GET {base}/v1beta/models``.
+    hi = ChatRequest(model="gemini", messages=(Message(role="user", content="hi"),))
+    encode_request(hi, "gemini-2.5-flash")
+    # {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 """
 
 from __future__ import annotations
@@ -161,7 +141,13 @@ class GoogleCodec:
 
 
 def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
-    """The ``generateContent`` JSON body for a canonical request."""
+    """The ``generateContent`` JSON body for a canonical request.
+
+    Consecutive tool results make one ``user`` turn of ``functionResponse`` parts. Gemini 3+
+    rejects a replayed function call without a thought signature, which OpenAI clients
+    cannot carry: the first call of a replayed turn gets Google's documented
+    :data:`SKIP_SIGNATURE`.
+    """
     match = _MAJOR.match(model.removeprefix("models/"))
     needs_signature = match is not None and int(match.group(1)) >= 3
     system: list[dict[str, Any]] = []
@@ -235,6 +221,8 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
     if (fmt := request.response_format) is not None and fmt.type != "text":
         out["responseMimeType"] = "application/json"
         if fmt.json_schema is not None and fmt.json_schema.schema is not None:
+            # Standard JSON Schema; the older responseSchema takes the OpenAPI subset and
+            # rejects additionalProperties.
             schema = dict(fmt.json_schema.schema)
             schema.pop("$schema", None)
             out["responseJsonSchema"] = schema
@@ -266,7 +254,8 @@ def _encode_part(part: ContentPart) -> dict[str, Any]:
 
 
 def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON Schema rewritten into the OpenAPI subset ``functionDeclarations`` accept."""
+    """A JSON Schema rewritten into the OpenAPI subset ``functionDeclarations`` accept:
+    ``$ref`` inlined, null unions as ``nullable``, other keys and unsupported formats dropped."""
     defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
     return _schema(schema, defs, 0)
 
@@ -316,6 +305,7 @@ def _schema(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str,
 
 
 def decode_usage(data: Any) -> Usage | None:
+    """Completion tokens include the thoughts, where OpenAI counts reasoning."""
     if not isinstance(data, dict):
         return None
     prompt = int(data.get("promptTokenCount") or 0)
@@ -378,7 +368,12 @@ def decode_completion(data: dict[str, Any], model: str) -> ChatCompletion:
 
 
 class GoogleStreamDecoder:
-    """Each event is a whole ``GenerateContentResponse`` carrying the next piece."""
+    """Each event is a whole ``GenerateContentResponse`` carrying the next piece.
+
+    There is no ``[DONE]``: the stream is complete once every candidate has a finishReason,
+    and usage then goes out as a last chunk with no choices (the core drops it unless the
+    client asked).
+    """
 
     __slots__ = ("_created", "_finished", "_id", "_model", "_provider", "_tools", "_usage",
                  "done")

@@ -1,31 +1,14 @@
 """Ollama's native API: ``POST /api/chat`` (NDJSON stream), ``POST /api/embed``, ``GET /api/tags``.
 
-The mapping, canonical -> Ollama::
+Pure transforms between the canonical requests and Ollama's; the field mapping is tabled in
+docs/providers.md. Ollama answers one choice, cannot force a tool call and cannot fetch
+image URLs, so ``n`` > 1 and http(s) images are a 400.
 
-    system / developer message     {"role": "system", "content": ...}
-    user text + image parts        {"role": "user", "content": <texts joined by \\n>,
-                                    "images": [<base64 of each data: URL>]}
-                                   (http(s) image URLs: Ollama cannot fetch them -> 400)
-    assistant tool_calls           "tool_calls": [{"function": {"name", "arguments": <object>}}]
-    tool message                   {"role": "tool", "content", "tool_name": <the call's name>}
-    tools                          "tools" in OpenAI's function format
-    tool_choice                    none -> tools left out; function -> only that tool sent;
-                                   auto / required -> tools as given (Ollama cannot force a call)
-    response_format                json_object -> "format": "json";
-                                   json_schema -> "format": <the schema object>
-    temperature, top_p, seed,      "options": {temperature, top_p, seed, presence_penalty,
-    penalties, stop, output limit   frequency_penalty, stop, num_predict}
-    extra fields                   keep_alive / think top level; "options" merged; Ollama option
-                                   names (top_k, num_ctx, ...) into options; the rest dropped
-    n > 1                          400 (Ollama answers one choice)
+Example::
 
-Ollama -> canonical: ``message.content`` and ``message.tool_calls`` (arguments are objects;
-they become compact JSON text under generated ``call_<hex>`` ids), ``done_reason`` ``length``
--> ``length``, any tool call -> ``tool_calls``, else ``stop``; usage from
-``prompt_eval_count`` / ``eval_count``. A stream is one JSON object per line; the last has
-``done: true`` and becomes a finish chunk plus a usage-only chunk (empty choices, always sent;
-the core drops it when the client did not ask). ``{"error": ...}`` answers and lines are
-errors; 404 is Ollama's "model not found".
+    hi = ChatRequest(model="llama3", messages=(Message(role="user", content="hi"),))
+    encode_chat_request(hi, "llama3", stream=True)
+    # {"model": "llama3", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 """
 
 from __future__ import annotations
@@ -149,7 +132,12 @@ def _error_text(body: bytes) -> str:
 
 
 def encode_chat_request(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """The ``/api/chat`` body; raises InvalidRequestError for what Ollama cannot take."""
+    """The ``/api/chat`` body; raises InvalidRequestError for what Ollama cannot take.
+
+    Sampling fields go in ``options``; extra fields ``keep_alive`` and ``think`` go top
+    level, an ``options`` object is merged, Ollama's option names join ``options``, and the
+    rest is dropped.
+    """
     if request.n is not None and request.n > 1:
         raise InvalidRequestError("Ollama returns one choice: 'n' must be 1.", param="n")
     names = {c.id: c.name for m in request.messages for c in m.tool_calls}
@@ -305,7 +293,9 @@ def decode_chat_response(data: dict[str, Any], model: str) -> ChatCompletion:
 
 
 class OllamaStreamDecoder:
-    """NDJSON objects -> chunks; ``done`` turns true on the object with ``done: true``."""
+    """NDJSON objects -> chunks; ``done`` turns true on the object with ``done: true``,
+    which becomes a finish chunk and a usage-only chunk (always sent: the core drops it
+    when the client did not ask)."""
 
     __slots__ = ("_created", "_id", "_model", "_provider", "_role_sent", "_tool_calls", "done")
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -208,3 +208,14 @@ class BreakerBoard:
 
     def names(self) -> list[str]:
         return sorted(self._breakers)
+
+    async def export_states(self, names: Iterable[str]) -> None:
+        """Sets the state gauge of each named breaker, so ``/metrics`` lists every
+        configured deployment from start-up rather than from its first transition.
+
+        A Redis breaker reports the shared state (one HMGET); with Redis unreachable, its
+        local stand-in's (closed).
+        """
+        for name in names:
+            snapshot = await self.get(name).snapshot()
+            metrics.breaker_state(name, int(snapshot.state))

@@ -1,14 +1,19 @@
 """The circuit breaker shared by every replica through Redis.
 
-State lives in one hash per deployment (``llmgw:cb:<name>``); each allow and
-each record is one Lua script, so transitions are atomic across replicas and
-timed by Redis's clock (``TIME``), not by each replica's. The semantics are
-:class:`~gateway.resilience.breaker.LocalBreaker`'s.
+Failures seen by one replica open the breaker for all: state lives in one hash per deployment
+(``llmgw:cb:<name>``), each allow and each record is one Lua script, so transitions are
+atomic across replicas and timed by Redis's clock (``TIME``), not by each replica's. The
+semantics are :class:`~gateway.resilience.breaker.LocalBreaker`'s.
 
-When Redis cannot be reached the breaker fails open to a local breaker for that
-deployment (logged once per outage, reported by :meth:`RedisBreaker.degraded`)
-and tries Redis again after a short pause, so a Redis outage never fails a
-request.
+When Redis cannot be reached (:func:`~gateway.backends.redis_failures.unreachable`) the
+breaker fails open to a local breaker for that deployment (logged once per outage, reported
+by :attr:`RedisBreakerGroup.degraded`) and tries Redis again after a short pause, so a Redis
+outage never fails a request; an error Redis answers, or a bug, is raised.
+
+Example::
+
+    group = RedisBreakerGroup(redis, settings.circuit_breaker)
+    permit = await group.breaker("openai").allow()
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_pipe import RedisPipe
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe
 from gateway.resilience.breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -127,8 +132,8 @@ class RedisBreakerGroup:
         self.config = config
         self.on_transition = on_transition
         self._clock = clock
-        # allow and record run on every request: one pipelined connection
-        # (gateway/redis_pipe.py), not a round of the client's pool each.
+        # allow and record run on every request: one pipelined connection, not a round
+        # of the client's pool each.
         self.pipe = RedisPipe(redis)
         self._allow = self.pipe.script(_ALLOW)
         self._record = self.pipe.script(_RECORD)
@@ -182,7 +187,9 @@ class RedisBreaker:
             try:
                 allowed, generation, half_open, before = await group._allow(
                     keys=self._keys, args=self._allow_args)
-            except UNREACHABLE as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 group.failed(exc)
             else:
                 group.recovered()
@@ -206,7 +213,9 @@ class RedisBreaker:
             after, before = await self._group._record(
                 keys=self._keys, args=(b"%d" % permit.generation, b"%d" % code,
                                        *self._record_args))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             # The outcome is lost with the connection; the local breaker decides from
             # the next call on.
             self._group.failed(exc)
@@ -218,7 +227,9 @@ class RedisBreaker:
         if group.usable():
             try:
                 raw = await group.redis.hmget(self._key, "state", "req", "fail", "cons", "opened")
-            except UNREACHABLE as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 group.failed(exc)
             else:
                 state, req, fail, cons, opened = (int(v) if v is not None else 0 for v in raw)
@@ -233,7 +244,9 @@ class RedisBreaker:
         try:
             before = await self._group.redis.hget(self._key, "state")
             await self._group.redis.delete(self._key)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._group.failed(exc)
             return
         if before is not None:

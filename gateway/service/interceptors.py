@@ -23,6 +23,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc import aio
 
+from gateway.clientip import TrustedProxies, peer_address
 from gateway.errors import (
     AuthenticationError,
     GatewayError,
@@ -34,7 +35,6 @@ from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
-from gateway.tenancy.clientip import TrustedProxies, peer_address
 
 __all__ = ["CallMetadata", "Guard", "RequestInterceptor", "read_metadata"]
 
@@ -275,4 +275,4 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client or bidi streaming: none in this API yet
+        return handler  # client or bidi streaming: none in this API

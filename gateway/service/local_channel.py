@@ -1,13 +1,10 @@
 """The in-process channel: the facade's calls on the gRPC service, without the wire.
 
-When the facade and the core share a process, the facade's generated stubs are built
-over a :class:`LocalChannel` instead of a socket. A call runs the very handler the gRPC
-server runs for that method, wrapped by the same :class:`RequestInterceptor`
-(authentication, request ids, error mapping, request log and metrics), sees the same
-metadata and deadline, and fails with the same :class:`grpc.aio.AioRpcError` carrying the
-same trailers. What it skips is what a socket costs inside one process: serializing and
-parsing each message twice, HTTP/2 framing, and the trips through grpc's completion queue
-for every message. That hop was the largest joint on the REST path (docs/performance.md).
+When the facade and the core share a process, the facade's stubs are built over a
+:class:`LocalChannel`: a call runs the gRPC server's own handler through the same
+:class:`RequestInterceptor`, with the same metadata, deadline and errors
+(:class:`grpc.aio.AioRpcError` with the same trailers), but without serialization,
+HTTP/2 framing or grpc's completion queue, which cost a socket inside one process.
 
 Example::
 

@@ -1,18 +1,7 @@
-"""The Responses API on the canonical chat path: pure conversions and the stream's
-event machine.
+"""The Responses API on the canonical chat path: a response runs as a chat completion.
 
-* :func:`chat_request` builds the chat request a response runs as: the stored
-  conversation (``previous_response_id``), then the new input, with the
-  ``instructions`` as a leading system message for this response only.
-* :func:`build_response` turns a chat completion into a ``Response`` (output items
-  ``msg_...`` / ``fc_...``, usage, status).
-* :class:`EventStream` turns chat chunks into the API's event sequence with
-  ``sequence_number``: created, in_progress, output_item.added,
-  content_part.added, output_text.delta ..., output_text.done,
-  content_part.done, output_item.done, function-call argument deltas, and
-  completed (or incomplete / failed).
-* :func:`stored` is what the conversation store keeps: the response and the whole
-  history up to and including its output.
+Pure conversions (request, response, the stored record) and the stream's event machine,
+so the servicer keeps only the I/O.
 """
 
 from __future__ import annotations
@@ -53,7 +42,9 @@ def _check_metadata(metadata: Mapping[str, str]) -> None:
 
 def chat_request(req: gateway_service_pb2.ResponseRequest,
                  history: Sequence[chat_pb2.ChatMessage]) -> chat_pb2.ChatRequest:
-    """The chat request a response runs as (validated later with every chat request)."""
+    """The chat request a response runs as: the stored conversation
+    (``previous_response_id``), then the new input, with ``instructions`` as a leading
+    system message for this response only (validated later with every chat request)."""
     if not req.input and not history:
         raise InvalidRequestError("'input' is required", param="input")
     _check_metadata(req.metadata)
@@ -112,7 +103,8 @@ def _finish(response: responses_pb2.Response, reason: FinishReason | None) -> No
 
 def build_response(response: responses_pb2.Response,
                    completion: ChatCompletion) -> responses_pb2.Response:
-    """Fill ``response`` from a completion's first choice."""
+    """Fill ``response`` from a completion's first choice: output items ``msg_...`` /
+    ``fc_...``, usage, status."""
     if completion.choices:
         choice = completion.choices[0]
         message = choice.message
@@ -149,6 +141,8 @@ def _assistant(output: Iterable[responses_pb2.ResponseOutputItem]) -> chat_pb2.C
 
 def stored(response: responses_pb2.Response, history: Sequence[chat_pb2.ChatMessage],
            new_input: Sequence[chat_pb2.ChatMessage]) -> bytes:
+    """What the conversation store keeps: the response and the whole history up to and
+    including its output."""
     record = responses_pb2.StoredResponse(response=response)
     record.history.extend(history)
     record.history.extend(new_input)
@@ -167,7 +161,13 @@ class _Item:
 
 
 class EventStream:
-    """Chat chunks in, Responses API events out; one instance per stream."""
+    """Chat chunks in, Responses API events out (with ``sequence_number``); one instance
+    per stream.
+
+    The sequence: created, in_progress, output_item.added, content_part.added,
+    output_text.delta ..., output_text.done, content_part.done, output_item.done,
+    function-call argument deltas, and completed (or incomplete / failed).
+    """
 
     def __init__(self, response: responses_pb2.Response):
         self.response = response

@@ -97,11 +97,10 @@ class _GenericHandlersOnly:
     """The server as the generated ``add_*_to_server`` functions see it: each service is
     served by the generic handler they register first, not also as registered methods.
 
-    grpc.aio's server keeps one pending call request per registered method, and waits on
-    all of them (``asyncio.wait``) for every call it accepts: 28 with our services, health
-    and reflection, a quarter of the Python calls of a gRPC chat completion (909 -> 675
-    per call, cProfile). With generic handlers only, it waits on one.
-    A service that arrives without a generic handler keeps its registered methods.
+    grpc.aio's server keeps one pending call request per registered method and waits on
+    all of them for every call it accepts; with generic handlers only, it waits on one
+    (docs/performance.md). A service that arrives without a generic handler keeps its
+    registered methods.
     """
 
     def __init__(self, server: aio.Server):
@@ -133,10 +132,10 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     interceptors.append(interceptor)
     server = aio.server(interceptors=interceptors, options=(
         *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams),
-        # grpc counts a call's stream until this process has released it, a moment after
-        # its client has the answer, and (its rapid-reset protection) refuses new streams
-        # past the limit: a client within the limit got REFUSED_STREAM whenever finished
-        # calls waited to be released. Allow as many of those as live ones: still bounded.
+        # grpc counts a call's stream until this process releases it, a moment after the
+        # client has its answer, and its rapid-reset protection refuses new streams past
+        # the limit. Allowing as many finished calls as live ones keeps a client within
+        # the limit from being refused, and still bounds them.
         ("grpc.http2.max_deallocating_streams", max_concurrent_streams)))
     local = LocalChannel(interceptor, traced=traced)
     gateway = GatewayServicer(services.router, services.pricing, services.admission,

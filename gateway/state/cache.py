@@ -1,15 +1,13 @@
 """The response cache: answers to identical deterministic requests, for a while.
 
-Keys are opaque strings (the caller hashes tenant, model and the normalized request);
-values are the serialized answers. Two implementations of
-:class:`~gateway.state.base.ResponseCache`:
-
-- :class:`MemoryResponseCache`, one process: an LRU bounded in entries and bytes, each
-  entry with its own expiry.
-- :class:`RedisResponseCache`, shared by the replicas: ``SET llmgw:cache:<key> PX ttl``.
-  A cache is an optimization, so a Redis outage is never an error: reads miss, writes
-  are skipped, the outage is logged once, and Redis is not asked again for a short pause
-  (a blackholed Redis must not add its timeout to every request).
+Keys are opaque (the caller hashes tenant, model and the normalized request). Two
+implementations of :class:`~gateway.state.base.ResponseCache`: :class:`MemoryResponseCache`,
+one process's LRU bounded in entries and bytes, and :class:`RedisResponseCache`, shared by
+the replicas (``SET llmgw:cache:<key> PX ttl``). A cache is an optimization, so a Redis
+outage is never an error: reads miss, writes are skipped, the outage is logged once, and
+Redis is not asked again for a short pause (a blackholed Redis must not add its timeout to
+every request). An error Redis answers, or a bug, is not an outage
+(:mod:`gateway.backends.redis_failures`): it is raised.
 
 Example::
 
@@ -27,7 +25,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import unreachable
 
 __all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
 
@@ -109,7 +107,9 @@ class RedisResponseCache:
             return None
         try:
             value = await self._redis.get(KEY_PREFIX + key)
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return None
         self._recovered()
@@ -122,7 +122,9 @@ class RedisResponseCache:
             return
         try:
             await self._redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return
         self._recovered()

@@ -8,7 +8,8 @@ can neither read nor remove a record.
 
 Every failure to reach Redis is :class:`~gateway.errors.UnavailableError` with a fixed
 message (the URL may hold a password). Unlike the breakers and limiters, the store does
-not fail open: a conversation that cannot be stored or read is a clear 503.
+not fail open: a conversation that cannot be stored or read is a clear 503. An error
+Redis answers, or a bug, is not an outage (:mod:`gateway.backends.redis_failures`): raised.
 
 Example::
 
@@ -27,8 +28,8 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import unreachable
 from gateway.errors import UnavailableError
-from gateway.redis_failures import UNREACHABLE
 from gateway.state.base import ConversationRecord
 
 __all__ = ["KEY_PREFIX", "RedisConversationStore"]
@@ -80,8 +81,9 @@ class RedisConversationStore:
         if self._owns_client:
             try:
                 await self._redis.aclose()
-            except UNREACHABLE:
-                pass
+            except Exception as exc:  # closing a client Redis has gone from is no error
+                if not unreachable(exc):
+                    raise
 
     async def ping(self) -> None:
         async with self._guard(), asyncio.timeout(PING_TIMEOUT):
@@ -117,7 +119,9 @@ class RedisConversationStore:
     async def _guard(self) -> AsyncIterator[None]:
         try:
             yield
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             # The class is enough to diagnose; a message may name the host.
             log.warning(_UNAVAILABLE, extra={"fields": {"error": type(exc).__name__}})
             raise UnavailableError(_UNAVAILABLE) from None

@@ -1,21 +1,15 @@
 """The conversation store on SQL: PostgreSQL (driver ``pgx``) or an SQLite file (``sqlite3``).
 
-One table, ``conversations(id, owner, document, created_at, expires_at)``, indexed on
-``expires_at``. :meth:`SqlConversationStore.start` creates it idempotently: on PostgreSQL
-as migrations of the component ``conversations`` through the shared
-``schema_migrations`` table (replicas starting together neither race nor apply one
-twice); on SQLite with ``CREATE TABLE IF NOT EXISTS``. A put is an upsert; reads skip
-expired rows, compared with this process's clock (the clock that set ``expires_at``);
-a background task deletes them every ``min(ttl, 60 s)``.
+One table, ``conversations``, created by :meth:`SqlConversationStore.start`; on PostgreSQL
+as migrations through the shared ``schema_migrations`` table, so replicas starting together
+neither race nor apply one twice. Reads skip expired rows, compared with this process's
+clock (the clock that set ``expires_at``), and a background task deletes them. SQLite has no
+async driver: the stdlib module runs in a worker thread on one connection, in WAL mode so
+readers never wait for the writer; a failed call drops the connection, so a fixed file
+recovers.
 
-PostgreSQL goes through an asyncpg pool. SQLite has no async driver: the stdlib module
-runs in a worker thread (:func:`asyncio.to_thread`) on one connection, in WAL mode so
-readers never wait for the writer, and serialized by a lock. A failed SQLite call
-drops the connection; the next call opens the file again, so a fixed file recovers.
-
-Every failure of the backend (refused, dropped, timed out, locked, unreadable file) is
-:class:`~gateway.errors.UnavailableError` with a fixed message: the DSN may hold a
-password and never appears in an error or a log line.
+Every backend failure is :class:`~gateway.errors.UnavailableError` with a fixed message: the
+DSN may hold a password and never appears in an error or a log line.
 
 Example::
 
@@ -35,8 +29,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol, Self, TypeVar
 
+from gateway.backends.postgres import PostgresPool
 from gateway.errors import UnavailableError
-from gateway.postgres import PostgresPool
 from gateway.state.base import ConversationRecord
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SqlConversationStore"]

@@ -31,9 +31,9 @@ from gateway.errors import (
     UnavailableError,
 )
 from gateway.observability import metrics
-from gateway.resilience.ratelimit import LimitDecision, RateLimiter
 from gateway.tenancy.auth import Identity
 from gateway.tenancy.crypto import CredentialCipher, CredentialError
+from gateway.tenancy.limits import LimitDecision, RateLimiter
 from gateway.tenancy.models import Limits, UsageRow
 from gateway.tenancy.usage import Budgets, UsageRecorder
 
@@ -86,24 +86,30 @@ class Admission:
             if budget is not None and await self._budgets.spent(tenant.id) >= budget:
                 raise BudgetExceededError(
                     "the tenant's monthly budget is spent", code="budget_exceeded")
-        closest: LimitDecision | None = None
-        for subject, limits in self._checks(identity):
-            decision = await self._limiter.acquire(subject, limits)
-            if not decision.allowed:
-                await self._release(admitted)
-                metrics.rate_limited(decision.scope or "unknown")
-                raise RateLimitedError(
-                    f"rate limit exceeded ({decision.scope}); retry after "
-                    f"{decision.retry_after:.1f}s",
-                    retry_after=max(decision.retry_after, 0.001), scope=decision.scope,
-                    headers=_headers(decision))
-            admitted.leases.append((subject, limits, decision.lease))
-            if decision.limit and (closest is None or decision.remaining < closest.remaining):
-                closest = decision
-        if closest is not None:
-            admitted.headers = _headers(closest)
-        if tenant is not None and tenant.provider_keys:
-            admitted.credentials = self._open_credentials(tenant.id, tenant.provider_keys)
+        try:
+            closest: LimitDecision | None = None
+            for subject, limits in self._checks(identity):
+                decision = await self._limiter.acquire(subject, limits)
+                if not decision.allowed:
+                    metrics.rate_limited(decision.scope or "unknown")
+                    raise RateLimitedError(
+                        f"rate limit exceeded ({decision.scope}); retry after "
+                        f"{decision.retry_after:.1f}s",
+                        retry_after=max(decision.retry_after, 0.001), scope=decision.scope,
+                        headers=_headers(decision))
+                admitted.leases.append((subject, limits, decision.lease))
+                if decision.limit and (closest is None or decision.remaining < closest.remaining):
+                    closest = decision
+            if closest is not None:
+                admitted.headers = _headers(closest)
+            if tenant is not None and tenant.provider_keys:
+                admitted.credentials = self._open_credentials(tenant.id, tenant.provider_keys)
+        except Exception:
+            # Nobody settles a request that was not admitted: the slots taken go back here,
+            # whether a later limit refused or failed (a limiter's error is a 500, not an
+            # outage) or the credentials cannot be opened.
+            await self._release(admitted)
+            raise
         return admitted
 
     def _open_credentials(self, tenant_id: str, sealed: Mapping[str, str]) -> dict[str, str]:

@@ -28,8 +28,8 @@ from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]
 
+from gateway.backends.postgres import Migration, PostgresPool
 from gateway.errors import AlreadyExistsError, NotFoundError
-from gateway.postgres import Migration, PostgresPool
 from gateway.tenancy.models import ApiKey, Limits, Tenant, UsageRow, UsageTotals
 
 __all__ = ["MIGRATIONS", "PostgresTenantStore"]

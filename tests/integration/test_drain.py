@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -34,12 +35,20 @@ def test_sigterm_drains_rest_and_grpc_streams(
 ) -> None:
     gw = process_factory(SLOW)
     results: dict[str, object] = {}
+    under_way = threading.Semaphore(0)  # released by each stream at its first chunk
+
+    def first_noted(chunks: Any) -> Any:
+        for n, chunk in enumerate(chunks):
+            if n == 0:
+                under_way.release()
+            yield chunk
 
     def rest_stream(i: int) -> None:
         with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="x", max_retries=0) as c:
             chunks = c.chat.completions.create(
                 model="mock/echo", messages=[{"role": "user", "content": WORDS}], stream=True)
-            results[f"rest{i}"] = "".join(ch.choices[0].delta.content or "" for ch in chunks)
+            results[f"rest{i}"] = "".join(ch.choices[0].delta.content or ""
+                                          for ch in first_noted(chunks))
 
     def grpc_stream(i: int) -> None:
         with grpc.insecure_channel(gw.grpc_target) as channel:
@@ -48,14 +57,15 @@ def test_sigterm_drains_rest_and_grpc_streams(
                 model="mock/echo",
                 messages=[chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER, content=WORDS)]))
             results[f"grpc{i}"] = "".join(
-                r.chunk.choices[0].delta.content for r in stub.StreamChatCompletion(request)
-                if r.chunk.choices)
+                r.chunk.choices[0].delta.content
+                for r in first_noted(stub.StreamChatCompletion(request)) if r.chunk.choices)
 
     threads = [threading.Thread(target=rest_stream, args=(i,)) for i in range(10)]
     threads += [threading.Thread(target=grpc_stream, args=(i,)) for i in range(10)]
     for t in threads:
         t.start()
-    time.sleep(0.3)  # every stream is under way
+    for _ in threads:  # every stream is under way (a busy machine may take a while)
+        assert under_way.acquire(timeout=10)
 
     with grpc.insecure_channel(gw.grpc_target) as channel:
         health = health_pb2_grpc.HealthStub(channel)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import GatewayProcess
@@ -102,6 +103,28 @@ def test_metrics_follow_the_traffic(process_factory: Callable[..., GatewayProces
     # Bounded labels: no request ids, no keys anywhere in the exposition.
     text = httpx.get(gw.http_url + "/metrics").text
     assert "req_" not in text and FakeOpenAI.api_key not in text and ADMIN not in text
+
+
+@pytest.mark.parametrize("breakers", ["local", "redis"])
+def test_every_configured_breaker_is_exported_from_start_up(
+    process_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI,
+    request: pytest.FixtureRequest, breakers: str,
+) -> None:
+    """A dashboard lists every provider before any traffic, closed (0), not only those whose
+    breaker has moved."""
+    env = {}
+    if breakers == "redis":
+        env = {"USE_DISTRIBUTED_CB": "true",
+               "REDIS_URL": request.getfixturevalue("redis_server").url}
+    gw = process_factory(f"""
+providers:
+{fake_openai.provider(name="first")}
+{fake_openai.provider(name="second")}
+""", env=env)
+    data = samples(gw)
+    states = {dict(labels)["provider"]: v for (name, labels), v in data.items()
+              if name == "gateway_circuit_breaker_state"}
+    assert states == {"first": 0, "second": 0}
 
 
 def test_unbounded_model_names_do_not_grow_the_label_set(

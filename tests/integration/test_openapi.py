@@ -14,7 +14,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from gateway.facade.app import MAX_TIMEOUT, create_app
-from gateway.facade.hot import ROUTES as HOT_ROUTES
 from gateway.facade.openapi import openapi_document
 from gateway.lifecycle import DrainState
 from tests.conftest import RunningGateway
@@ -70,7 +69,6 @@ async def test_every_route_served_is_listed_and_every_listed_route_is_served() -
         app = create_app(channel, max_body=1 << 20, drain=DrainState())
         served = {(method, _template(rule.rule)) for rule in app.url_map.iter_rules()
                   for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
-        served |= set(HOT_ROUTES)  # served by the lean ASGI handler in front of Quart
         client = app.test_client()
         response = await client.get("/openapi.json")
         listed = _operations(await response.get_json())

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from gateway.config import CircuitBreakerConfig
-from gateway.resilience import BreakerState, Outcome
+from gateway.resilience import BreakerBoard, BreakerState, Outcome
 from gateway.resilience.redis_breaker import RedisBreakerGroup
 from tests.servers import RedisServer
 
@@ -69,6 +70,23 @@ async def test_reset_is_shared(redis_server: RedisServer) -> None:
         assert await two.breaker("p").allow() is None
         await two.breaker("p").reset()
         assert await one.breaker("p").allow() is not None
+    finally:
+        for group in (one, two):
+            await group.aclose()
+            await group.redis.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_starting_replica_exports_the_shared_state(redis_server: RedisServer) -> None:
+    """A replica that starts while another has opened a breaker shows it open in /metrics."""
+    one = RedisBreakerGroup(client(redis_server), CONFIG)
+    two = RedisBreakerGroup(client(redis_server), CONFIG)
+    try:
+        await fail(one, "export-open", 3)
+        await BreakerBoard(two.breaker).export_states(["export-open", "export-closed"])
+        gauge = "gateway_circuit_breaker_state"
+        assert REGISTRY.get_sample_value(gauge, {"provider": "export-open"}) == 1
+        assert REGISTRY.get_sample_value(gauge, {"provider": "export-closed"}) == 0
     finally:
         for group in (one, two):
             await group.aclose()

@@ -1,4 +1,4 @@
-"""The pipelined Redis connection (gateway/redis_pipe.py) against a real redis-server.
+"""The pipelined Redis connection (gateway/backends/redis_pipe.py) against a real redis-server.
 
 Concurrent callers share one connection and each gets its own reply, whatever the
 others do: fail with an error reply, get cancelled, or wait on a blocked connection.
@@ -21,12 +21,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe, pack
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
+from gateway.backends.redis_failures import TRANSPORT_ERRORS
+from gateway.backends.redis_pipe import RedisPipe, pack
+from gateway.tenancy.limits.redis import RedisRateLimiter
 from gateway.tenancy.models import Limits
 from tests.servers import RedisServer
 
@@ -74,6 +73,15 @@ async def test_an_error_reply_goes_to_its_caller_alone(pipe: RedisPipe) -> None:
     assert await pipe.call(echo("still in step")) == b"still in step"
 
 
+async def test_a_command_that_is_not_bytes_fails_its_caller_alone(pipe: RedisPipe) -> None:
+    first, bad, last = await asyncio.gather(
+        pipe.call(echo("a")), pipe.call("ECHO b"),  # type: ignore[arg-type]
+        pipe.call(echo("c")), return_exceptions=True)
+    assert (first, last) == (b"a", b"c")
+    assert isinstance(bad, TypeError)
+    assert await pipe.call(echo("still in step")) == b"still in step"
+
+
 async def test_a_cancelled_caller_does_not_shift_the_replies(pipe: RedisPipe) -> None:
     blocked = asyncio.create_task(pipe.call(pack(b"BLPOP", b"nothing", b"0.3")))
     await asyncio.sleep(0.05)
@@ -92,10 +100,10 @@ async def test_redis_killed_fails_waiting_callers_then_reconnects(
     await asyncio.sleep(0.05)
     started = time.monotonic()
     redis_server.stop()
-    with pytest.raises(UNREACHABLE):
+    with pytest.raises(TRANSPORT_ERRORS):
         await waiting
     assert time.monotonic() - started < 1.0  # the closed socket, not the 5 s BLPOP
-    with pytest.raises(UNREACHABLE):
+    with pytest.raises(TRANSPORT_ERRORS):
         await pipe.call(echo("down"))
     redis_server.start()
     assert await pipe.call(echo("back")) == b"back"
@@ -111,7 +119,7 @@ async def test_a_silent_redis_times_out_then_reconnects(
         redis_server.proc.send_signal(signal.SIGSTOP)
         try:
             started = time.monotonic()
-            with pytest.raises(UNREACHABLE):
+            with pytest.raises(TRANSPORT_ERRORS):
                 await pipe.call(echo("lost"))
             assert 0.25 < time.monotonic() - started < 1.5
         finally:
@@ -134,9 +142,9 @@ async def test_closing_fails_waiting_callers_and_later_calls(pipe: RedisPipe) ->
     waiting = asyncio.create_task(pipe.call(pack(b"BLPOP", b"nothing", b"5")))
     await asyncio.sleep(0.05)
     await pipe.aclose()
-    with pytest.raises(UNREACHABLE):
+    with pytest.raises(TRANSPORT_ERRORS):
         await waiting
-    with pytest.raises(UNREACHABLE):
+    with pytest.raises(TRANSPORT_ERRORS):
         await pipe.call(echo("closed"))
 
 
@@ -211,19 +219,59 @@ class BreakingConnection(Connection):
         return value
 
 
-async def test_an_unexpected_reader_failure_fails_the_waiting_callers(
-    redis_server: RedisServer,
+async def test_a_bug_under_the_reader_reaches_the_waiting_callers_as_itself(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Failed, not stranded; and not as Redis being unreachable, which they would fail open on."""
     client = Redis.from_url(redis_server.url, socket_timeout=0.5,
                             connection_class=BreakingConnection)
     pipe = RedisPipe(client)
     try:
         assert await pipe.call(echo("up")) == b"up"
         BreakingConnection.break_next_read = True  # the read the reader is in
-        with pytest.raises(RedisConnectionError):
-            await asyncio.wait_for(pipe.call(echo("first")), 2)  # failed, not stranded
+        with pytest.raises(ValueError, match="should never reach"):
+            await asyncio.wait_for(pipe.call(echo("first")), 2)
+        assert any(r.name == "gateway.backends" and r.exc_info for r in caplog.records)
         assert await pipe.call(echo("reconnected")) == b"reconnected"
     finally:
         BreakingConnection.break_next_read = False
         await pipe.aclose()
         await client.aclose()
+
+
+async def test_callers_cancelled_while_writing_leave_the_connection_to_the_others(
+    redis: Redis, redis_server: RedisServer
+) -> None:
+    """redis-py closes a connection when anything interrupts a write, a cancellation included:
+    on the shared connection, that would fail every other caller's command with it."""
+    pipe = RedisPipe(redis, timeout=10)
+    size = 512 * 1024  # 60 of these fill the socket's buffers many times over
+
+    def payload(i: int) -> bytes:
+        return b"%d:" % i + b"x" * size
+
+    try:
+        connection = await pipe.call(pack(b"CLIENT", b"ID"))
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)  # reads nothing: writes wait to drain
+        try:
+            callers = [asyncio.create_task(pipe.call(pack(b"ECHO", payload(i))))
+                       for i in range(60)]
+            cancelled = set(range(0, 60, 6))  # before their first step
+            for i in cancelled:
+                callers[i].cancel()
+            await asyncio.sleep(0.1)  # the others wrote: waiting to drain, or for the reply
+            for i in range(3, 60, 6):
+                callers[i].cancel()
+                cancelled.add(i)
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 10)
+        for i, result in enumerate(results):
+            if i in cancelled:
+                assert isinstance(result, asyncio.CancelledError)
+            else:
+                assert result == payload(i), f"caller {i}: {result!r:.80}"
+        assert await pipe.call(pack(b"CLIENT", b"ID")) == connection  # never reconnected
+    finally:
+        await pipe.aclose()

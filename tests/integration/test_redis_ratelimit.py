@@ -23,9 +23,9 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from gateway.resilience.local_ratelimit import CONCURRENCY_RETRY, LocalRateLimiter
-from gateway.resilience.ratelimit import RateLimiter
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
+from gateway.tenancy.limits.base import RateLimiter
+from gateway.tenancy.limits.local import CONCURRENCY_RETRY, LocalRateLimiter
+from gateway.tenancy.limits.redis import RedisRateLimiter
 from gateway.tenancy.models import Limits
 from tests.servers import RedisServer
 
@@ -251,7 +251,7 @@ async def test_one_script_per_acquire_and_every_key_expires(redis_server: RedisS
 CHILD = """
 import asyncio, json, sys
 from redis.asyncio import Redis
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
+from gateway.tenancy.limits.redis import RedisRateLimiter
 from gateway.tenancy.models import Limits
 
 async def main(url, subject, limits, op, n):
@@ -364,10 +364,10 @@ def fail_opens() -> float:
 async def test_redis_outage_fails_open_and_recovers(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.resilience.redis_ratelimit.RETRY_REDIS_AFTER", 0.2)
+    monkeypatch.setattr("gateway.tenancy.limits.redis.RETRY_REDIS_AFTER", 0.2)
     await away_from_a_minute_boundary(8)
     records = Records()
-    logger = logging.getLogger("gateway.resilience")
+    logger = logging.getLogger("gateway.tenancy")
     logger.addHandler(records)
     redis = client(redis_server)
     limiter = RedisRateLimiter(redis)

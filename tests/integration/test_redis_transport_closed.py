@@ -2,7 +2,7 @@
 ``RuntimeError`` ("unable to perform operation on <TCPTransport closed=True>"), not a
 ``RedisError``. A CI run saw that escape the breaker's ``record`` and turn a chat request
 into a 500 while Redis was stopping (tests/reliability/test_faults.py). Every Redis-backed
-part must treat it as Redis being unreachable (gateway/redis_failures.py): breakers and
+part must treat it as Redis being unreachable (gateway/backends/redis_failures.py): breakers and
 limits go local or open, the cache misses, conversations answer 503.
 
 The client is real and talks to a real redis-server until the test cuts it; from then on
@@ -20,9 +20,9 @@ from gateway.config import CircuitBreakerConfig
 from gateway.errors import UnavailableError
 from gateway.resilience import Outcome
 from gateway.resilience.redis_breaker import RedisBreakerGroup
-from gateway.resilience.redis_ratelimit import RedisRateLimiter
 from gateway.state.cache import RedisResponseCache
 from gateway.state.redis_store import RedisConversationStore
+from gateway.tenancy.limits.redis import RedisRateLimiter
 from gateway.tenancy.models import Limits
 from tests.servers import RedisServer
 
@@ -34,7 +34,7 @@ CONFIG = CircuitBreakerConfig(consecutive_failures=3, failure_ratio=0.5, min_req
 
 class CuttableConnection(Connection):
     """A connection of the client's pool, cut with it: what the limiter's pipelined
-    connection (gateway/redis_pipe.py) writes fails the same way."""
+    connection (gateway/backends/redis_pipe.py) writes fails the same way."""
 
     cut_off = False
 

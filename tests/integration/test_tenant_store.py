@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from gateway.backends.postgres import apply_migrations
 from gateway.errors import AlreadyExistsError, NotFoundError, UnavailableError
-from gateway.postgres import apply_migrations
 from gateway.tenancy.crypto import CredentialCipher, credential_context
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import ApiKey, Limits, Tenant, TenantStore, UsageRow, new_id

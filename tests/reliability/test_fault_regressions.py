@@ -11,8 +11,8 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
+from gateway.backends.postgres import PostgresPool
 from gateway.errors import UnavailableError
-from gateway.postgres import PostgresPool
 from gateway.tenancy.postgres_store import PostgresTenantStore
 from gateway.tenancy.usage import Budgets
 from tests.inprocess import InProcessGateway

@@ -47,7 +47,9 @@ providers:
   anthropic: {type: anthropic, api_key: "${ANTHROPIC_API_KEY}", base_url: "https://api.anthropic.com"}
   google:    {type: google,    api_key: "${GOOGLE_API_KEY}",    base_url: "https://generativelanguage.googleapis.com"}
   ollama:    {type: ollama,    base_url: "http://ollama:11434"}
-  # also: azure_openai (api_version, deployment), openai_compatible (vLLM, Groq, ...), mock
+  azure:     {type: azure_openai, api_key: "${AZURE_OPENAI_API_KEY}",
+              base_url: "https://my-resource.openai.azure.com", api_version: "2024-10-21"}
+  # also: openai_compatible (vLLM, Groq, ...), bedrock, vertex, azure_anthropic (§15), mock
 models:
   - name: gpt-4o-mini                    # what clients ask for
     targets:                             # weighted deployments
@@ -55,6 +57,8 @@ models:
       - {provider: azure,  model: my-deployment, weight: 1}
     fallbacks: [claude-haiku]            # other model names, tried in order
     timeout: 60s
+  - name: claude-haiku
+    targets: [{provider: anthropic, model: claude-haiku-4-5}]
 default_provider: ollama                 # where an unknown bare model name goes, if set
 pricing: {gpt-4o-mini: {input_per_mtok: 0.15, output_per_mtok: 0.60}}
 '''  # noqa: E501
@@ -63,6 +67,7 @@ SPEC_ENV = {
     "OPENAI_API_KEY": "sk-openai-test",
     "ANTHROPIC_API_KEY": "sk-ant-test",
     "GOOGLE_API_KEY": "google-test",
+    "AZURE_OPENAI_API_KEY": "sk-azure-test",
     "GATEWAY_ADMIN_KEY": "admin-test",
 }
 
@@ -323,11 +328,9 @@ def test_settings_are_frozen() -> None:
 # --- the SPEC example ----------------------------------------------------------------------
 
 
-def test_spec_example_without_models_loads(tmp_path: Path) -> None:
-    """Every section of the SPEC block but ``models`` loads as written (see the xfail below)."""
-    head, _, tail = SPEC_EXAMPLE.partition("models:\n")
-    text = resolve_spec_choices(head + "default_provider" + tail.partition("default_provider")[2])
-    settings = load_text(tmp_path, text, env=SPEC_ENV)
+def test_spec_example_loads_unchanged(tmp_path: Path) -> None:
+    """The SPEC block loads as written, every section of it."""
+    settings = load_text(tmp_path, resolve_spec_choices(SPEC_EXAMPLE), env=SPEC_ENV)
     assert settings.server.address == ":8080"
     assert settings.server.max_request_body_size == 10485760
     assert settings.server.shutdown_timeout == 30
@@ -350,9 +353,19 @@ def test_spec_example_without_models_loads(tmp_path: Path) -> None:
     assert settings.auth.api_keys.keys == ("sk-static-...",)
     assert settings.auth.oidc.jwks_refresh == 3600
     assert {n: p.type for n, p in settings.providers.items()} == {
-        "openai": "openai", "anthropic": "anthropic", "google": "google", "ollama": "ollama"}
+        "openai": "openai", "anthropic": "anthropic", "google": "google", "ollama": "ollama",
+        "azure": "azure_openai"}
     assert settings.providers["openai"].api_key == "sk-openai-test"
     assert settings.providers["google"].base_url == "https://generativelanguage.googleapis.com"
+    assert settings.providers["azure"].api_key == "sk-azure-test"
+    assert settings.providers["azure"].api_version == "2024-10-21"
+    gpt, haiku = settings.models
+    assert gpt.name == "gpt-4o-mini" and gpt.timeout == 60
+    assert [(t.provider, t.model, t.weight) for t in gpt.targets] == [
+        ("openai", "gpt-4o-mini", 3), ("azure", "my-deployment", 1)]
+    assert gpt.fallbacks == ("claude-haiku",)
+    assert haiku.name == "claude-haiku"
+    assert [(t.provider, t.model) for t in haiku.targets] == [("anthropic", "claude-haiku-4-5")]
     assert settings.default_provider == "ollama"
     assert settings.pricing["gpt-4o-mini"].input_per_mtok == pytest.approx(0.15)
 
@@ -361,23 +374,13 @@ def test_spec_example_without_models_loads(tmp_path: Path) -> None:
                          [("memory", "pgx", "memory"), ("redis", "pgx", "redis"),
                           ("sql", "sqlite3", "memory")])
 def test_spec_example_choices_load(tmp_path: Path, store: str, driver: str, cache: str) -> None:
-    head, _, tail = SPEC_EXAMPLE.partition("models:\n")
-    text = head + "default_provider" + tail.partition("default_provider")[2]
-    settings = load_text(tmp_path, resolve_spec_choices(text, store, driver, cache), env={})
+    settings = load_text(tmp_path, resolve_spec_choices(SPEC_EXAMPLE, store, driver, cache),
+                         env={})
     assert (settings.conversations.store, settings.conversations.driver) == (store, driver)
     assert settings.cache.store == cache
     # Unset variables expand to nothing; an empty admin key is no admin key.
     assert settings.providers["openai"].api_key == ""
     assert settings.auth.admin_keys == ()
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "SPEC section 3 block does not load: models[0].targets[1] names provider 'azure', "
-    "which the block never defines, and fallback 'claude-haiku' is rejected although "
-    "default_provider routes bare names"))
-def test_spec_example_loads_unchanged(tmp_path: Path) -> None:
-    settings = load_text(tmp_path, resolve_spec_choices(SPEC_EXAMPLE), env=SPEC_ENV)
-    assert settings.models[0].fallbacks == ("claude-haiku",)
 
 
 def test_bare_fallback_is_routable_through_default_provider(tmp_path: Path) -> None:

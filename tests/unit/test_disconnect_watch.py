@@ -1,9 +1,9 @@
 """How the chat route notices a client that left (gateway/facade/hot.py ``_Disconnect``),
-through the patched Hypercorn task group that spawns each request's application: told by
-a callback as the disconnect is queued (no task waiting on ``receive``), the request's
-task is cancelled when the client leaves, also when the disconnect is queued from the
-request's own failed write, but not when Hypercorn queues it from inside the response's
-last send; under a server without the extension a task waits on ``receive`` instead."""
+through the gateway HTTP server's task group (gateway/edge): told by a callback as the
+disconnect is queued (no task waiting on ``receive``), the request's task is cancelled when
+the client leaves, also when the disconnect is queued from the request's own failed write,
+but not when Hypercorn queues it from inside the response's last send; under a server
+without the extension a task waits on ``receive`` instead."""
 
 from __future__ import annotations
 
@@ -11,17 +11,15 @@ import asyncio
 from typing import Any
 
 from hypercorn.app_wrappers import ASGIWrapper
-from hypercorn.asyncio import task_group
 from hypercorn.config import Config
 
-from gateway import hypercorn_patch
+from gateway.asgi import DISCONNECT_EXTENSION
+from gateway.edge.protocol import GatewayTaskGroup
 from gateway.facade.hot import _Disconnect
-
-hypercorn_patch.apply()
 
 
 class Request:
-    """One request's application under the patched task group: it waits (as on the
+    """One request's application under the gateway's task group: it waits (as on the
     core's call) until cancelled, or queues its own disconnect first when told to."""
 
     def __init__(self, *, own_disconnect: bool = False, close_first: bool = False) -> None:
@@ -51,11 +49,11 @@ class Request:
 
     async def serve(self, *, extension: bool = True) -> None:
         scope: dict[str, Any] = {"type": "http", "extensions": {}}
-        async with task_group.TaskGroup(asyncio.get_running_loop()) as group:
+        async with GatewayTaskGroup(asyncio.get_running_loop()) as group:
             if extension:
                 self.put = await group.spawn_app(ASGIWrapper(self), Config(), scope,
                                                  _ignore)
-                assert hypercorn_patch.DISCONNECT_EXTENSION in scope["extensions"]
+                assert DISCONNECT_EXTENSION in scope["extensions"]
             else:
                 queue: asyncio.Queue[Any] = asyncio.Queue()
                 self.put = queue.put

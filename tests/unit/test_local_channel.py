@@ -13,6 +13,7 @@ import pytest
 from grpc import aio
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
+from gateway.clientip import TrustedProxies
 from gateway.config import AuthConfig
 from gateway.errors import InvalidRequestError, UpstreamTimeoutError
 from gateway.facade.errors import from_rpc_error
@@ -20,7 +21,6 @@ from gateway.lifecycle import InFlight
 from gateway.service.interceptors import Guard, RequestInterceptor
 from gateway.service.local_channel import LocalChannel
 from gateway.tenancy.auth import Authenticator
-from gateway.tenancy.clientip import TrustedProxies
 from gateway.tenancy.memory_store import MemoryTenantStore
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.resilience.local_ratelimit import (
+from gateway.tenancy.limits.local import (
     CONCURRENCY_RETRY,
     DAY,
     MARGIN,

@@ -1,42 +1,10 @@
 """Rate limits and quotas shared by every replica through Redis: :class:`RedisRateLimiter`.
 
-The algorithms are :mod:`~gateway.resilience.local_ratelimit`'s (token bucket,
-two-bucket sliding minute windows, UTC-day token quota, leased concurrency slots),
-run by Lua scripts on Redis's clock (``TIME``), so N replicas enforce one limit,
-never N times it:
-
-- :meth:`~RedisRateLimiter.acquire` is ONE script (EVALSHA) that checks every
-  limit and, only when all admit, takes a token, a request and a lease;
-- :meth:`~RedisRateLimiter.charge` is one script adding tokens to the minute
-  window and the day's count;
-- :meth:`~RedisRateLimiter.release` is one ``ZREM``.
-
-All three go through one pipelined connection (:class:`~gateway.redis_pipe.RedisPipe`):
-a request's check is one write and one read on a socket the concurrent requests share,
-not a round of redis-py's connection pool. A request cancelled while its acquire is on
-the wire releases the slot the script may have leased it (the ``ZREM`` follows the
-script on the same connection, so it finds the lease if there is one).
-
-Key layout per subject (the ``{subject}`` hash tag keeps a subject's keys in one
-Redis Cluster slot; every key expires, so idle subjects vanish)::
-
-    llmgw:rl:{<subject>}     hash  tk, ts       bucket tokens and when they were counted
-                                   w            index of the current minute (unix // 60)
-                                   rc, rp       requests this minute / the minute before
-                                   tc, tp       tokens this minute / the minute before
-                             expires when both minutes are over and the bucket is full
-    llmgw:rl:{<subject>}:d   string             tokens charged this UTC day;
-                             expires at the next UTC midnight (the daily reset)
-    llmgw:rl:{<subject>}:c   zset   lease id -> expiry (ms): the concurrency slots held;
-                             expired members are dropped by the next acquire, the key
-                             expires with its youngest lease
-
-When Redis cannot be reached (:data:`gateway.redis_failures.UNREACHABLE`, timeouts included)
-the limiter fails OPEN: the request is admitted with no state at all, counted in
-``gateway_rate_limit_fail_open_total``, the outage is logged once and shown by
-:attr:`RedisRateLimiter.degraded`, and Redis is left alone for
-:data:`RETRY_REDIS_AFTER` seconds so an outage does not cost every request a
-timeout. A rate limiter must not turn a Redis outage into a gateway outage.
+N replicas enforce one limit, never N times it: each check is one Lua script on Redis's
+clock, running :mod:`~gateway.tenancy.limits.local`'s algorithms, over the one pipelined
+connection a replica's requests share (:mod:`gateway.backends.redis_pipe`). A Redis that
+cannot be reached must not turn into a gateway outage, so the limiter then fails open; an
+error Redis answers, or a bug, is raised like any other.
 
 Example::
 
@@ -55,10 +23,11 @@ from string import Template
 
 from redis.asyncio import Redis
 
+from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_pipe import RedisPipe, pack
 from gateway.observability import metrics
-from gateway.redis_failures import UNREACHABLE
-from gateway.redis_pipe import RedisPipe, pack
-from gateway.resilience.local_ratelimit import (
+from gateway.tenancy.limits.base import LimitDecision
+from gateway.tenancy.limits.local import (
     ALLOWED,
     CONCURRENCY_RETRY,
     DAY,
@@ -68,12 +37,11 @@ from gateway.resilience.local_ratelimit import (
     burst_of,
     unlimited,
 )
-from gateway.resilience.ratelimit import LimitDecision
 from gateway.tenancy.models import Limits
 
 __all__ = ["RedisRateLimiter"]
 
-log = logging.getLogger("gateway.resilience")
+log = logging.getLogger("gateway.tenancy")
 
 KEY_PREFIX = "llmgw:rl:"
 RETRY_REDIS_AFTER = 2.0  # seconds without Redis (failing open) after a Redis failure
@@ -108,8 +76,8 @@ end
 # KEYS: hash, day counter, lease zset. ARGV[1]: one comma-separated string of rps, burst,
 # rpm, tpm, daily quota, concurrency ('' when not enforced), lease id, lease ttl (ms).
 # Returns one string: "allowed(1/0) scope limit remaining reset_after retry_after".
-# (One argument and one string instead of eight and an array of six: redis-py packs and
-# parses each element in Python, which was most of the client's CPU per call.)
+# (One argument and one string instead of eight and an array of six: each element is
+# packed and parsed in Python.)
 _ACQUIRE = Template(_PRELUDE + """
 local DAY, MARGIN = $DAY, $MARGIN
 local a = {}
@@ -211,7 +179,35 @@ def _arg(value: float | None) -> str:
 
 
 class RedisRateLimiter:
-    """The :class:`~gateway.resilience.ratelimit.RateLimiter` shared through Redis.
+    """The :class:`~gateway.tenancy.limits.base.RateLimiter` shared through Redis.
+
+    :meth:`acquire` is ONE script (EVALSHA) that checks every limit and, only when all
+    admit, takes a token, a request and a lease; :meth:`charge` is one script adding
+    tokens to the minute window and the day's count; :meth:`release` is one ``ZREM``.
+    A request cancelled while its acquire is on the wire releases the slot the script may
+    have leased it (the ``ZREM`` follows the script on the same connection, so it finds
+    the lease if there is one).
+
+    Key layout per subject (the ``{subject}`` hash tag keeps a subject's keys in one
+    Redis Cluster slot; every key expires, so idle subjects vanish)::
+
+        llmgw:rl:{<subject>}     hash  tk, ts       bucket tokens and when they were counted
+                                       w            index of the current minute (unix // 60)
+                                       rc, rp       requests this minute / the minute before
+                                       tc, tp       tokens this minute / the minute before
+                                 expires when both minutes are over and the bucket is full
+        llmgw:rl:{<subject>}:d   string             tokens charged this UTC day;
+                                 expires at the next UTC midnight (the daily reset)
+        llmgw:rl:{<subject>}:c   zset   lease id -> expiry (ms): the concurrency slots held;
+                                 expired members are dropped by the next acquire, the key
+                                 expires with its youngest lease
+
+    When Redis cannot be reached (:func:`~gateway.backends.redis_failures.unreachable`,
+    timeouts included) the limiter fails OPEN: the request is admitted with no state at
+    all, counted in ``gateway_rate_limit_fail_open_total``, the outage is logged once and
+    shown by :attr:`degraded`, and Redis is left alone for :data:`RETRY_REDIS_AFTER`
+    seconds so an outage does not cost every request a timeout. Any other error (an error
+    reply, a bug) is raised.
 
     ``redis`` is the app's client: :meth:`aclose` leaves it open. ``lease_ttl`` is
     how long a concurrency slot stays held when nobody releases it.
@@ -249,7 +245,9 @@ class RedisRateLimiter:
         try:
             reply = await self._acquire(keys=(key, key + b":d", key + b":c"),
                                         args=(args.encode(),))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
             return self._fail_open()
         except asyncio.CancelledError:
@@ -271,7 +269,9 @@ class RedisRateLimiter:
             return
         try:
             await self._pipe.call(pack(b"ZREM", self._key(subject) + b":c", lease.encode()))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
         else:
             self._recovered()
@@ -287,7 +287,9 @@ class RedisRateLimiter:
             await self._charge(keys=(key, key + b":d"),
                                args=(b"%d" % tokens, b"1" if tpm is not None else b"0",
                                      b"1" if quota is not None else b"0"))
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             self._failed(exc)
         else:
             self._recovered()

@@ -1,24 +1,17 @@
 """One Redis connection that concurrent callers share, pipelined: :class:`RedisPipe`.
 
-A call on redis-py's client takes a connection from the pool, packs the command,
-writes it under ``asyncio.wait_for`` (a task per write), reads the reply under its own
-timeout and gives the connection back: about a hundred Python calls and a task per
-command. The rate limiter makes one such call per request, on the hot path.
+The rate limiter and the shared breakers run a script on every request. On redis-py's client
+each call takes a pooled connection, writes under a task of its own and reads under its own
+timeout; on a pipe, a call queues its command and a future, one writer task writes whatever
+has queued in one write, and one reader task hands each reply to the oldest future (Redis
+answers a connection's commands in order). A caller cancelled at any point leaves its
+command and future behind, so the replies of the others stay in step and the connection up.
 
-A pipe writes each command the moment it is called and keeps one future per command
-in a queue; one reader task takes the replies off the socket in order and hands each
-to its future. Commands from concurrent requests share one connection and, when they
-arrive together, one write and one read. Redis answers a connection's commands in the
-order they were sent, so the N-th reply is the N-th caller's, whatever the callers do
-meanwhile: a caller cancelled while waiting leaves its future behind, and the reader
-drops that reply.
-
-redis-py still does what it is good at: connecting (AUTH, SELECT, HELLO, TLS from the
-client's URL), and parsing replies (an error reply is raised to its caller alone,
-``NoScriptError`` included). Failures follow :mod:`gateway.redis_failures`: a write
-that fails, or a reply that does not come within ``timeout``, fails every waiting
-caller with an :data:`~gateway.redis_failures.UNREACHABLE` error and drops the
-connection; the next call connects again.
+redis-py still connects (AUTH, SELECT, HELLO, TLS from the client's URL) and parses replies;
+an error reply goes to its caller alone. Redis unreachable (:mod:`.redis_failures`): every
+waiting caller fails with a :data:`~.redis_failures.TRANSPORT_ERRORS` error and the next
+call connects again; anything else that breaks the connection (a bug) reaches the callers
+as itself.
 
 Example::
 
@@ -33,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import logging
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -42,9 +36,11 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.redis_failures import UNREACHABLE
+from gateway.backends.redis_failures import TRANSPORT_ERRORS, unreachable
 
 __all__ = ["PipedScript", "RedisPipe", "pack"]
+
+log = logging.getLogger("gateway.backends")
 
 
 def pack(*parts: bytes) -> bytes:
@@ -71,8 +67,12 @@ class RedisPipe:
         self._connection_kwargs = kwargs
         self._conn: AbstractConnection | None = None
         self._connecting: asyncio.Future[AbstractConnection] | None = None
+        # One future per command sent or queued, in the order of the commands on the socket.
         self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._outbox: list[bytes] = []  # the commands the writer has yet to write
+        self._wake: asyncio.Future[None] | None = None  # the writer's, while the outbox is empty
         self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._deadline: asyncio.Timeout | None = None  # the reader's, while it reads
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -80,9 +80,12 @@ class RedisPipe:
     async def call(self, command: bytes) -> Any:
         """Send one packed command (:func:`pack`) and return its reply.
 
-        Raises the command's error reply (a ``ResponseError``), or an
-        :data:`~gateway.redis_failures.UNREACHABLE` error when Redis cannot be reached.
+        Raises the command's error reply (a ``ResponseError``), or a
+        :data:`~gateway.backends.redis_failures.TRANSPORT_ERRORS` error when Redis cannot be
+        reached.
         """
+        if not isinstance(command, bytes):  # on the shared socket, it would fail every caller
+            raise TypeError(f"a packed command is bytes, not {type(command).__name__}")
         conn = self._conn
         if conn is None or not conn.is_connected:
             if conn is not None:  # closed under us: its reader and waiters go with it
@@ -95,15 +98,15 @@ class RedisPipe:
         waiting = self._waiting
         if not waiting and self._deadline is not None:
             self._deadline.reschedule(loop.time() + self.timeout)
-        waiting.append(reply)  # before the write: the queue's order is the socket's
-        try:
-            # Connected, no health check, no write timeout: the bytes are in the
-            # transport before this yields, so no other caller can write in between.
-            await conn.send_packed_command(command, check_health=False)
-        except UNREACHABLE as exc:
-            reply.cancel()
-            self._broken(conn, exc)
-            raise
+        # The caller never writes: a cancellation from here on leaves the command to be
+        # written and its reply to be dropped, never the socket half-written.
+        waiting.append(reply)
+        self._outbox.append(command)
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
         return await reply
 
     def script(self, source: str) -> PipedScript:
@@ -137,7 +140,32 @@ class RedisPipe:
             raise RedisConnectionError("the Redis pipe is closed")
         self._conn = conn
         self._reader = asyncio.create_task(self._read(conn), name="redis-pipe-reader")
+        self._writer = asyncio.create_task(self._write(conn), name="redis-pipe-writer")
         return conn
+
+    async def _write(self, conn: AbstractConnection) -> None:
+        """Write the queued commands on ``conn``, in order, until ``conn`` breaks.
+
+        Its own task because redis-py closes a connection when anything interrupts a write
+        (a full socket buffer makes it wait), a caller's cancellation included.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                commands = self._outbox
+                if not commands:
+                    wake = self._wake = loop.create_future()
+                    await wake
+                    continue
+                self._outbox = []
+                if not conn.is_connected:  # redis-py would connect it again, with no reader
+                    raise RedisConnectionError("the connection to Redis was closed")
+                await conn.send_packed_command(commands, check_health=False)
+        except asyncio.CancelledError:
+            if self._conn is conn and not self._closed:
+                raise  # not ours: the loop is shutting down
+        except Exception as exc:
+            self._broken(conn, self._failure(conn, exc))
 
     async def _read(self, conn: AbstractConnection) -> None:
         """Hand each reply on ``conn`` to the oldest waiting caller, until ``conn`` breaks.
@@ -170,15 +198,24 @@ class RedisPipe:
         except asyncio.CancelledError:
             if self._conn is conn and not self._closed:
                 raise  # not ours: the loop is shutting down
-        except Exception as exc:  # whatever ends the reader fails its waiters
-            if isinstance(exc, TimeoutError):
+        except Exception as exc:
+            if isinstance(exc, TimeoutError):  # the deadline: Redis is silent
                 exc = RedisConnectionError(f"no reply from Redis within {self.timeout}s")
-            elif not isinstance(exc, UNREACHABLE):  # e.g. a connection redis-py closed itself
-                exc = RedisConnectionError(f"the connection to Redis failed: {type(exc).__name__}")
-            self._broken(conn, exc)
+            self._broken(conn, self._failure(conn, exc))
         finally:
             if self._deadline is deadline:
                 self._deadline = None
+
+    def _failure(self, conn: AbstractConnection, exc: Exception) -> Exception:
+        """What the waiting callers get when ``exc`` ends the reader or the writer."""
+        if isinstance(exc, TRANSPORT_ERRORS):
+            return exc
+        if unreachable(exc) or not conn.is_connected:  # e.g. a connection redis-py closed
+            return RedisConnectionError(f"the connection to Redis failed: {type(exc).__name__}")
+        # A bug, not an outage: the callers see it as it is, and so does the log when
+        # nobody is waiting.
+        log.error("the Redis pipe's connection failed", exc_info=exc)
+        return exc
 
     def _broken(self, conn: AbstractConnection, exc: Exception) -> None:
         """Fail every waiting caller and close ``conn``; the next call connects anew."""
@@ -187,22 +224,26 @@ class RedisPipe:
         self._conn = None
         self._deadline = None
         waiting, self._waiting = self._waiting, deque()
+        self._outbox = []
+        self._wake = None
         for reply in waiting:
             if not reply.done():
                 reply.set_exception(exc)
-        reader, self._reader = self._reader, None
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+        this = asyncio.current_task()
+        for task in (self._reader, self._writer):
+            if task is not None and task is not this:
+                task.cancel()
+        self._reader = self._writer = None
         closing = asyncio.ensure_future(conn.disconnect(nowait=True))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         self._closed = True
-        conn, reader = self._conn, self._reader
+        conn, tasks = self._conn, (self._reader, self._writer)
         if conn is not None:
             self._broken(conn, RedisConnectionError("the Redis pipe is closed"))
-        await asyncio.gather(*(t for t in (reader, *self._closing) if t is not None),
+        await asyncio.gather(*(t for t in (*tasks, *self._closing) if t is not None),
                              return_exceptions=True)
 
 

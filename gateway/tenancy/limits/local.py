@@ -1,36 +1,8 @@
 """Rate limits and quotas kept in process: :class:`LocalRateLimiter`.
 
-The algorithms (``redis_ratelimit.RedisRateLimiter`` runs the same ones in Lua):
-
-- **Token bucket** (``requests_per_second`` + ``burst``): ``burst`` tokens (default
-  ``max(1, ceil(rps))``), refilled continuously at ``rps`` per second; a request
-  takes one. Refused: ``retry_after`` is the time until one token is back.
-- **Per-minute windows** (requests and tokens per minute): the two-bucket sliding
-  window approximation (as Cloudflare's): counts for the current fixed minute and
-  the one before it, and ``estimate = previous * (60 - elapsed) / 60 + current``.
-  O(1) time and memory per subject, exact when traffic is even within a minute and
-  never more than one minute's worth off. A limit admits while ``estimate <
-  limit``; requests per minute then adds one, tokens per minute only checks (the
-  tokens are added by :meth:`LocalRateLimiter.charge`). ``retry_after`` solves
-  ``estimate(t) < limit`` for ``t``, moving into the next minute when the current
-  one alone is at the limit.
-- **Daily token quota**: tokens charged during the current UTC day (wall clock);
-  refused once ``used >= quota``, until the next UTC midnight.
-- **Concurrency**: admitted requests hold a lease until :meth:`release`; leases
-  expire after ``lease_ttl`` (10 minutes) so a lost release cannot leak a slot
-  forever. Refused: ``retry_after`` is :data:`CONCURRENCY_RETRY` (1 s), as nobody
-  knows when a request will finish.
-
-Acquiring is all-or-nothing: every limit is checked first, and only when all admit
-is anything taken. When several refuse, the decision names the one with the
-longest ``retry_after`` (retrying sooner is refused anyway). Every computed
-``retry_after`` carries a :data:`MARGIN` of 1 ms, so a client that waits exactly
-that long is admitted despite float rounding.
-
-State is one small record per subject in a dict; every call is O(1). Records that
-have become equal to a fresh one (bucket full, both minutes over, no live lease,
-nothing charged today) are dropped by a sweep every ``max(SWEEP_EVERY, subjects)``
-calls, which keeps memory bounded at an amortised O(1) cost per call.
+For a single replica, or when no Redis is configured: every check is O(1) on a small record
+per subject, with nothing to reach. The algorithms are written down once, on the class;
+:class:`~gateway.tenancy.limits.redis.RedisRateLimiter` runs the same ones in Lua.
 
 Example::
 
@@ -45,7 +17,7 @@ import math
 import time
 from collections.abc import Callable
 
-from gateway.resilience.ratelimit import LimitDecision
+from gateway.tenancy.limits.base import LimitDecision
 from gateway.tenancy.models import Limits
 
 __all__ = [
@@ -135,7 +107,35 @@ class _Subject:
 
 
 class LocalRateLimiter:
-    """The :class:`~gateway.resilience.ratelimit.RateLimiter` of one process.
+    """The :class:`~gateway.tenancy.limits.base.RateLimiter` of one process.
+
+    - **Token bucket** (``requests_per_second`` + ``burst``): ``burst`` tokens (default
+      ``max(1, ceil(rps))``), refilled continuously at ``rps`` per second; a request
+      takes one. Refused: ``retry_after`` is the time until one token is back.
+    - **Per-minute windows** (requests and tokens per minute): the two-bucket sliding
+      window approximation (as Cloudflare's): counts for the current fixed minute and
+      the one before it, and ``estimate = previous * (60 - elapsed) / 60 + current``.
+      O(1) time and memory per subject, exact when traffic is even within a minute and
+      never more than one minute's worth off. A limit admits while ``estimate <
+      limit``; requests per minute then adds one, tokens per minute only checks (the
+      tokens are added by :meth:`charge`). ``retry_after`` solves ``estimate(t) < limit``
+      for ``t``, moving into the next minute when the current one alone is at the limit.
+    - **Daily token quota**: tokens charged during the current UTC day (wall clock);
+      refused once ``used >= quota``, until the next UTC midnight.
+    - **Concurrency**: admitted requests hold a lease until :meth:`release`; leases
+      expire after ``lease_ttl`` (10 minutes) so a lost release cannot leak a slot
+      forever. Refused: ``retry_after`` is :data:`CONCURRENCY_RETRY` (1 s), as nobody
+      knows when a request will finish.
+
+    Acquiring is all-or-nothing: every limit is checked first, and only when all admit
+    is anything taken. When several refuse, the decision names the one with the
+    longest ``retry_after`` (retrying sooner is refused anyway). Every computed
+    ``retry_after`` carries a :data:`MARGIN` of 1 ms, so a client that waits exactly
+    that long is admitted despite float rounding.
+
+    Records that have become equal to a fresh one (bucket full, both minutes over, no
+    live lease, nothing charged today) are dropped by a sweep every ``max(SWEEP_EVERY,
+    subjects)`` calls, which keeps memory bounded at an amortised O(1) cost per call.
 
     ``clock`` (monotonic seconds) times buckets, windows and leases; ``wall`` (unix
     seconds) tells the UTC day. Both are injectable for tests.
