@@ -40,8 +40,11 @@ def free_port() -> int:
 class RunningGateway(Protocol):
     """What behaviour tests use of a gateway, in this process or in its own."""
 
-    http_port: int
-    grpc_port: int
+    @property
+    def http_port(self) -> int: ...
+
+    @property
+    def grpc_port(self) -> int: ...
 
     @property
     def http_url(self) -> str: ...

@@ -6,8 +6,10 @@ port 0, built from the same config text and environment the tests hand to a gate
 process. It has the surface of :class:`tests.conftest.GatewayProcess` that behaviour tests
 use: ``http_url``, ``grpc_target``, the ports, ``logs()`` (this gateway's log lines, in
 its configured format) and ``stop()`` (a graceful shutdown; 0 when it ended cleanly).
-Tests of the process itself (CLI, signals, drain, workers, exit codes, the log stream)
-start ``python -m gateway serve`` instead (``process_factory``).
+:class:`SplitGateway` serves the core and the facade as two such gateways, the facade
+calling the core over a real gRPC channel. Tests of the process itself (CLI, signals,
+drain, workers, exit codes, the log stream) start ``python -m gateway serve`` instead
+(``process_factory`` in tests/conftest.py).
 
 What is shared by every gateway of one process stays shared here: the Prometheus
 registry, the tracer provider and the garbage collector's settings. Tests that read exact
@@ -202,8 +204,7 @@ def _release_level(name: str) -> None:
     with _levels_lock:
         if _needs.pop(name, None) is None:
             return
-        root.setLevel(min(_root_level, *_needs.values()) if _needs
-                      else _root_level)
+        root.setLevel(min(_root_level, *_needs.values()) if _needs else _root_level)
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -226,7 +227,6 @@ def start_in_process(config: str | None = None, *, env: Mapping[str, str] | None
     """A gateway from config text and environment, served in this process on port 0."""
     settings = load_test_settings(config, env)
     return InProcessGateway(settings, only=only, core_target=grpc_target).start(wait)
-
 
 
 class SplitGateway:
