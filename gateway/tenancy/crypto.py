@@ -10,20 +10,9 @@ text, safe to keep in JSON::
 where ``key_id`` is the first 4 bytes of the SHA-256 of the key that sealed it, so a
 cipher holding several keys knows which one opens a token without trying them all.
 
-``ENCRYPTION_KEY`` is 32 random bytes in base64 (``openssl rand -base64 32``), or, while a
-key is being rotated, several such keys separated by commas, the newest first: new values
-are sealed with the first, any listed key opens old ones.
-
-Rotating the key:
-
-1. Generate a new key: ``openssl rand -base64 32``.
-2. Deploy every replica with ``ENCRYPTION_KEY="<new>,<old>"``. New credentials are sealed
-   with the new key; those sealed with the old one still open.
-3. Re-seal what is stored: for each tenant, replace each ``provider_keys[p]`` by
-   ``cipher.reencrypt(token, context=credential_context(tenant.id, p))`` and save the
-   tenant (``TenantStore.update_tenant``); :meth:`CredentialCipher.is_current` tells which
-   tokens still need it, so the pass can be repeated until none does.
-4. Deploy with ``ENCRYPTION_KEY="<new>"`` alone, then destroy the old key.
+``ENCRYPTION_KEY`` is 32 random bytes in base64, or several such keys separated by commas
+while a key is rotated (newest first: new values are sealed with it, any listed key opens old
+ones); docs/tenancy.md gives the rotation steps.
 
 Example::
 
