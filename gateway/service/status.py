@@ -11,15 +11,19 @@ __all__ = ["DOMAIN", "MAX_DETAIL", "STATUS_DETAILS_KEY", "bounded", "status_deta
 
 DOMAIN = "llm-gateway"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
-# Messages quote what the caller sent (a model name, an id): bounded, so that the
-# status trailers stay far below the 16 KiB clients accept for metadata (past that the
-# client sees RESOURCE_EXHAUSTED instead of the error).
+# Messages quote what the caller sent (a model name, an id): bounded in UTF-8 bytes, so
+# that the status trailers (the message percent-encoded, the details in base64) stay far
+# below gRPC's 8 KiB soft metadata limit, past which a client may see RESOURCE_EXHAUSTED
+# instead of the error (512 four-byte characters came to ~8.4 KB).
 MAX_DETAIL = 512
 
 
 def bounded(text: str) -> str:
-    """``text``, cut to :data:`MAX_DETAIL` characters."""
-    return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL - 3] + "..."
+    """``text``, cut to :data:`MAX_DETAIL` bytes of UTF-8 (whole characters only)."""
+    raw = text.encode()
+    if len(raw) <= MAX_DETAIL:
+        return text
+    return raw[:MAX_DETAIL - 3].decode(errors="ignore") + "..."
 
 
 def status_details(error: GatewayError) -> bytes:

@@ -249,3 +249,16 @@ def test_garbage_details_trailer_is_ignored() -> None:
         details="no such thing")
     err = from_rpc_error(error)
     assert (err.status, err.message, err.code) == (404, "no such thing", None)
+
+
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\U0001f600"])
+def test_a_long_quoted_input_keeps_the_status_trailers_under_grpcs_soft_limit(char: str) -> None:
+    # Was cut at 512 characters: 512 four-byte characters made ~8.4 KB of trailers (the
+    # message percent-encoded, the details in base64), over gRPC's 8 KiB soft limit, and
+    # clients got RESOURCE_EXHAUSTED now and then instead of the error.
+    error = ModelNotFoundError(char * 3000)
+    details = status_details(error)
+    message = status_pb2.Status.FromString(details).message
+    encoded = len(message.encode()) * 3 + (len(details) + 2) // 3 * 4  # %XX, base64
+    assert encoded < 4096
+    assert message.endswith("...") and len(message.encode()) <= 512
