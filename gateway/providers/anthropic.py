@@ -158,13 +158,22 @@ def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
             body["tool_choice"] = choice
     if request.temperature is not None:
         body["temperature"] = request.temperature
-    if request.top_p is not None:
+    if request.top_p is not None and not (
+            request.temperature is not None and _one_sampler(model)):
         body["top_p"] = request.top_p
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     if request.user:
         body["metadata"] = {"user_id": request.user}
     return body
+
+
+def _one_sampler(model: str) -> bool:
+    """Whether ``model`` may refuse ``temperature`` and ``top_p`` together (400 "cannot both
+    be specified", every Claude from Opus 4.1 on). Only the Claude 3 family (also under a
+    cloud's prefix, ``us.anthropic.claude-3-...``) is known to take both; any other id, a
+    deployment's own name included, gets the answer that cannot fail."""
+    return "claude-3" not in model
 
 
 def _encode_tool(name: str, description: str, schema: dict[str, Any] | None) -> dict[str, Any]:

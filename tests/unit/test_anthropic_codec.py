@@ -144,13 +144,26 @@ def test_tools_and_tool_choice() -> None:
 
 
 def test_sampling_fields_and_passthrough() -> None:
-    out = body(temperature=0.5, top_p=0.8, max_tokens=9, max_completion_tokens=7,
-               stop=("END",), user="u", seed=3, presence_penalty=1.0,
-               extra={"top_k": 4, "logit_bias": {"1": 2}})
-    assert out == {"top_k": 4, "model": "claude-x",
+    request = ChatRequest(model="claude", messages=USER, temperature=0.5, top_p=0.8,
+                          max_tokens=9, max_completion_tokens=7, stop=("END",), user="u",
+                          seed=3, presence_penalty=1.0,
+                          extra={"top_k": 4, "logit_bias": {"1": 2}})
+    out = encode_request(request, "claude-3-7-sonnet-20250219")
+    assert out == {"top_k": 4, "model": "claude-3-7-sonnet-20250219",
                    "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7,
                    "temperature": 0.5, "top_p": 0.8, "stop_sequences": ["END"],
                    "metadata": {"user_id": "u"}}
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5-20250929", "claude-haiku-4-5",
+                                   "claude-opus-4-1", "claude-opus-4-7", "my-deployment"])
+def test_claude_from_opus_4_1_on_gets_temperature_only_when_both_are_set(model: str) -> None:
+    # These models answer 400 "temperature and top_p cannot both be specified".
+    both = encode_request(ChatRequest(model="c", messages=USER, temperature=0.5, top_p=0.8),
+                          model)
+    assert both["temperature"] == 0.5 and "top_p" not in both
+    alone = encode_request(ChatRequest(model="c", messages=USER, top_p=0.8), model)
+    assert alone["top_p"] == 0.8 and "temperature" not in alone
 
 
 def test_images() -> None:
