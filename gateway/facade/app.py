@@ -21,7 +21,7 @@ from grpc import aio
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
-from gateway.asgi import ASGIApp, Receive, Scope, Send
+from gateway.asgi import BODY_PASSES_THROUGH, ASGIApp, Message, Receive, Scope, Send
 from gateway.clientip import TrustedProxies
 from gateway.facade.calls import MAX_TIMEOUT, Core, body_too_large, body_too_slow
 from gateway.facade.errors import ApiError
@@ -177,7 +177,12 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        size = 0
+        framings = 0  # Content-Length and Transfer-Encoding lines
+        for name, value in scope["headers"]:
+            size += len(name) + len(value) + 4
+            if name == b"content-length" or name == b"transfer-encoding":
+                framings += 1
         if size > self.max_header_size:
             error = ApiError(431, f"The request headers exceed {self.max_header_size} bytes.",
                              code="headers_too_large")
@@ -185,6 +190,8 @@ class GuardMiddleware:
                         "headers": [(b"content-type", JSON.encode())]})
             await send({"type": "http.response.body", "body": error.body()})
             return
+        if framings > 1 and scope.get("http_version", "1.1") in ("1.0", "1.1"):
+            send = _closing_after(send)  # a body framed two ways: the connection goes after
         if scope["path"].startswith(_UNCOUNTED):
             await self.app(scope, receive, send)
             return
@@ -193,3 +200,18 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.in_flight.exit()
+
+
+def _closing_after(send: Send) -> Send:
+    """``send`` whose answer says ``Connection: close``: a request framed by both
+    ``Content-Length`` and ``Transfer-Encoding`` (or either one twice) may be a smuggling
+    attempt, and RFC 9112 (6.3) has the server close the connection after answering it."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()),
+                                              (b"connection", b"close")]}
+        await send(message)
+
+    setattr(closing, BODY_PASSES_THROUGH, send)  # bodies pass unchanged
+    return closing

@@ -187,3 +187,28 @@ providers:
     breakers = httpx.get(gw.http_url + "/admin/circuit-breakers", headers=admin).json()
     up = next(b for b in breakers["circuit_breakers"] if b["provider"] == "up")
     assert up["state"] == "CIRCUIT_BREAKER_STATE_CLOSED" and int(up.get("failures", 0)) == 0
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+])
+def test_a_body_framed_two_ways_is_answered_then_the_connection_closed(
+        gateway_factory: Factory, framing: bytes) -> None:
+    # Was answered with the connection kept, so whatever the client meant by the other
+    # framing could be read as the next request (RFC 9112, 6.3: close after answering).
+    gw = gateway_factory(None)
+    body = json.dumps(GOOD).encode()
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\n" + framing + b"\r\n"
+                     + b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body))
+        head, _ = read_response(sock)
+        assert head.startswith("HTTP/1.1 200") and "connection: close" in head.lower()
+        assert closed_by_server(sock, within=2)
+    with socket.create_connection(("127.0.0.1", gw.http_port)) as sock:  # one framing: kept
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+        head, _ = read_response(sock)
+        assert head.startswith("HTTP/1.1 200") and "connection: close" not in head.lower()
+        assert not closed_by_server(sock, within=0.3)
