@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.admin_cli import add_admin_commands, run_admin_command
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, Settings, load_settings, mask_url
 from gateway.observability.logging import configure_logging
 
 __all__ = ["main"]
@@ -64,7 +64,7 @@ def _config_check(path: str) -> int:
     print(f"  http: {settings.server.address}   grpc: {settings.server.grpc_address}")
     print("  providers:")
     for name, provider in settings.providers.items():
-        where = provider.base_url or "(default endpoint)"
+        where = mask_url(provider.base_url) if provider.base_url else "(default endpoint)"
         key = "api key set" if provider.api_key else "no api key"
         print(f"    {name}: {provider.type} at {where}, {key}")
     print("  models:")

@@ -283,7 +283,7 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"'{value}' is not a duration (use e.g. 500ms, 30s, 5m, 1h)")
+        raise ValueError("not a duration (use e.g. 500ms, 30s, 5m, 1h)")
     return total
 
 
@@ -291,7 +291,7 @@ def parse_address(address: str, default_host: str = "0.0.0.0") -> tuple[str, int
     """``":8080"`` -> ``("0.0.0.0", 8080)``; ``"[::1]:9"`` -> ``("::1", 9)``."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"'{address}' is not HOST:PORT")
+        raise ValueError("not HOST:PORT")
     host = host.strip("[]") or default_host
     return host, int(port)
 
@@ -307,6 +307,77 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
         return value
 
     return _VAR.sub(sub, text)
+
+
+class _Unquoted(str):
+    """A plain (unquoted) YAML scalar that held a ``${VAR}`` reference."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, telling unquoted references apart from quoted ones."""
+
+
+_HELD = re.compile(r"zz_gateway_ref_(\d+)_zz")  # a reference's stand-in while YAML parses
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    value = loader.construct_scalar(node)
+    return _Unquoted(value) if node.style is None and _HELD.search(value) else str(value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+
+
+def _parse(text: str, env: Mapping[str, str]) -> Any:
+    """The YAML in ``text`` with ``${VAR}`` expanded in its values after parsing, never in its
+    text: a value (a secret with a quote, a brace or a colon) cannot change the parse or
+    reach a parse error. While YAML parses, each reference stands as a plain word, so it may
+    stand anywhere a value may, quoted or not, flow style included. An unquoted reference
+    is then read as YAML reads a plain scalar in its place (a number, a boolean, nothing);
+    a quoted one stays a string."""
+    refs: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        refs.append(match.group(0))
+        return f"zz_gateway_ref_{len(refs) - 1}_zz"
+
+    data = yaml.load(_VAR.sub(hold, text), Loader=_Loader)  # _Loader is a SafeLoader
+
+    def expand(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {expand(key): expand(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [expand(item) for item in value]
+        if not isinstance(value, str) or not _HELD.search(value):
+            return value
+        expanded = expand_env(_HELD.sub(lambda m: refs[int(m.group(1))], value), env)
+        if not isinstance(value, _Unquoted):
+            return expanded
+        try:
+            scalar = yaml.safe_load(expanded)
+        except yaml.YAMLError:
+            return expanded
+        return scalar if scalar is None or isinstance(scalar, bool | int | float) else expanded
+
+    return expand(data)
+
+
+def _kind(value: Any) -> str:
+    """What a wrong value is, without the value (it may be a misplaced secret)."""
+    if isinstance(value, str):
+        return "a string"
+    return "nothing" if value is None else type(value).__name__
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any user and password replaced by ``***`` (for output)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _type_name(tp: Any) -> str:
@@ -340,7 +411,7 @@ def _build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         allowed = typing.get_args(tp)
         if value not in allowed:
             choices = ", ".join(map(repr, allowed))
-            problems.append(f"{path}: must be one of {choices}, got {value!r}")
+            problems.append(f"{path}: must be one of {choices}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -369,13 +440,13 @@ def _build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
             return value.lower() in ("true", "1")
         if not isinstance(value, bool):
-            problems.append(f"{path}: expected true or false, got {value!r}")
+            problems.append(f"{path}: expected true or false, got {_kind(value)}")
         return value
     if tp is int:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{path}: expected an integer, got {value!r}")
+            problems.append(f"{path}: expected an integer, got {_kind(value)}")
         return value
     if tp is float:
         if isinstance(value, str):
@@ -384,7 +455,7 @@ def _build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(f"{path}: expected a number, got {value!r}")
+            problems.append(f"{path}: expected a number, got {_kind(value)}")
             return value
         return float(value)
     if tp is str:
@@ -592,7 +663,7 @@ def load_settings(
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{path}: cannot read: {exc}"]) from None
         try:
-            data = yaml.safe_load(expand_env(text, env)) or {}
+            data = _parse(text, env) or {}
         except yaml.YAMLError as exc:
             raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
         if not isinstance(data, dict):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli import main
 from gateway.config import (
     ConfigError,
     ModelConfig,
@@ -173,6 +174,54 @@ providers:
     assert settings.providers["up"].base_url == "http://vllm:8000/v1"
     assert settings.providers["up"].api_key == "k-123"
     assert settings.providers["other"].api_key == ""
+
+
+SECRET = 'sk-"q}{u:o#te\'-canary'  # quotes, braces, a colon and a hash: YAML syntax
+
+
+def test_a_secret_with_yaml_syntax_is_expanded_after_parsing(tmp_path: Path) -> None:
+    # Was expanded into the text before parsing: such a secret broke the YAML, and the
+    # parse error quoted it.
+    settings = load_text(tmp_path, """
+providers:
+  up: {type: openai_compatible, base_url: "http://u:8000/v1", api_key: "${UP_KEY}"}
+  other: {type: openai, api_key: ${UP_KEY}}
+server: {max_request_body_size: ${BODY}, keep_alive_timeout: ${KEEP:-5s}}
+circuit_breaker: {distributed: ${DIST:-false}}
+""", env={"UP_KEY": SECRET, "BODY": "1024"})
+    assert settings.providers["up"].api_key == SECRET
+    assert settings.providers["other"].api_key == SECRET
+    assert settings.server.max_request_body_size == 1024
+    assert settings.server.keep_alive_timeout == 5
+    assert settings.circuit_breaker.distributed is False
+
+
+@pytest.mark.parametrize("text", [
+    "providers: {up: {type: openai, api_key: '${K}'}}\nserver: {address: [unclosed",
+    "server: {max_request_body_size: ${K}}",
+    "server: {drain_timeout: ${K}}",
+    "logging: {level: ${K}}",
+    "circuit_breaker: {distributed: ${K}}",
+    "server: {address: '${K}'}",
+])
+def test_no_problem_echoes_a_value(tmp_path: Path, text: str) -> None:
+    found = problems(tmp_path, text, env={"K": SECRET})
+    assert found and SECRET not in "\n".join(found) and "canary" not in "\n".join(found)
+
+
+def test_no_environment_problem_echoes_a_value(tmp_path: Path) -> None:
+    found = problems(tmp_path, "{}", env={"SHUTDOWN_TIMEOUT": SECRET, "ADDR": SECRET})
+    assert len(found) == 2 and "canary" not in "\n".join(found)
+
+
+def test_config_check_masks_url_credentials(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("providers: {up: {type: openai_compatible, "
+                    "base_url: 'https://user:pa55-canary@vllm:8000/v1'}}")
+    assert main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "canary" not in out and "https://***@vllm:8000/v1" in out
 
 
 # --- errors name their path ----------------------------------------------------------------
