@@ -132,6 +132,9 @@ class ConversationsConfig:
     dsn: str = ""
     driver: Literal["", "pgx", "sqlite3"] = ""
     ttl: Duration = Duration(3600)
+    # A stored response belongs to the key or token subject that made it; true shares it
+    # with every identity of the same tenant.
+    share_within_tenant: bool = False
 
 
 @dataclass(frozen=True, slots=True)

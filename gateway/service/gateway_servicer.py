@@ -96,7 +96,9 @@ def _cache_key(owner: str, request: chat_pb2.ChatRequest) -> str | None:
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def __init__(self, router: Router, pricing: Pricing, admission: Admission, budgets: Budgets,
                  conversations: ConversationStore, conversation_ttl: float,
-                 cache: ResponseCache | None = None, cache_ttl: float = 300.0):
+                 cache: ResponseCache | None = None, cache_ttl: float = 300.0, *,
+                 share_within_tenant: bool = False):
+        self._share_within_tenant = share_within_tenant
         self._cache = cache
         self._cache_ttl = cache_ttl
         self._router = router
@@ -288,10 +290,15 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
 
     # --- the Responses API -----------------------------------------------------------------
 
+    def _owner(self, identity: Identity) -> str:
+        """Who may read, continue and delete a stored response: the key or token subject that
+        made it (SPEC section 9), or its whole tenant with ``share_within_tenant``."""
+        return identity.owner if self._share_within_tenant else identity.rate_subject
+
     async def _history(self, previous_id: str, identity: Identity) -> list[chat_pb2.ChatMessage]:
         if not previous_id:
             return []
-        record = await self._conversations.get(previous_id, identity.owner)
+        record = await self._conversations.get(previous_id, self._owner(identity))
         if record is None:
             raise NotFoundError(f"no response '{previous_id}' (it may have expired)",
                                 param="previous_response_id")
@@ -302,7 +309,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                     new_input: Sequence[chat_pb2.ChatMessage]) -> None:
         now = time.time()
         await self._conversations.put(ConversationRecord(
-            id=response.id, owner=identity.owner,
+            id=response.id, owner=self._owner(identity),
             document=responses.stored(response, history, new_input),
             created_at=now, expires_at=now + self._conversation_ttl))
 
@@ -379,7 +386,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     async def GetResponse(
         self, request: gateway_service_pb2.GetResponseRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.GetResponseResponse:
-        record = await self._conversations.get(request.response_id, _identity().owner)
+        record = await self._conversations.get(request.response_id, self._owner(_identity()))
         if record is None:
             raise NotFoundError(f"no response '{request.response_id}'", param="response_id")
         stored = responses_pb2.StoredResponse.FromString(record.document)
@@ -388,7 +395,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     async def DeleteResponse(
         self, request: gateway_service_pb2.DeleteResponseRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.DeleteResponseResponse:
-        if not await self._conversations.delete(request.response_id, _identity().owner):
+        if not await self._conversations.delete(request.response_id,
+                                                 self._owner(_identity())):
             raise NotFoundError(f"no response '{request.response_id}'", param="response_id")
         return gateway_service_pb2.DeleteResponseResponse(response_id=request.response_id,
                                                           deleted=True)

@@ -140,7 +140,9 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     local = LocalChannel(interceptor, traced=traced)
     gateway = GatewayServicer(services.router, services.pricing, services.admission,
                               services.budgets, services.conversations,
-                              services.conversation_ttl, services.cache, services.cache_ttl)
+                              services.conversation_ttl, services.cache, services.cache_ttl,
+                              share_within_tenant=services.settings.conversations
+                              .share_within_tenant)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
                           services.tenants)
     health = HealthServicer()

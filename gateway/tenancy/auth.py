@@ -59,7 +59,8 @@ class Identity:
 
     @property
     def owner(self) -> str:
-        """Who owns what this identity stores (conversations): its tenant, else itself."""
+        """The scope this identity shares with its tenant (the response cache, and stored
+        responses with ``conversations.share_within_tenant``): its tenant, else itself."""
         return f"tenant:{self.tenant_id}" if self.tenant_id else self.rate_subject
 
 

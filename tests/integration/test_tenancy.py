@@ -413,3 +413,33 @@ providers:
         assert r.status_code == 200, r.text
         assert "set-cookie" not in r.headers  # nor is it passed back to the client
     assert [call.headers.get("Cookie") for call in fake_openai.requests[-2:]] == [None, None]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_stored_response_belongs_to_the_key_that_made_it(gateway_factory: Factory,
+                                                           shared: bool) -> None:
+    # Was tenant-wide: two users (keys, OIDC subjects) of one organisation read, continued
+    # and deleted each other's stored responses (SPEC section 9: only the identity that
+    # made one). Sharing within the tenant is a setting.
+    extra = "conversations: {share_within_tenant: true}" if shared else ""
+    gw = gateway_factory(keyed(extra), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    tenant_id, mine = new_tenant(gw)
+    r = admin(gw, "POST", f"/tenants/{tenant_id}/keys", {"name": "colleague"})
+    assert r.status_code == 201, r.text
+    theirs = r.json()["secret"]
+
+    def call(method: str, path: str, key: str, body: object = None) -> httpx.Response:
+        return httpx.request(method, gw.http_url + path, json=body, timeout=20,
+                             headers={"Authorization": f"Bearer {key}"})
+
+    made = call("POST", "/v1/responses", mine, {"model": "mock-1", "input": "my plan"})
+    assert made.status_code == 200, made.text
+    rid = made.json()["id"]
+    go_on = {"model": "mock-1", "input": "go on", "previous_response_id": rid}
+    expected = 200 if shared else 404
+    assert call("GET", f"/v1/responses/{rid}", theirs).status_code == expected
+    assert call("POST", "/v1/responses", theirs, go_on).status_code == expected
+    assert call("GET", f"/v1/responses/{rid}", mine).status_code == 200
+    assert call("POST", "/v1/responses", mine, go_on).status_code == 200
+    assert call("DELETE", f"/v1/responses/{rid}", theirs).status_code == expected
+    assert call("GET", f"/v1/responses/{rid}", mine).status_code == (404 if shared else 200)
