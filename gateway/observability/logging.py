@@ -136,7 +136,7 @@ class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         safe = redact(message)
-        if safe != message:
+        if record.args or safe != message:  # formatted once: the formatter reuses it
             record.msg, record.args = safe, None
         fields = getattr(record, "fields", None)
         if fields:

@@ -68,10 +68,12 @@ def test_a_record_with_args_fields_and_a_traceback() -> None:
     assert "ValueError: bad key [redacted]" in record.exc_text
 
 
-def test_a_clean_record_is_untouched() -> None:
+def test_a_clean_record_keeps_its_message() -> None:
     record = logging.LogRecord("gateway", logging.INFO, __file__, 1, "served %d", (3,), None)
+    record.fields = {"model": "gpt-4o-mini", "count": 3}
     assert RedactFilter().filter(record)
-    assert (record.msg, record.args) == ("served %d", (3,))
+    assert record.getMessage() == "served 3"  # formatted once, here
+    assert record.fields == {"model": "gpt-4o-mini", "count": 3}
 
 
 @pytest.mark.parametrize(("name", "level", "passes"), [
