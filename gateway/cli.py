@@ -94,6 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
+    log.debug("logging configured", extra={"fields": {"level": settings.logging.level,
+                                                      "format": settings.logging.format}})
     for note in settings.notes:
         log.info(note)
     if args.workers > 1:

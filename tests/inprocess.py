@@ -40,7 +40,12 @@ import uvloop
 
 from gateway.app import Gateway
 from gateway.config import Settings, load_settings
-from gateway.observability.logging import JsonFormatter, TextFormatter
+from gateway.observability.logging import (
+    JsonFormatter,
+    RedactFilter,
+    TextFormatter,
+    gateway_or_warning,
+)
 
 __all__ = ["InProcessGateway", "SplitGateway", "clean_env", "start_in_process", "start_split"]
 
@@ -48,8 +53,7 @@ Only = Literal["grpc", "http"] | None
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "warn": logging.WARNING, "error": logging.ERROR}
-# Held at warning by the process's logging setup (gateway/observability/logging.py).
-_QUIET = ("hypercorn.access", "hypercorn.error", "asyncio")
+_redact = RedactFilter()
 _serial = itertools.count(1)
 # The root logger's level while gateways run: low enough for the most verbose of them.
 _levels_lock = threading.Lock()
@@ -93,7 +97,8 @@ class _Capture(logging.Handler):
     def filter(self, record: logging.LogRecord) -> bool:
         if _current.get() is not self.gateway and record.threadName != self.gateway.name:
             return False
-        if record.name.startswith(_QUIET) and record.levelno < logging.WARNING:
+        # As the process's logging setup (gateway/observability/logging.py) does.
+        if not gateway_or_warning(record) or not _redact.filter(record):
             return False
         # grpc's complaint about client metadata that is not UTF-8 (dropped by the process).
         return not (record.name == "grpc._cython.cygrpc"

@@ -22,7 +22,7 @@ logging: {{level: debug, format: json}}
 providers:
   up: {{type: openai, base_url: "{fake_openai.base_url}/v1", api_key: "${{UP_KEY}}",
         models: [m]}}
-""", env={"UP_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_KEY": ADMIN,
+""", env={"UP_KEY": UPSTREAM_KEY, "GATEWAY_ADMIN_KEY": ADMIN, "LOG_LEVEL": "debug",
           "REDIS_URL": "redis://:redis-pass-secret@127.0.0.1:1/0"},
         wait="/health")  # the Redis here never answers: the replica is alive, never ready
     body = {"model": "up/m", "messages": [{"role": "user", "content": PROMPT}]}
@@ -58,3 +58,28 @@ def test_text_format_for_development(process_factory: Callable[..., GatewayProce
     assert gw.stop() == 0
     line = next(li for li in gw.logs().splitlines() if "request_id=text-1" in li)
     assert " INFO " in line and "status=OK" in line and not line.startswith("{")
+
+
+def test_debug_level_never_logs_http2_credentials(
+        process_factory: Callable[..., GatewayProcess]) -> None:
+    """Issue 19 item 7: at ``level: debug`` the hpack logger printed every decoded header of
+    an HTTP/2 request, bearer tokens included. Third-party loggers stay at warning and a
+    redaction filter guards the handler; the gateway's own debug lines still appear."""
+    bearer, api_key = "sk-h2-canary-bearer-1d9c7e", "h2-canary-api-key-77ab31"
+    gw = process_factory("logging: {level: debug, format: json}\n", env={"LOG_LEVEL": "debug"})
+    with httpx.Client(http1=False, http2=True) as client:  # h2c, prior knowledge
+        reply = client.post(gw.http_url + "/v1/chat/completions",
+                            json={"model": "mock-1", "messages": [{"role": "user",
+                                                                    "content": "hi"}]},
+                            headers={"Authorization": f"Bearer {bearer}", "x-api-key": api_key,
+                                     "X-Request-ID": "h2-debug-1"})
+    assert reply.http_version == "HTTP/2"
+    assert gw.stop() == 0
+
+    text = gw.logs()
+    assert bearer not in text and api_key not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert any(line["level"] == "debug" and line["logger"].startswith("gateway")
+               for line in lines)
+    assert all(line["logger"].startswith("gateway") or line["level"] not in ("debug", "info")
+               for line in lines)
