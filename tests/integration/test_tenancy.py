@@ -23,7 +23,7 @@ import pytest
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, RunningGateway, start_gateway
+from tests.conftest import ROOT, GatewayProcess, RunningGateway, start_gateway
 from tests.fakes.oidc import FakeIssuer
 from tests.fakes.openai import FakeOpenAI, completion
 from tests.fakes.server import Reply
@@ -413,3 +413,21 @@ providers:
         assert r.status_code == 200, r.text
         assert "set-cookie" not in r.headers  # nor is it passed back to the client
     assert [call.headers.get("Cookie") for call in fake_openai.requests[-2:]] == [None, None]
+
+
+def test_auth_off_with_an_admin_key_is_named_at_start_up(
+    process_factory: Callable[..., GatewayProcess],
+) -> None:
+    """Issue 19 item 12: with an admin key and no auth method on, a caller without a key is
+    served outside every tenant's restrictions; the start-up log says so, once."""
+    exposed = process_factory(None, env={"GATEWAY_ADMIN_KEY": "adm-warn"})
+    quiet = process_factory(None)  # the quick start: anonymous callers are the point
+    guarded = process_factory("auth: {api_keys: {enabled: true}}",
+                              env={"GATEWAY_ADMIN_KEY": "adm-warn"})
+    r = httpx.post(exposed.http_url + "/v1/chat/completions",
+                   json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200  # today's behaviour is kept: the warning names it
+    assert exposed.logs().count("auth is off although admin keys are configured") == 1
+    assert "adm-warn" not in exposed.logs()
+    assert "auth is off" not in quiet.logs()
+    assert "auth is off" not in guarded.logs()
