@@ -250,6 +250,8 @@ class Gateway:
             # Loads the issuer's keys now; an outage only logs.
             oidc = await self._opened("oidc", OidcVerifier(s.auth.oidc))
         authenticator = Authenticator(s.auth, store, oidc)
+        if (risk := await authenticator.unguarded()) is not None:
+            log.warning(risk)
         limiter: RateLimiter = LocalRateLimiter()
         if s.redis.url:
             redis_limiter = RedisRateLimiter(self.redis())

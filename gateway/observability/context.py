@@ -29,6 +29,7 @@ class RequestContext:
     cost_usd: float = 0.0
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (unary calls)
     stream: bool = False
+    known_model: bool = False  # ``model`` is configured or was served (see metrics)
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

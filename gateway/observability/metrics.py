@@ -3,8 +3,10 @@
 Recording goes through the small functions at the bottom, which cache label
 children (no ``.labels()`` lookups on the hot path) and keep label values
 bounded: provider names come from the config, statuses from a fixed set, and
-model names, which clients choose, are admitted up to :data:`MAX_MODEL_LABELS`
-distinct values and reported as ``other`` beyond that.
+model names, which clients choose, take a value of their own only once they have
+proved real (a configured name, or one an upstream answered), up to
+:data:`MAX_MODEL_LABELS` distinct values; anything else is reported as ``other``,
+so a flood of unknown names (404s) cannot use up the room of real models.
 
 With ``--workers N`` the parent sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers
 start; prometheus-client then writes per-process files and :func:`render`
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 MAX_MODEL_LABELS = 200
+OTHER = "other"  # the model label of unknown names and of names beyond the bound
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -75,12 +78,17 @@ _models: dict[str, str] = {}
 _children: dict[tuple[Any, ...], Any] = {}
 
 
-def model_label(model: str) -> str:
-    """``model`` if already admitted or there is room; ``other`` beyond the bound."""
+def model_label(model: str, admit: bool = True) -> str:
+    """``model`` if already admitted, or if ``admit`` (the name is known to be real) and
+    there is room; ``other`` otherwise.
+
+    >>> model_label("gpt-4o-mini-typo", admit=False)
+    'other'
+    """
     label = _models.get(model)
     if label is None:
-        if not model or len(_models) >= MAX_MODEL_LABELS:
-            return "other"  # not remembered: a flood of new names must not grow memory
+        if not admit or not model or len(_models) >= MAX_MODEL_LABELS:
+            return OTHER  # not remembered: a flood of new names must not grow memory
         label = _models[model] = model
     return label
 
@@ -93,8 +101,10 @@ def _child(metric: Any, *labels: str) -> Any:
     return child
 
 
-def request_done(provider: str, model: str, status: str, seconds: float) -> None:
-    model = model_label(model)
+def request_done(provider: str, model: str, status: str, seconds: float, *,
+                 admit: bool = True) -> None:
+    """One answered request; ``admit`` says whether ``model`` may take a label value."""
+    model = model_label(model, admit)
     provider = provider or "none"
     _child(REQUESTS, provider, model, status).inc()
     _child(DURATION, provider, model).observe(seconds)
@@ -104,8 +114,9 @@ def provider_error(provider: str, error_type: str) -> None:
     _child(PROVIDER_ERRORS, provider, error_type).inc()
 
 
-def tokens(provider: str, model: str, prompt: int, completion: int, cost_usd: float) -> None:
-    model = model_label(model)
+def tokens(provider: str, model: str, prompt: int, completion: int, cost_usd: float, *,
+           admit: bool = True) -> None:
+    model = model_label(model, admit)
     if prompt:
         _child(TOKENS, provider, model, "prompt").inc(prompt)
     if completion:

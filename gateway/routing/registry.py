@@ -52,6 +52,7 @@ class Route:
     targets: tuple[Target, ...]
     fallbacks: tuple[str, ...] = ()
     timeout: float | None = None
+    configured: bool = False  # a name from the config (`models:` or a provider's `models`)
 
 
 def weighted_order(targets: Sequence[Target], rng: random.Random) -> list[Target]:
@@ -88,6 +89,7 @@ class ModelRegistry:
                               for t in m.targets),
                 fallbacks=m.fallbacks,
                 timeout=m.timeout,
+                configured=True,
             )
             for m in models
         }
@@ -97,6 +99,7 @@ class ModelRegistry:
         self._advertised = [
             f"{name}/{model}" for name, cfg in provider_configs.items() for model in cfg.models
         ]
+        self._listed = frozenset(self._advertised)
         self._discover = [name for name, cfg in provider_configs.items() if not cfg.models]
         self._discovered: dict[str, tuple[float, list[str]]] = {}
         self._discovery_lock = asyncio.Lock()
@@ -112,7 +115,8 @@ class ModelRegistry:
             return route
         provider_name, slash, model = name.partition("/")
         if slash and model and provider_name in self._providers:
-            route = Route(name=name, targets=(Target(self._providers[provider_name], model),))
+            route = Route(name=name, targets=(Target(self._providers[provider_name], model),),
+                          configured=name in self._listed)
         elif not slash and self._default:
             route = Route(name=name, targets=(Target(self._providers[self._default], name),))
         else:

@@ -70,6 +70,7 @@ class Served:
     model: str = ""
     attempts: int = 0
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (unary calls)
+    known_model: bool = False  # the name resolved to a configured route (or hit the cache)
 
     def attempt(self, target: Target) -> None:
         self.provider, self.model = target.provider.name, target.model
@@ -97,9 +98,11 @@ class Router:
                 raise
             return self.registry.resolve(f"{provider}/{model}")  # a bare name, directed
 
-    def candidates(self, model: str, hints: RoutingHints = NO_HINTS
-                   ) -> list[Candidate[Target]]:
+    def candidates(self, model: str, hints: RoutingHints = NO_HINTS,
+                   served: Served | None = None) -> list[Candidate[Target]]:
         route = self._resolve(model, hints)
+        if served is not None:
+            served.known_model = route.configured
         groups: list[Route] = [route]
         for name in route.fallbacks:
             try:
@@ -154,7 +157,7 @@ class Router:
                 return result
 
         result, _, _ = await self.pipeline.run(
-            self.candidates(model, hints), call, deadline_at=self._deadline_at(deadline),
+            self.candidates(model, hints, served), call, deadline_at=self._deadline_at(deadline),
             on_attempt=served.attempt, on_refused=served.refused)
         return result
 
@@ -204,7 +207,7 @@ class Router:
             return chunks, first, span
 
         (chunks, first, span), _, ticket = await self.pipeline.run(
-            self.candidates(request.model, hints), open_stream,
+            self.candidates(request.model, hints, served), open_stream,
             deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
             on_refused=served.refused)
         outcome = Outcome.IGNORED

@@ -176,12 +176,14 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                 await _send_headers(context, {**admitted.headers,
                                               "x-cache": "MISS" if hit is None else "HIT"})
                 if hit is not None:
+                    served.known_model = True  # an upstream answered this name before
                     return hit
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
                                                  hints=_hints(context, admitted))
             self._account(ctx, served, completion.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
         response = proto.completion_to_proto(completion, self._info(ctx, served, started))
         if key is not None and self._cache is not None:
@@ -238,6 +240,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         finally:
             metrics.ACTIVE_STREAMS.dec()
             ctx.provider = served.provider
+            ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
 
     async def CreateEmbeddings(
@@ -255,6 +258,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             self._account(ctx, served, result.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
         return proto.embeddings_to_proto(result, self._info(ctx, served, started))
 
@@ -328,6 +332,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             self._account(ctx, served, completion.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
         response = responses.build_response(responses.new_response(req), completion)
         response.gateway.CopyFrom(self._info(ctx, served, started))
@@ -381,6 +386,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         finally:
             metrics.ACTIVE_STREAMS.dec()
             ctx.provider = served.provider
+            ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
 
     async def GetResponse(

@@ -125,10 +125,13 @@ async def _fail(
 def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: str) -> None:
     elapsed = time.perf_counter() - started
     if ctx.model:  # an inference RPC (not ListModels, admin, ...)
-        metrics.request_done(ctx.provider, ctx.model, ctx.status, elapsed)
+        # A name takes a label value of its own only if it is configured or an upstream
+        # answered it: unknown names (404s, typos, junk) stay `other` and use no room.
+        admit = ctx.known_model or (ctx.status == "OK" and bool(ctx.provider))
+        metrics.request_done(ctx.provider, ctx.model, ctx.status, elapsed, admit=admit)
         if ctx.provider:
             metrics.tokens(ctx.provider, ctx.model, ctx.prompt_tokens, ctx.completion_tokens,
-                           ctx.cost_usd)
+                           ctx.cost_usd, admit=admit)
         if not ctx.stream:
             metrics.overhead(elapsed - ctx.upstream_seconds)
     if log.isEnabledFor(logging.INFO):

@@ -7,7 +7,10 @@ tenant's API key, looked up by its SHA-256. While an auth method is enabled
 (``auth.api_keys.enabled`` or ``auth.oidc.enabled``) anything else is a 401. While
 none is, a caller without a valid credential is identified by its client IP: the
 OpenAI SDKs always send some bearer token, and a gateway without auth must take
-them all; a valid key still identifies its tenant (limits, budget, usage).
+them all; a valid key still identifies its tenant (limits, budget, usage). That
+is a risk once admin keys or tenants exist (a restricted tenant's key is refused
+while the same caller with no key is served): :meth:`Authenticator.unguarded`
+names it, and the app logs it at start-up.
 
 Keys and tenants are cached for :data:`CACHE_TTL` seconds, so a revocation or a
 tenant change reaches every replica within that time without a database query
@@ -112,6 +115,29 @@ class Authenticator:
         self.required = config.api_keys.enabled or oidc is not None
         self._keys: _TtlCache[str, ApiKey] = _TtlCache(clock)
         self._tenants: _TtlCache[str, Tenant] = _TtlCache(clock)
+
+    async def unguarded(self) -> str | None:
+        """A warning if no auth method is on although admin keys or tenants exist, else None.
+
+        Example::
+
+            auth = Authenticator(AuthConfig(admin_keys=("adm",)), MemoryTenantStore(), None)
+            await auth.unguarded()  # 'auth is off although admin keys are configured: ...'
+        """
+        if self.required:
+            return None
+        present = []
+        if self._admin_keys:
+            present.append("admin keys are configured")
+        if await self._store.list_tenants():
+            present.append("the tenant store holds tenants")
+        if not present:
+            return None  # zero config: serving anonymous callers is the point
+        return (f"auth is off although {' and '.join(present)}: a caller with no valid key "
+                "is served as its client IP, outside every tenant's allowed models, limits "
+                "and budget (a restricted tenant's key is refused, the same caller without "
+                "it is served); set auth.api_keys.enabled: true (tenant keys still work) or "
+                "enable auth.oidc to refuse anonymous callers")
 
     def forget(self) -> None:
         """Drop cached keys and tenants (after an admin change in this process)."""

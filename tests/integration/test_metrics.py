@@ -79,7 +79,7 @@ def test_metrics_follow_the_traffic(process_factory: Callable[..., GatewayProces
     assert value(data, req, provider="up", model="smart", status="OK") == 3
     assert value(data, req, provider="mock", model="mock/echo", status="OK") == 1
     assert value(data, req, provider="up", model="smart", status="UNAVAILABLE") == 3
-    assert value(data, req, provider="none", model="nope", status="NOT_FOUND") == 1
+    assert value(data, req, provider="none", model="other", status="NOT_FOUND") == 1  # unknown
     assert value(data, "gateway_request_duration_seconds_count", provider="up",
                  model="smart") == 6
     errors = "gateway_provider_errors_total"
@@ -138,6 +138,29 @@ def test_unbounded_model_names_do_not_grow_the_label_set(
     models = {dict(labels)["model"] for (name, labels) in data
               if name == "gateway_requests_total"}
     assert len(models) <= 201 and "other" in models
+
+
+def test_unknown_model_names_use_no_label_room(
+    process_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI,
+) -> None:
+    """Issue 19 item 11: 205 junk names (404s) used to fill the 200 label values, and the
+    real model asked for next was counted as `other`."""
+    gw = process_factory(config(fake_openai))
+    with httpx.Client(base_url=gw.http_url) as c:
+        for i in range(205):
+            r = c.post("/v1/chat/completions", json={"model": f"junk-{i}", "messages": HI})
+            assert r.status_code == 404
+        for model in ("smart", "mock/echo", "mock/unlisted"):  # the last: served, not listed
+            r = c.post("/v1/chat/completions", json={"model": model, "messages": HI})
+            assert r.status_code == 200, r.text
+    data = samples(gw)
+    req = "gateway_requests_total"
+    assert value(data, req, provider="none", model="other", status="NOT_FOUND") == 205
+    assert value(data, req, provider="up", model="smart", status="OK") == 1
+    assert value(data, req, provider="mock", model="mock/echo", status="OK") == 1
+    assert value(data, req, provider="mock", model="mock/unlisted", status="OK") == 1
+    models = {dict(labels)["model"] for (name, labels) in data if name == req}
+    assert models == {"other", "smart", "mock/echo", "mock/unlisted"}
 
 
 def test_every_metric_the_alerts_use_is_exported(

@@ -23,7 +23,7 @@ import pytest
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, RunningGateway, start_gateway
+from tests.conftest import ROOT, GatewayProcess, RunningGateway, start_gateway
 from tests.fakes.oidc import FakeIssuer
 from tests.fakes.openai import FakeOpenAI, completion
 from tests.fakes.server import Reply
@@ -443,3 +443,21 @@ def test_a_stored_response_belongs_to_the_key_that_made_it(gateway_factory: Fact
     assert call("POST", "/v1/responses", mine, go_on).status_code == 200
     assert call("DELETE", f"/v1/responses/{rid}", theirs).status_code == expected
     assert call("GET", f"/v1/responses/{rid}", mine).status_code == (404 if shared else 200)
+
+
+def test_auth_off_with_an_admin_key_is_named_at_start_up(
+    process_factory: Callable[..., GatewayProcess],
+) -> None:
+    """Issue 19 item 12: with an admin key and no auth method on, a caller without a key is
+    served outside every tenant's restrictions; the start-up log says so, once."""
+    exposed = process_factory(None, env={"GATEWAY_ADMIN_KEY": "adm-warn"})
+    quiet = process_factory(None)  # the quick start: anonymous callers are the point
+    guarded = process_factory("auth: {api_keys: {enabled: true}}",
+                              env={"GATEWAY_ADMIN_KEY": "adm-warn"})
+    r = httpx.post(exposed.http_url + "/v1/chat/completions",
+                   json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200  # today's behaviour is kept: the warning names it
+    assert exposed.logs().count("auth is off although admin keys are configured") == 1
+    assert "adm-warn" not in exposed.logs()
+    assert "auth is off" not in quiet.logs()
+    assert "auth is off" not in guarded.logs()
