@@ -5,10 +5,9 @@ For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it 
 the trailing metadata, opens a :class:`RequestContext`, authenticates the caller
 (the same way for REST, which arrives through the facade, and for gRPC clients),
 refuses AdminService to non-admins, and only then reads the request message, so an
-unauthenticated call costs its metadata and never a decoded message (issue 19). It
-refuses request bytes that are not a valid message (INVALID_ARGUMENT, where grpc would
-answer UNKNOWN), turns a
-:class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
+unauthenticated call costs its metadata and never a decoded message. It refuses request
+bytes that are not a valid message (INVALID_ARGUMENT, where grpc would answer UNKNOWN),
+turns a :class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
 into a bare INTERNAL (logged with its traceback, never sent), and logs one line when
 the RPC ends. Wrapped handlers are cached per method.
 """

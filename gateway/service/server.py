@@ -133,7 +133,7 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     server = aio.server(interceptors=interceptors, options=(
         *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams),
         # A gzip-compressed message is refused RESOURCE_EXHAUSTED once it inflates past
-        # this: 16 unauthenticated 63 MiB messages once took 1 GB (issue 19).
+        # this (docs/reliability.md, limits on clients).
         ("grpc.max_receive_message_length", services.settings.server.max_request_body_size),
         # grpc counts a call's stream until this process releases it, a moment after the
         # client has its answer, and its rapid-reset protection refuses new streams past
