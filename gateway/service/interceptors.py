@@ -202,14 +202,18 @@ async def _receive(requests: AsyncIterator[Any]) -> Any:
     request = await anext(requests, None)
     if request is None:
         raise InvalidRequestError("the call carried no request message")
+    return _decoded(request)
+
+
+def _decoded(request: Any) -> Any:
     if isinstance(request, _Undecodable):
         raise InvalidRequestError(f"the request is not a valid message: {request.error}")
     return request
 
 
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
-                in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
-    async def handler(requests: AsyncIterator[Any], context: aio.ServicerContext) -> Any:
+                in_flight: InFlight, guard: Guard, streamed: bool) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
         metadata = read_metadata(context.invocation_metadata())
@@ -218,7 +222,8 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            return await behavior(await _receive(requests), context)
+            message = await _receive(request) if streamed else _decoded(request)
+            return await behavior(message, context)
         except aio.AbortError:
             raise
         except Exception as exc:
@@ -233,9 +238,8 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
 
 
 def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
-                 in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
-    async def handler(requests: AsyncIterator[Any],
-                      context: aio.ServicerContext) -> AsyncIterator[Any]:
+                 in_flight: InFlight, guard: Guard, streamed: bool) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
         metadata = read_metadata(context.invocation_metadata())
@@ -244,7 +248,8 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            async for response in behavior(await _receive(requests), context):
+            message = await _receive(request) if streamed else _decoded(request)
+            async for response in behavior(message, context):
                 yield response
         except aio.AbortError:
             raise
@@ -281,25 +286,34 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         self._cache[method] = wrapped
         return wrapped
 
-    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler, *,
+             streamed: bool = True) -> grpc.RpcMethodHandler:
         """``handler`` with this interceptor's work around it (the gRPC server's path and
         the in-process channel's alike).
 
-        A unary-request method is served as a client-streaming one, which HTTP/2 cannot
-        tell apart: grpc.aio reads and decodes a unary request before it runs the
-        handler, a streamed one only when the handler asks, after authentication.
+        On the gRPC server (``streamed``) a unary-request method is served as a
+        client-streaming one, which HTTP/2 cannot tell apart: grpc.aio reads and decodes a
+        unary request before it runs the handler, a streamed one only when the handler
+        asks, after authentication. The in-process channel passes messages the facade
+        built, already bounded by the REST body limit: it keeps the unary shapes.
         """
         if method.startswith(tracing.INFRASTRUCTURE_PREFIXES):
             return handler  # health and reflection: no auth, no request log
+        unary_kind = (grpc.stream_unary_rpc_method_handler if streamed
+                      else grpc.unary_unary_rpc_method_handler)
+        stream_kind = (grpc.stream_stream_rpc_method_handler if streamed
+                       else grpc.unary_stream_rpc_method_handler)
         if handler.unary_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
+            return unary_kind(
+                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard,
+                            streamed),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
+            return stream_kind(
+                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard,
+                             streamed),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )

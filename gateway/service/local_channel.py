@@ -181,33 +181,10 @@ class _StreamCall:
         return True
 
 
-class _One:
-    """The request as the interceptor's handlers read it: a stream of one message."""
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: Any) -> None:
-        self._message = message
-
-    def __aiter__(self) -> _One:
-        return self
-
-    async def __anext__(self) -> Any:
-        message, self._message = self._message, None
-        if message is None:
-            raise StopAsyncIteration
-        return message
-
-
-def _unwrapped(behavior: Callable[[Any, _Context], Any]) -> Callable[[_One, _Context], Any]:
-    """A unary-request handler the interceptor left alone, called with the message."""
-    return lambda requests, context: behavior(requests._message, context)
-
-
 class _UnaryMethod:
     __slots__ = ("_method", "_behavior", "_traced")
 
-    def __init__(self, method: str, behavior: Callable[[_One, _Context], Awaitable[Any]],
+    def __init__(self, method: str, behavior: Callable[[Any, _Context], Awaitable[Any]],
                  traced: bool):
         self._method, self._behavior, self._traced = method, behavior, traced
 
@@ -215,12 +192,12 @@ class _UnaryMethod:
                  metadata: Metadata = (), **_: Any) -> _UnaryCall:
         behavior, method = self._behavior, self._method
         if not self._traced:
-            return _UnaryCall(lambda context: behavior(_One(request), context),
+            return _UnaryCall(lambda context: behavior(request, context),
                               _Context(metadata, timeout))
 
         async def run(context: _Context) -> Any:
             with _span(method):
-                return await behavior(_One(request), context)
+                return await behavior(request, context)
 
         return _UnaryCall(run, _Context(metadata, timeout))
 
@@ -228,14 +205,14 @@ class _UnaryMethod:
 class _StreamMethod:
     __slots__ = ("_method", "_behavior", "_traced")
 
-    def __init__(self, method: str, behavior: Callable[[_One, _Context], AsyncIterator[Any]],
+    def __init__(self, method: str, behavior: Callable[[Any, _Context], AsyncIterator[Any]],
                  traced: bool):
         self._method, self._behavior, self._traced = method, behavior, traced
 
     def __call__(self, request: Any, *, timeout: float | None = None,
                  metadata: Metadata = (), **_: Any) -> _StreamCall:
         context = _Context(metadata, timeout)
-        messages = self._behavior(_One(request), context)
+        messages = self._behavior(request, context)
         if self._traced:
             messages = _traced(self._method, messages)
         return _StreamCall(messages, context)
@@ -269,32 +246,23 @@ class LocalChannel:
                                        handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         for name, handler in handlers.items():
             method = f"/{service}/{name}"
-            self._handlers[method] = self._interceptor.wrap(method, handler)
+            self._handlers[method] = self._interceptor.wrap(method, handler, streamed=False)
 
     # --- the client side: what the generated stubs call ---------------------------------
 
-    # The interceptor serves a unary request as a stream of one message (it reads the
-    # request after authentication), so the handlers here take :class:`_One`.
-
     def unary_unary(self, method: str, *_: Any, **__: Any) -> _UnaryMethod:
         handler = self._handler(method)
-        if handler.stream_unary is not None:
-            behavior = handler.stream_unary
-        elif handler.unary_unary is not None:  # health: not the interceptor's
-            behavior = _unwrapped(handler.unary_unary)
-        else:
+        if handler.unary_unary is None:
             raise ValueError(f"{method} is not a unary method")
-        return _UnaryMethod(method, behavior, self._traced and tracing.traced_method(method))
+        return _UnaryMethod(method, handler.unary_unary,
+                            self._traced and tracing.traced_method(method))
 
     def unary_stream(self, method: str, *_: Any, **__: Any) -> _StreamMethod:
         handler = self._handler(method)
-        if handler.stream_stream is not None:
-            behavior = handler.stream_stream
-        elif handler.unary_stream is not None:  # health: not the interceptor's
-            behavior = _unwrapped(handler.unary_stream)
-        else:
+        if handler.unary_stream is None:
             raise ValueError(f"{method} is not a server-streaming method")
-        return _StreamMethod(method, behavior, self._traced and tracing.traced_method(method))
+        return _StreamMethod(method, handler.unary_stream,
+                             self._traced and tracing.traced_method(method))
 
     def _handler(self, method: str) -> grpc.RpcMethodHandler:
         try:
