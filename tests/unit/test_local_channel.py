@@ -131,3 +131,44 @@ def test_only_registered_methods_can_be_called() -> None:
         Authenticator(AuthConfig(), MemoryTenantStore(), None), TrustedProxies(()))))
     with pytest.raises(ValueError, match="no servicer"):
         gateway_service_pb2_grpc.GatewayServiceStub(channel)
+
+
+class SlowKeys(MemoryTenantStore):
+    """A key store that answers when told: calls wait in authentication meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+        self.answer = asyncio.Event()
+
+    async def key_by_hash(self, key_hash: str) -> Any:
+        self.waiting += 1
+        await self.answer.wait()
+        return await super().key_by_hash(key_hash)
+
+
+async def test_calls_past_the_authenticating_bound_are_refused_at_once() -> None:
+    keys = SlowKeys()
+    guard = Guard(Authenticator(AuthConfig(), keys, None), TrustedProxies(()),
+                  max_authenticating=2)
+    channel = LocalChannel(RequestInterceptor(InFlight(), guard))
+    servicer = Servicer()
+    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, channel)
+    stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+
+    def call(token: str) -> Any:
+        return stub.ListModels(gateway_service_pb2.ListModelsRequest(), timeout=5,
+                               metadata=(("authorization", f"Bearer {token}"),))
+
+    waiting = [asyncio.ensure_future(call(f"sk-unknown-{i}")) for i in range(2)]
+    while keys.waiting < 2:
+        await asyncio.sleep(0)
+    with pytest.raises(aio.AioRpcError) as refused:
+        await asyncio.wait_for(call("sk-unknown-3"), 1)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert keys.waiting == 2 and not servicer.seen
+    keys.answer.set()
+    for done in await asyncio.gather(*waiting, return_exceptions=True):
+        assert isinstance(done, gateway_service_pb2.ListModelsResponse)  # auth is off
+    await call("sk-unknown-4")  # the bound is free again
+    assert len(servicer.seen) == 3
