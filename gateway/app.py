@@ -311,8 +311,7 @@ class Gateway:
         if isinstance(core, str):
             channel: aio.Channel | LocalChannel = aio.insecure_channel(core, options=(
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                # the core receives no more than this
-                ("grpc.max_send_message_length", s.server.max_request_body_size),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ), interceptors=tracing.grpc_client_interceptors() if traced else None)
             self._closes("core channel", channel.close)
         else:

@@ -4,10 +4,9 @@ mapping, the request log.
 For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it in
 the trailing metadata, opens a :class:`RequestContext`, authenticates the caller
 (the same way for REST, which arrives through the facade, and for gRPC clients),
-refuses AdminService to non-admins, and only then reads the request message, so an
-unauthenticated call costs its metadata and never a decoded message. It refuses request
-bytes that are not a valid message (INVALID_ARGUMENT, where grpc would answer UNKNOWN),
-turns a :class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
+refuses AdminService to non-admins, refuses request bytes that are not a valid
+message (INVALID_ARGUMENT, where grpc would answer UNKNOWN), turns a
+:class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
 into a bare INTERNAL (logged with its traceback, never sent), and logs one line when
 the RPC ends. Wrapped handlers are cached per method.
 """
@@ -30,7 +29,6 @@ from gateway.errors import (
     GatewayError,
     InvalidRequestError,
     PermissionDeniedError,
-    UnavailableError,
 )
 from gateway.lifecycle import InFlight
 from gateway.observability import context as reqctx
@@ -38,8 +36,7 @@ from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
 
-__all__ = ["MAX_AUTHENTICATING", "CallMetadata", "Guard", "RequestInterceptor",
-           "read_metadata"]
+__all__ = ["CallMetadata", "Guard", "RequestInterceptor", "read_metadata"]
 
 log = logging.getLogger("gateway.request")
 
@@ -48,10 +45,6 @@ _ADMIN_PREFIX = "/llmgateway.v1.AdminService/"
 # (mode 0600). A facade elsewhere, loopback included, must be in trusted_proxy_cidrs: any
 # local gRPC client could otherwise name its own address and evade per-client limits.
 _FACADE_PEERS = ("unix",)
-# Calls authenticating at once (an API key's store lookup, an OIDC token's JWKS fetch):
-# past it a call is refused at once with UNAVAILABLE rather than queued, so a flood of
-# bad credentials cannot pile up work behind a slow store (docs/reliability.md).
-MAX_AUTHENTICATING = 256
 
 
 @dataclass(slots=True)
@@ -88,15 +81,11 @@ def read_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> CallMet
 
 
 class Guard:
-    """Authentication for the interceptor: credentials and client address from metadata,
-    at most ``max_authenticating`` calls at once."""
+    """Authentication for the interceptor: credentials and client address from metadata."""
 
-    def __init__(self, authenticator: Authenticator, proxies: TrustedProxies, *,
-                 max_authenticating: int = MAX_AUTHENTICATING):
+    def __init__(self, authenticator: Authenticator, proxies: TrustedProxies):
         self.authenticator = authenticator
         self.proxies = proxies
-        self.max_authenticating = max_authenticating
-        self._authenticating = 0
 
     async def identify(self, method: str, metadata: CallMetadata, grpc_peer: str) -> Identity:
         peer = peer_address(grpc_peer)
@@ -104,13 +93,7 @@ class Guard:
             address = metadata.client_ip  # the facade resolved it, behind its trusted proxies
         else:
             address = self.proxies.client_ip(peer, metadata.forwarded)
-        if self._authenticating >= self.max_authenticating:
-            raise UnavailableError("too many calls are authenticating; retry shortly")
-        self._authenticating += 1
-        try:
-            identity = await self.authenticator.authenticate(metadata.token, address)
-        finally:
-            self._authenticating -= 1
+        identity = await self.authenticator.authenticate(metadata.token, address)
         if method.startswith(_ADMIN_PREFIX) and not identity.is_admin:
             if identity.kind == "ip":  # no credential at all
                 raise AuthenticationError("the admin API needs an admin key "
@@ -199,15 +182,6 @@ def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     return parse
 
 
-async def _receive(requests: AsyncIterator[Any]) -> Any:
-    """The call's one request message, read (and decoded) only now that the caller is
-    authenticated: until then grpc holds it undecoded, within the receive limit."""
-    request = await anext(requests, None)
-    if request is None:
-        raise InvalidRequestError("the call carried no request message")
-    return _decoded(request)
-
-
 def _decoded(request: Any) -> Any:
     if isinstance(request, _Undecodable):
         raise InvalidRequestError(f"the request is not a valid message: {request.error}")
@@ -215,7 +189,7 @@ def _decoded(request: Any) -> Any:
 
 
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
-                in_flight: InFlight, guard: Guard, streamed: bool) -> Callable[..., Any]:
+                in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
@@ -225,8 +199,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            message = await _receive(request) if streamed else _decoded(request)
-            return await behavior(message, context)
+            return await behavior(_decoded(request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
@@ -241,7 +214,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
 
 
 def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
-                 in_flight: InFlight, guard: Guard, streamed: bool) -> Callable[..., Any]:
+                 in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
@@ -251,8 +224,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            message = await _receive(request) if streamed else _decoded(request)
-            async for response in behavior(message, context):
+            async for response in behavior(_decoded(request), context):
                 yield response
         except aio.AbortError:
             raise
@@ -289,34 +261,20 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         self._cache[method] = wrapped
         return wrapped
 
-    def wrap(self, method: str, handler: grpc.RpcMethodHandler, *,
-             streamed: bool = True) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` with this interceptor's work around it (the gRPC server's path and
-        the in-process channel's alike).
-
-        On the gRPC server (``streamed``) a unary-request method is served as a
-        client-streaming one, which HTTP/2 cannot tell apart: grpc.aio reads and decodes a
-        unary request before it runs the handler, a streamed one only when the handler
-        asks, after authentication. The in-process channel passes messages the facade
-        built, already bounded by the REST body limit: it keeps the unary shapes.
-        """
+        the in-process channel's alike)."""
         if method.startswith(tracing.INFRASTRUCTURE_PREFIXES):
             return handler  # health and reflection: no auth, no request log
-        unary_kind = (grpc.stream_unary_rpc_method_handler if streamed
-                      else grpc.unary_unary_rpc_method_handler)
-        stream_kind = (grpc.stream_stream_rpc_method_handler if streamed
-                       else grpc.unary_stream_rpc_method_handler)
         if handler.unary_unary is not None:
-            return unary_kind(
-                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard,
-                            streamed),
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            return stream_kind(
-                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard,
-                             streamed),
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )

@@ -246,7 +246,7 @@ class LocalChannel:
                                        handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         for name, handler in handlers.items():
             method = f"/{service}/{name}"
-            self._handlers[method] = self._interceptor.wrap(method, handler, streamed=False)
+            self._handlers[method] = self._interceptor.wrap(method, handler)
 
     # --- the client side: what the generated stubs call ---------------------------------
 
