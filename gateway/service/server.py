@@ -44,9 +44,9 @@ SERVICE_NAMES = (
     gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
-# Generous limits: chat bodies with images run to megabytes.
+# Answers may be large; requests are held to server.max_request_body_size, as over REST
+# (grpc applies the receive limit after decompression, see create_server).
 _OPTIONS = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 1),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -132,6 +132,9 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     interceptors.append(interceptor)
     server = aio.server(interceptors=interceptors, options=(
         *_OPTIONS, ("grpc.max_concurrent_streams", max_concurrent_streams),
+        # A gzip-compressed message is refused RESOURCE_EXHAUSTED once it inflates past
+        # this (docs/reliability.md, limits on clients).
+        ("grpc.max_receive_message_length", services.settings.server.max_request_body_size),
         # grpc counts a call's stream until this process releases it, a moment after the
         # client has its answer, and its rapid-reset protection refuses new streams past
         # the limit. Allowing as many finished calls as live ones keeps a client within
