@@ -9,6 +9,7 @@ ports (``process_factory``, ``start_gateway``).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import signal
 import socket
@@ -20,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -126,22 +127,31 @@ def start_gateway(config: str | None, tmp: Path, *, env: dict[str, str] | None =
     return gw
 
 
-@pytest.fixture
-def gateway_factory() -> Iterator[Callable[..., InProcessGateway]]:
-    """Start gateways in this process for one test (``start_in_process``: config text,
-    ``env=``, ``only=``, ``grpc_target=``, ``wait=``); each is stopped gracefully and must
-    end cleanly."""
-    started: list[InProcessGateway] = []
+_G = TypeVar("_G", bound="RunningGateway | GatewayProcess")
 
-    def factory(config: str | None = None, **kwargs: object) -> InProcessGateway:
-        gw = start_in_process(config, **kwargs)  # type: ignore[arg-type]
+
+def _stopped_after(start: Callable[..., _G]) -> Iterator[Callable[..., _G]]:
+    """A fixture's factory over ``start(config, **kwargs)``: every gateway it started is
+    stopped when the test ends, and must end cleanly (exit 0)."""
+    started: list[_G] = []
+
+    def factory(config: str | None = None, **kwargs: object) -> _G:
+        gw = start(config, **kwargs)
         started.append(gw)
         return gw
 
     yield factory
     for gw in started:
         code = gw.stop()
-        assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
+        assert code == 0, f"gateway ended with {code}:\n{gw.logs()}"
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[..., InProcessGateway]]:
+    """Start gateways in this process for one test (``start_in_process``: config text,
+    ``env=``, ``only=``, ``grpc_target=``, ``wait=``); each is stopped gracefully and must
+    end cleanly."""
+    yield from _stopped_after(start_in_process)
 
 
 # How the REST facade reaches the core: the in-process channel (the default, `local`), or a
@@ -166,34 +176,14 @@ def core_channel(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def channel_factory(core_channel: str) -> Iterator[Callable[..., RunningGateway]]:
     """``gateway_factory`` for tests of the REST API that run over both core channels."""
-    started: list[RunningGateway] = []
-
-    def factory(config: str | None = None, **kwargs: object) -> RunningGateway:
-        gw = start_over(core_channel, config, **kwargs)  # type: ignore[arg-type]
-        started.append(gw)
-        return gw
-
-    yield factory
-    for gw in started:
-        code = gw.stop()
-        assert code == 0, f"gateway ended with an error:\n{gw.logs()}"
+    yield from _stopped_after(functools.partial(start_over, core_channel))
 
 
 @pytest.fixture
 def process_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     """Start gateway processes for one test (``python -m gateway serve``, ``args=``); each is
     stopped (SIGTERM) and must exit 0. For tests of the process itself."""
-    started: list[GatewayProcess] = []
-
-    def factory(config: str | None = None, **kwargs: object) -> GatewayProcess:
-        gw = start_gateway(config, tmp_path, **kwargs)  # type: ignore[arg-type]
-        started.append(gw)
-        return gw
-
-    yield factory
-    for gw in started:
-        code = gw.stop()
-        assert code == 0, f"gateway exited {code}:\n{gw.logs()}"
+    yield from _stopped_after(lambda config, **kwargs: start_gateway(config, tmp_path, **kwargs))
 
 
 @pytest.fixture(scope="module")

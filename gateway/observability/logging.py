@@ -139,8 +139,10 @@ class RedactFilter(logging.Filter):
         if record.args or safe != message:  # formatted once: the formatter reuses it
             record.msg, record.args = safe, None
         fields = getattr(record, "fields", None)
-        if fields:
-            record.fields = {k: _redact_value(v) for k, v in fields.items()}
+        if fields:  # a new dict only when a value changed (the request log's common case)
+            masked = {k: m for k, v in fields.items() if (m := _redact_value(v)) is not v}
+            if masked:
+                record.fields = {**fields, **masked}
         if record.exc_info and not record.exc_text:
             record.exc_text = self._plain.formatException(record.exc_info)
         if record.exc_text:
