@@ -1,5 +1,6 @@
 from llmgateway.v1 import chat_pb2 as _chat_pb2
 from llmgateway.v1 import embeddings_pb2 as _embeddings_pb2
+from llmgateway.v1 import messages_pb2 as _messages_pb2
 from llmgateway.v1 import models_pb2 as _models_pb2
 from llmgateway.v1 import responses_pb2 as _responses_pb2
 from google.protobuf.internal import containers as _containers
@@ -196,3 +197,55 @@ class DeleteResponseResponse(_message.Message):
     response_id: str
     deleted: bool
     def __init__(self, response_id: _Optional[str] = ..., deleted: _Optional[bool] = ...) -> None: ...
+
+class CreateMessageRequest(_message.Message):
+    __slots__ = ("request", "anthropic_version", "anthropic_beta")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_BETA_FIELD_NUMBER: _ClassVar[int]
+    request: _messages_pb2.MessagesRequest
+    anthropic_version: str
+    anthropic_beta: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request: _Optional[_Union[_messages_pb2.MessagesRequest, _Mapping]] = ..., anthropic_version: _Optional[str] = ..., anthropic_beta: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateMessageResponse(_message.Message):
+    __slots__ = ("message", "gateway")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    message: _messages_pb2.AssistantMessage
+    gateway: _chat_pb2.GatewayInfo
+    def __init__(self, message: _Optional[_Union[_messages_pb2.AssistantMessage, _Mapping]] = ..., gateway: _Optional[_Union[_chat_pb2.GatewayInfo, _Mapping]] = ...) -> None: ...
+
+class StreamMessageRequest(_message.Message):
+    __slots__ = ("request", "anthropic_version", "anthropic_beta")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_BETA_FIELD_NUMBER: _ClassVar[int]
+    request: _messages_pb2.MessagesRequest
+    anthropic_version: str
+    anthropic_beta: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request: _Optional[_Union[_messages_pb2.MessagesRequest, _Mapping]] = ..., anthropic_version: _Optional[str] = ..., anthropic_beta: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StreamMessageResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _messages_pb2.MessageStreamEvent
+    def __init__(self, event: _Optional[_Union[_messages_pb2.MessageStreamEvent, _Mapping]] = ...) -> None: ...
+
+class CountMessageTokensRequest(_message.Message):
+    __slots__ = ("request", "anthropic_version", "anthropic_beta")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANTHROPIC_BETA_FIELD_NUMBER: _ClassVar[int]
+    request: _messages_pb2.MessagesRequest
+    anthropic_version: str
+    anthropic_beta: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request: _Optional[_Union[_messages_pb2.MessagesRequest, _Mapping]] = ..., anthropic_version: _Optional[str] = ..., anthropic_beta: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CountMessageTokensResponse(_message.Message):
+    __slots__ = ("input_tokens", "estimated")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    estimated: bool
+    def __init__(self, input_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...

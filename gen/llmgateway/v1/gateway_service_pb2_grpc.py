@@ -87,6 +87,21 @@ class GatewayServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.FromString,
                 _registered_method=True)
+        self.CreateMessage = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/CreateMessage',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageResponse.FromString,
+                _registered_method=True)
+        self.StreamMessage = channel.unary_stream(
+                '/llmgateway.v1.GatewayService/StreamMessage',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageResponse.FromString,
+                _registered_method=True)
+        self.CountMessageTokens = channel.unary_unary(
+                '/llmgateway.v1.GatewayService/CountMessageTokens',
+                request_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -164,6 +179,28 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateMessage(self, request, context):
+        """An Anthropic Messages API answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamMessage(self, request, context):
+        """The same, streamed as the API's event sequence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountMessageTokens(self, request, context):
+        """The input tokens a Messages request would use: the upstream's own count for
+        Anthropic-family models, an estimate for others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +253,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.DeleteResponse,
                     request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.SerializeToString,
+            ),
+            'CreateMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMessage,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageResponse.SerializeToString,
+            ),
+            'StreamMessage': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamMessage,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageResponse.SerializeToString,
+            ),
+            'CountMessageTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountMessageTokens,
+                    request_deserializer=llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -491,6 +543,87 @@ class GatewayService:
             '/llmgateway.v1.GatewayService/DeleteResponse',
             llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseRequest.SerializeToString,
             llmgateway_dot_v1_dot_gateway__service__pb2.DeleteResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/CreateMessage',
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.CreateMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/StreamMessage',
+            llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.StreamMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountMessageTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.GatewayService/CountMessageTokens',
+            llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensRequest.SerializeToString,
+            llmgateway_dot_v1_dot_gateway__service__pb2.CountMessageTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,
