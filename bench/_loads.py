@@ -30,15 +30,33 @@ def chat_body(model: str, stream: bool = False) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def check_chat(url: str, body: str) -> str:
-    """One request by hand: returns '' when it answers 200 with a completion, else the problem."""
-    req = urllib.request.Request(
-        url, body.encode(), {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
-    )
+# What an Anthropic SDK sends besides the body (its key goes in Authorization here, as wrk's
+# other requests: the base gateway has no auth).
+ANTHROPIC_VERSION = "2023-06-01"
+MESSAGES_HEADERS = {"anthropic-version": ANTHROPIC_VERSION}
+
+
+def messages_body(model: str, stream: bool = False) -> str:
+    """An Anthropic Messages request asking what :func:`chat_body` asks."""
+    body: dict[str, Any] = {"model": model, "max_tokens": 256,
+                            "messages": [{"role": "user", "content": "hello bench"}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+def check_chat(url: str, body: str, *, messages: bool = False) -> str:
+    """One request by hand: returns '' when it answers 200 with a completion (``messages``:
+    with a ``message`` object holding text), else the problem."""
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench",
+               **(MESSAGES_HEADERS if messages else {})}
+    req = urllib.request.Request(url, body.encode(), headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             data = json.loads(resp.read())
-            if not data.get("choices"):
+            if messages and (data.get("type") != "message" or not data.get("content")):
+                return f"200 without a message: {json.dumps(data)[:300]}"
+            if not messages and not data.get("choices"):
                 return f"200 without choices: {json.dumps(data)[:300]}"
             return ""
     except urllib.error.HTTPError as e:
@@ -61,11 +79,13 @@ def _tagged(cmd: list[str], tag: str, timeout: float, env: dict[str, str] | None
 
 
 def wrk(url: str, body: str, conns: int, duration: float, *, method: str = "POST",
-        stream_body: str = "", stream_every: int = 0, limit: int = 0) -> Result:
+        stream_body: str = "", stream_every: int = 0, limit: int = 0,
+        headers: dict[str, str] | None = None) -> Result:
     """wrk with ``post.lua``: POST ``body`` (or GET ``url``) on ``conns`` connections.
 
     With ``limit``, it stops after that many responses and ``duration`` is only a bound; with
-    ``stream_every`` k, every k-th request sends ``stream_body`` (the memory phase's mix).
+    ``stream_every`` k, every k-th request sends ``stream_body`` (the memory phase's mix);
+    ``headers`` are sent besides Authorization and Content-Type.
     """
     cmd = pinned(
         LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s",
@@ -73,7 +93,8 @@ def wrk(url: str, body: str, conns: int, duration: float, *, method: str = "POST
     )  # fmt: skip
     env = {**os.environ, "BENCH_BODY": body, "BENCH_METHOD": method,
            "BENCH_STREAM_BODY": stream_body, "BENCH_STREAM_EVERY": str(stream_every),
-           "BENCH_LIMIT": str(limit)}
+           "BENCH_LIMIT": str(limit),
+           "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (headers or {}).items())}
     result = _tagged(cmd, "WRK_RESULT", duration + 30, env)
     result["errors"] = result["non_2xx"] + result["socket_errors"]
     # wrk counts error responses as requests; a broken server answering 500s fast is not fast.
@@ -87,11 +108,13 @@ def wrk_get(url: str, conns: int, duration: float) -> Result:
 
 
 def streams(url: str, model: str, conns: int, duration: float, warmup: float,
-            rate: float = 0.0) -> Result:
-    """``stream_client.py``: back to back on ``conns`` connections, or ``rate`` streams/s."""
+            rate: float = 0.0, api: str = "chat") -> Result:
+    """``stream_client.py``: back to back on ``conns`` connections, or ``rate`` streams/s;
+    ``api`` "chat" (``url`` a chat completions route) or "messages" (Anthropic's)."""
     cmd = pinned(
         LOAD_CORE, PYTHON, str(BENCH / "stream_client.py"), "--url", url, "--model", model,
         "-c", str(conns), "-d", str(duration), "--warmup", str(warmup), "--rate", str(rate),
+        "--api", api,
     )  # fmt: skip
     return _tagged(cmd, "STREAM_RESULT", duration + warmup + 30)
 
@@ -122,10 +145,11 @@ def loopback_round_trip(samples: int = 2000) -> Result:
         return {}
 
 
-def warm_up(url: str, body: str, seconds: float) -> None:
+def warm_up(url: str, body: str, seconds: float,
+            headers: dict[str, str] | None = None) -> None:
     """Untimed load first (connection pools, caches); a failure shows in the measurement."""
     try:
-        wrk(url, body, 64, seconds)
+        wrk(url, body, 64, seconds, headers=headers)
     except LOAD_ERRORS:
         pass
 

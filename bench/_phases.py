@@ -3,7 +3,9 @@
 - ``direct``: the fake upstream called directly, the physical limit here.
 - ``ceiling``: ``GET /health`` on the gateway, a fixed body from a lean ASGI route on the same
   Hypercorn server: what our HTTP stack costs before any gateway work.
-- ``rest``, ``grpc``: the gateway in its base configuration (metrics on, nothing else).
+- ``rest``, ``grpc``: the gateway in its base configuration (metrics on, nothing else);
+  ``rest`` also measures Anthropic's ``/v1/messages`` (passed through to an ``anthropic``
+  provider at the fake upstream) next to the chat route, on the same gateway.
 - ``minimal``: the stack's minimal paths (``minimal_paths.py``): a raw ASGI app on the same
   Hypercorn forwarding to the upstream with aiohttp, and a grpc.aio servicer doing the same.
   What the fixed parts cost with no gateway work: the floor under the REST and gRPC rows.
@@ -30,11 +32,13 @@ from typing import Any
 
 from _loads import (
     LOAD_ERRORS,
+    MESSAGES_HEADERS,
     Result,
     chat_body,
     check_chat,
     grpc_load,
     measure,
+    messages_body,
     streams,
     warm_up,
     wrk,
@@ -43,6 +47,7 @@ from _loads import (
 from _procs import BENCH, foreign_connections, rss_mb
 from _servers import (
     GATEWAY_MODEL,
+    MESSAGES_MODEL,
     UPSTREAM_MODEL,
     Server,
     gateway,
@@ -59,10 +64,12 @@ PHASES = ("direct", "ceiling", "rest", "grpc", "minimal", "curve", "litellm", "o
 CURVE = (1, 4, 16, 64, 128)
 PACED_STREAMS = 400.0  # streams/s: the performance issue's target rate, at c=16
 CHAT = "/v1/chat/completions"
+MESSAGES = "/v1/messages"
 
 DIRECT = "direct"
 CEILING = "ceiling (fixed response, same server)"
 REST = "gateway REST"
+REST_MESSAGES = "gateway REST /v1/messages (anthropic passthrough)"
 GRPC = "gateway gRPC"
 MINIMAL_REST = "minimal REST path (raw ASGI + aiohttp, same server)"
 MINIMAL_GRPC = "minimal gRPC path (grpc.aio + aiohttp)"
@@ -128,9 +135,32 @@ def _rest(b: Bench, row: str, server: Server, points: Iterable[int], stream: boo
     url, body = server.url + CHAT, chat_body(GATEWAY_MODEL)
     _sweep(b, row, points, lambda c, s: wrk(url, body, c, s), server.pids, min_s)
     if stream:
-        b.row(row)["stream"] = measure(f"{row} streams c=16", streams, url, GATEWAY_MODEL, 16,
-                                       max(min_s, b.duration), b.warmup,
-                                       server_pids=server.pids)
+        _streams(b, row, server, max(min_s, b.duration))
+
+
+def _streams(b: Bench, row: str, server: Server, seconds: float, api: str = "chat") -> None:
+    """Streams at c=16, back to back: chat completions, or ``api`` "messages"."""
+    path, model = (MESSAGES, MESSAGES_MODEL) if api == "messages" else (CHAT, GATEWAY_MODEL)
+    b.row(row)["stream"] = measure(f"{row} streams c=16", streams, server.url + path, model, 16,
+                                   seconds, b.warmup, 0.0, api, server_pids=server.pids)
+
+
+def _rest_and_messages(b: Bench, server: Server) -> None:
+    """The chat route's rows and Anthropic's ``/v1/messages`` beside them on the same
+    gateway, each Messages run right after the chat run it is compared with: non-stream at
+    c=64 (after the chat route's c=1 and c=64), then streams at 16."""
+    url, body = server.url + MESSAGES, messages_body(MESSAGES_MODEL)
+    if problem := check_chat(url, body, messages=True):
+        b.note(f"{server.name} {MESSAGES}: sanity request failed: {problem}")
+    warm_up(url, body, b.warmup, MESSAGES_HEADERS)
+    b.row(REST)  # the table lists the Messages row under the chat route's
+    b.row(REST_MESSAGES)
+    _rest(b, REST, server, b.points(REST), stream=False)
+    b.row(REST_MESSAGES)["c64"] = measure(
+        f"{REST_MESSAGES} c=64", lambda: wrk(url, body, 64, b.duration, headers=MESSAGES_HEADERS),
+        server_pids=server.pids)
+    _streams(b, REST, server, b.duration)
+    _streams(b, REST_MESSAGES, server, b.duration, api="messages")
 
 
 def _paced_streams(b: Bench, row: str, url: str, model: str,
@@ -203,11 +233,11 @@ def base_gateway(b: Bench, up_port: int) -> None:
             health = gw.url + "/health"
             _sweep(b, CEILING, b.points(CEILING), lambda c, s: wrk_get(health, c, s), gw.pids)
         if "rest" in b.phases:
-            _rest(b, REST, gw, b.points(REST))
+            _rest_and_messages(b, gw)
             _paced_streams(b, REST, gw.url + CHAT, GATEWAY_MODEL, gw.pids)
         if "grpc" in b.phases:
             _grpc(b, GRPC, gw, b.points(GRPC))
-        _server_facts(b, (CEILING, REST, GRPC), gw, idle)
+        _server_facts(b, (CEILING, REST, REST_MESSAGES, GRPC), gw, idle)
         stopping = time.monotonic()
         gw.proc.terminate()
         gw.proc.wait(30)

@@ -18,6 +18,7 @@ from _phases import (
     MINIMAL_REST,
     REST,
     REST_LOCAL,
+    REST_MESSAGES,
     REST_REDIS,
     REST_W2,
     Rows,
@@ -27,6 +28,10 @@ IDLE_RSS_MAX_MB = 90.0
 MEMORY_DRIFT_MAX = 1.10
 WORKERS_MIN_RATIO = 1.7
 REDIS_ADDED_P50_MAX_MS = 0.3
+MESSAGES_MIN_RATIO = 0.9  # /v1/messages against the chat route, same gateway, same run
+# (run, figure, derived key, label) of the Messages route's comparisons with the chat route.
+MESSAGES_RUNS = (("c64", "rps", "messages_vs_chat_c64", "non-stream c=64 req/s"),
+                 ("stream", "streams_per_s", "messages_vs_chat_stream", "streams c=16 /s"))
 
 
 def get(rows: Rows, row: str, run: str, key: str) -> float | None:
@@ -137,6 +142,12 @@ def derived(rows: Rows, facts: dict[str, Any]) -> dict[str, float | None]:
             out[f"{tag}_{run}_ttfb_added_p50_ms"] = _diff(get(rows, row, run, "ttfb_p50_ms"),
                                                           get(rows, DIRECT, run, "ttfb_p50_ms"))
         out[f"{tag}_stream_paced_per_s"] = get(rows, row, "stream_paced", "streams_per_s")
+    # Anthropic's /v1/messages (passed through) against the chat route on the same gateway.
+    for run, key, tag, _ in MESSAGES_RUNS:
+        out[tag] = _ratio(get(rows, REST_MESSAGES, run, key), get(rows, REST, run, key))
+        out[f"messages_added_cpu_ms_{run}"] = _diff(get(rows, REST_MESSAGES, run,
+                                                        "cpu_ms_per_req"),
+                                                    get(rows, REST, run, "cpu_ms_per_req"))
     out["minimal_rest_vs_ceiling_c64"] = _ratio(get(rows, MINIMAL_REST, "c64", "rps"),
                                                 get(rows, CEILING, "c64", "rps"))
     out["rest_local_limits_vs_base_c64"] = _ratio(get(rows, REST_LOCAL, "c64", "rps"),
@@ -209,6 +220,19 @@ def targets(rows: Rows, facts: dict[str, Any], extra: dict[str, float | None]) -
         f"Redis limits add <= {REDIS_ADDED_P50_MAX_MS} ms p50 (c=1, vs local limits): "
         + (f"REST {rest} ms, gRPC {rpc} ms " if worst_redis is not None else "")
         + f"-> {_verdict(None if worst_redis is None else worst_redis <= REDIS_ADDED_P50_MAX_MS)}"
+    )
+    compared: list[tuple[float, str]] = []
+    for run, key, tag, label in MESSAGES_RUNS:
+        messages = get(rows, REST_MESSAGES, run, key)
+        chat = get(rows, REST, run, key)
+        ratio = extra.get(tag)
+        if messages is not None and chat is not None and ratio is not None:
+            compared.append((ratio, f"{label} {ratio}x ({messages:,.0f} vs {chat:,.0f}), "))
+    lowest = min((ratio for ratio, _ in compared), default=None)
+    lines.append(
+        f"/v1/messages >= {MESSAGES_MIN_RATIO}x the chat route (same gateway, same run): "
+        + "".join(text for _, text in compared)
+        + f"-> {_verdict(None if lowest is None else lowest >= MESSAGES_MIN_RATIO)}"
     )
     return lines
 

@@ -37,17 +37,23 @@ GATEWAY = str(Path(PYTHON).parent / "gateway")
 LITELLM = BENCH / ".litellm-venv" / "bin" / "litellm"
 UPSTREAM_MODEL = "gpt-4o-mini"
 GATEWAY_MODEL = "bench-model"
+MESSAGES_MODEL = "bench-messages"  # Anthropic's Messages API, passed through
 
-# The base configuration: one openai provider at the fake upstream, one alias; metrics on
-# (the default), no auth, no rate limit, no tracing, no cache; logs at warning.
+# The base configuration: an openai provider and an anthropic one, both the fake upstream,
+# one alias each; metrics on (the default), no auth, no rate limit, no tracing, no cache;
+# logs at warning.
 CONFIG = """\
 logging: {{level: warning, format: json}}
 server: {{core_transport: {transport}}}
 providers:
   upstream: {{type: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: "sk-bench"}}
+  upstream-anthropic: {{type: anthropic, base_url: "http://127.0.0.1:{port}",
+                        api_key: "sk-ant-bench"}}
 models:
   - name: bench-model
     targets: [{{provider: upstream, model: gpt-4o-mini}}]
+  - name: bench-messages
+    targets: [{{provider: upstream-anthropic, model: claude-3-5-haiku-20241022}}]
 """
 # What production turns on: tracing sampled at 0.1 to a collector, and a per-identity rate
 # limit generous enough never to refuse (every request still pays for its check).
@@ -116,7 +122,7 @@ class Server:
 
 @contextmanager
 def upstream(workdir: Path) -> Iterator[int]:
-    """The fake OpenAI upstream on the load core; yields its port."""
+    """The fake upstream (OpenAI and Anthropic APIs) on the load core; yields its port."""
     log = workdir / "upstream.log"
     cmd = pinned(LOAD_CORE, PYTHON, str(BENCH / "fake_upstream.py"), "--port", "0")
     with background(cmd, log) as proc:

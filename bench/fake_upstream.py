@@ -1,8 +1,11 @@
-"""A fast fake OpenAI-compatible upstream for benchmarks.
+"""A fast fake OpenAI-compatible and Anthropic upstream for benchmarks.
 
-Serves ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``) and
-``GET /v1/models`` over HTTP/1.1 keep-alive, pipelining included, on a raw asyncio
-Protocol: httptools parses when it is installed, a small hand-written parser otherwise.
+Serves ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``),
+Anthropic's ``POST /v1/messages`` (a ``message`` object, or with ``"stream": true`` its
+named SSE events, ``message_start`` to ``message_stop``) and ``GET /v1/models`` over
+HTTP/1.1 keep-alive, pipelining included, on a raw asyncio Protocol: httptools parses when
+it is installed, a small hand-written parser otherwise. Both APIs answer the same text in
+the same number of text chunks (14 streamed words).
 
 Example::
 
@@ -85,6 +88,73 @@ def _stream_events(model: str, include_usage: bool) -> list[bytes]:
     return [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
 
 
+# Anthropic's Messages API: the same answer, as a ``message`` object or its event sequence.
+MESSAGES_USAGE = {
+    "input_tokens": 9,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "output_tokens": 16,
+}
+
+
+def _message(model: str) -> bytes:
+    return orjson.dumps(
+        {
+            "id": f"msg_bench{next(_ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": CONTENT}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": MESSAGES_USAGE,
+        }
+    )
+
+
+def _named(event: dict[str, Any]) -> bytes:
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+# Everything after ``message_start`` is the same in every stream: encoded once. One text
+# block whose ``content_block_delta`` events carry the chat stream's words (as many text
+# chunks as the chat stream's content chunks), a ``ping`` as the API sends one early on.
+_TAIL_EVENTS: list[dict[str, Any]] = [
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "ping"},
+    *(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}
+        for w in WORDS
+    ),
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": MESSAGES_USAGE["output_tokens"]},
+    },
+    {"type": "message_stop"},
+]
+MESSAGE_EVENTS_TAIL = [_named(e) for e in _TAIL_EVENTS]
+
+
+def _message_events(model: str) -> list[bytes]:
+    """The named SSE events of one streamed message, each complete (``event:`` + ``data:``)."""
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": f"msg_bench{next(_ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**MESSAGES_USAGE, "output_tokens": 1},
+        },
+    }
+    return [_named(start), *MESSAGE_EVENTS_TAIL]
+
+
 MODELS = orjson.dumps(
     {
         "object": "list",
@@ -103,6 +173,9 @@ def _error(message: str, code: str | None) -> bytes:
 
 NOT_FOUND = _error("not found", "not_found")
 BAD_REQUEST = _error("invalid JSON body", None)
+MESSAGES_BAD_REQUEST = orjson.dumps(
+    {"type": "error", "error": {"type": "invalid_request_error", "message": "invalid JSON body"}}
+)
 
 
 def _response(status: bytes, body: bytes, keep_alive: bool) -> bytes:
@@ -252,6 +325,16 @@ class UpstreamProtocol(asyncio.Protocol):
                 opts = body.get("stream_options") or {}
                 return _stream_events(model, bool(opts.get("include_usage")))
             out.append(_response(b"200 OK", _completion(model), req.keep_alive))
+        elif req.method == b"POST" and path == b"/v1/messages":
+            try:
+                body = orjson.loads(req.body)
+                model = str(body.get("model") or "claude-3-5-haiku-20241022")
+            except (ValueError, AttributeError):
+                out.append(_response(b"400 Bad Request", MESSAGES_BAD_REQUEST, req.keep_alive))
+                return None
+            if body.get("stream"):
+                return _message_events(model)
+            out.append(_response(b"200 OK", _message(model), req.keep_alive))
         elif req.method == b"GET" and path == b"/v1/models":
             out.append(_response(b"200 OK", MODELS, req.keep_alive))
         else:

@@ -2,6 +2,7 @@
 -- Environment:
 --   BENCH_METHOD        POST (default) or GET (no body: the fixed-response ceiling)
 --   BENCH_BODY          the JSON body of a POST
+--   BENCH_HEADERS       more request headers, one "Name: value" a line (anthropic-version)
 --   BENCH_STREAM_BODY   with BENCH_STREAM_EVERY=k, every k-th request sends this body instead
 --                       (a "stream": true request: the memory phase's mixed load)
 --   BENCH_LIMIT         stop after this many responses (the duration is then only a bound);
@@ -12,6 +13,9 @@ local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 
 wrk.method = method
 wrk.headers["Authorization"] = "Bearer sk-bench"
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:\n]+):%s*([^\n]*)") do
+  wrk.headers[name] = value
+end
 if method == "POST" then
   wrk.body = os.getenv("BENCH_BODY")
     or '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello bench"}]}'

@@ -1,7 +1,11 @@
-"""Streaming load client: N keep-alive connections, each opening SSE chat streams back to back.
+"""Streaming load client: N keep-alive connections, each opening SSE streams back to back.
 
-Measures streams/s and time to first byte (TTFB: request sent -> first ``data:`` event) over a
-fixed duration, on raw asyncio streams (uvloop when installed) so the client costs little.
+``--api chat`` (the default) streams chat completions, each complete at ``data: [DONE]``;
+``--api messages`` streams Anthropic's Messages API (``anthropic-version`` sent), named
+events (``event: <type>``), each stream complete at ``event: message_stop`` and failed by an
+``event: error``. Measures streams/s and time to first byte (TTFB: request sent -> first
+``data:`` event) over a fixed duration, on raw asyncio streams (uvloop when installed) so the
+client costs little.
 Back to back, the server is saturated and a stream's TTFB includes its wait behind the others;
 with ``--rate``, each connection starts a stream every ``concurrency / rate`` seconds (the
 connections staggered), so TTFB is measured at that load, below saturation.
@@ -12,6 +16,8 @@ Example::
 
     python bench/stream_client.py --url http://127.0.0.1:8080/v1/chat/completions \\
         --model bench-model --concurrency 16 --duration 10
+    python bench/stream_client.py --api messages --url http://127.0.0.1:8080/v1/messages \\
+        --model bench-messages
 """
 
 from __future__ import annotations
@@ -32,6 +38,19 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def complete(api: str, data: bytes) -> bool:
+    """Whether ``data``, a whole SSE body, is a stream that ended as it should: chat's
+    ``data: [DONE]``; the Messages API's ``message_stop`` as its last event, no ``error``."""
+    if api == "chat":
+        return b"data: [DONE]" in data
+    last = data.replace(b"\r\n", b"\n").rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
+    # A newline in an event's JSON is escaped: "event: error\n" can only be a field line.
+    return last.startswith(b"event: message_stop\n") and b"event: error\n" not in data
 
 
 @dataclass
@@ -68,13 +87,14 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes, sent: float) -> 
 
 
 async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats,
-                  interval: float = 0.0, first: float = 0.0) -> None:
+                  interval: float = 0.0, first: float = 0.0, api: str = "chat") -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    version = f"anthropic-version: {ANTHROPIC_VERSION}\r\n" if api == "messages" else ""
     request = (
         f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-        f"Authorization: Bearer sk-bench\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"{version}Authorization: Bearer sk-bench\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -91,7 +111,7 @@ async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats,
             head = (await reader.readuntil(b"\r\n\r\n")).lower()
             data, ttfb = await _read_body(reader, head, sent)
             done = time.perf_counter()
-            if not head.startswith(b"http/1.1 200") or b"data: [DONE]" not in data:
+            if not head.startswith(b"http/1.1 200") or not complete(api, data):
                 raise ValueError(f"bad stream: {head[:40]!r} {data[:200]!r}")
             stats.calls += 1
             if sent >= start:  # ignore warm-up
@@ -113,14 +133,16 @@ async def _worker(url: str, body: bytes, start: float, end: float, stats: Stats,
 
 async def run(
     url: str, model: str, concurrency: int, duration: float, warmup: float, include_usage: bool,
-    rate: float = 0.0,
+    rate: float = 0.0, api: str = "chat",
 ) -> dict[str, float | int | str]:
     payload: dict[str, object] = {
         "model": model,
         "stream": True,
         "messages": [{"role": "user", "content": "hello bench"}],
     }
-    if include_usage:
+    if api == "messages":
+        payload["max_tokens"] = 256
+    elif include_usage:
         payload["stream_options"] = {"include_usage": True}
     body = json.dumps(payload).encode()
     stats = Stats()
@@ -129,7 +151,7 @@ async def run(
     interval = concurrency / rate if rate else 0.0
     now = time.perf_counter()
     await asyncio.gather(*(_worker(url, body, start, end, stats, interval,
-                                   now + i * interval / concurrency)
+                                   now + i * interval / concurrency, api)
                            for i in range(concurrency)))
     ms = 1000.0
     return {
@@ -161,14 +183,16 @@ def main() -> None:
     ap.add_argument("--concurrency", "-c", type=int, default=16)
     ap.add_argument("--duration", "-d", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=0.0, help="seconds run but not counted first")
-    ap.add_argument("--include-usage", action="store_true")
+    ap.add_argument("--api", choices=("chat", "messages"), default="chat",
+                    help="chat completions, or Anthropic's Messages API (--url /v1/messages)")
+    ap.add_argument("--include-usage", action="store_true", help="chat only")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="streams per second in all, spread over the connections (default: "
                          "each connection back to back, as fast as the server answers)")
     args = ap.parse_args()
     coro = run(
         args.url, args.model, args.concurrency, args.duration, args.warmup, args.include_usage,
-        args.rate,
+        args.rate, args.api,
     )
     with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
         result = runner.run(coro)

@@ -66,6 +66,8 @@ class ServerConfig:
     max_concurrent_streams: int = 100  # per HTTP/2 or gRPC connection
     shutdown_timeout: Duration = Duration(30)
     drain_timeout: Duration = Duration(15)
+    # A streamed Messages answer whose upstream says nothing this long gets a ``ping``.
+    stream_ping_interval: Duration = Duration(10)
     trusted_proxy_cidrs: tuple[str, ...] = ()
     # How the facade reaches the core when both run in one process: direct calls on the
     # servicers through the same interceptor (no socket, no serialization), a Unix socket,
@@ -224,6 +226,8 @@ class ModelConfig:
 class PriceConfig:
     input_per_mtok: float = 0
     output_per_mtok: float = 0
+    cache_read_per_mtok: float | None = None  # prompt-cache reads; unset: the input price
+    cache_write_per_mtok: float | None = None  # prompt-cache writes; unset: the input price
 
 
 @dataclass(frozen=True, slots=True)

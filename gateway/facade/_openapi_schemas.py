@@ -1,15 +1,16 @@
 """The component schemas of the facade's OpenAPI document (see ``openapi.py``): what
-the translators (``translate.py``, ``responses.py``, ``admin.py``) accept, and what the
-routes return, with the bounds the translators enforce.
+the translators (``translate.py``, ``responses.py``, ``admin.py``, and for the Messages API
+``gateway/messages_json.py``) accept, and what the routes return, with the bounds the
+translators enforce.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_KEY_TTL", "NONEMPTY", "OBJ", "RESPONSE_EVENTS", "STR", "Schema",
-           "admin_schemas", "answer_schemas", "arr", "chat_schemas", "enum", "ref",
-           "responses_schemas"]
+__all__ = ["ANTHROPIC_ERROR_TYPES", "MAX_KEY_TTL", "MESSAGE_EVENTS", "NONEMPTY", "OBJ",
+           "RESPONSE_EVENTS", "STR", "Schema", "admin_schemas", "answer_schemas", "arr",
+           "chat_schemas", "const", "enum", "messages_schemas", "ref", "responses_schemas"]
 
 Schema = dict[str, Any]
 
@@ -187,6 +188,147 @@ def responses_schemas() -> dict[str, Schema]:
        description="`input` is required unless `previous_response_id` is given. "
        "Fields the gateway does not model are passed through.")
     return {"ResponseInputItem": item, "CreateResponseRequest": request}
+
+
+# --- the Messages API: what messages_json.py accepts, what its routes return ---------------
+
+MESSAGE_BLOCKS = ("text", "image", "document", "tool_use", "tool_result", "thinking",
+                  "redacted_thinking")
+MESSAGE_EVENTS = ("message_start", "content_block_start", "content_block_delta",
+                  "content_block_stop", "message_delta", "message_stop", "ping", "error")
+ANTHROPIC_ERROR_TYPES = ("invalid_request_error", "authentication_error", "billing_error",
+                         "permission_error", "not_found_error", "request_too_large",
+                         "rate_limit_error", "api_error", "overloaded_error", "timeout_error")
+
+
+def _not(*values: str) -> Schema:
+    """A string other than ``values``."""
+    return {"type": "string", "not": {"enum": list(values)}}
+
+
+def messages_schemas() -> dict[str, Schema]:
+    """Anthropic's Messages API. ``messages_json.request_from_json`` refuses what the API
+    refuses and keeps every key it does not model (so every object allows other keys), and
+    refuses ``null`` but where the schema says so; a block of a type it does not model
+    (``server_tool_use``, ``search_result``, ...) passes whole."""
+    cache = opt(obj({"type": STR, "ttl": STR}, ("type",)))
+    source = obj({"type": STR, "media_type": STR, "data": STR, "url": STR, "file_id": STR,
+                  "content": {}}, ("type",), description="`base64`, `url`, `text`, "
+                 "`content` (then `content` holds blocks) or `file`.")
+    text = obj({"type": const("text"), "text": STR, "cache_control": cache}, ("type", "text"))
+    media = [obj({"type": const(kind), "source": source, "cache_control": cache},
+                 ("type", "source")) for kind in ("image", "document")]
+    inner = {"oneOf": [text, *media, obj({"type": _not("text", "image", "document")},
+                                         ("type",))],
+             "description": "A block of a tool result: text, image, document, or any other "
+             "type, passed whole."}
+    block = {"oneOf": [
+        text, *media,
+        obj({"type": const("tool_use"), "id": STR, "name": STR, "input": OBJ,
+             "cache_control": cache}, ("type", "id", "name", "input")),
+        obj({"type": const("tool_result"), "tool_use_id": STR,
+             "content": {"anyOf": [STR, arr(inner)]}, "is_error": BOOL,
+             "cache_control": cache}, ("type", "tool_use_id")),
+        obj({"type": const("thinking"), "thinking": STR, "signature": STR,
+             "cache_control": cache}, ("type", "thinking", "signature")),
+        obj({"type": const("redacted_thinking"), "data": STR, "cache_control": cache},
+            ("type", "data")),
+        obj({"type": _not(*MESSAGE_BLOCKS)}, ("type",), description="Any other block type "
+            "(server_tool_use, search_result, container_upload, ...), passed whole."),
+    ]}
+    message = obj({"role": enum("user", "assistant"),
+                   "content": {"anyOf": [STR, arr(ref("MessagesContentBlock"))]}},
+                  ("role", "content"))
+    tool = {"oneOf": [
+        obj({"name": STR, "type": {"enum": ["custom", "", None]}, "description": STR,
+             "input_schema": OBJ, "cache_control": cache}, ("name", "input_schema"),
+            description="A client tool; `input_schema` is its input's JSON Schema."),
+        obj({"name": STR, "type": _not("custom", ""), "description": STR,
+             "cache_control": cache}, ("name", "type"),
+            description="A server or Anthropic-defined tool (`web_search_20250305`, "
+            "`bash_20250124`, ...); its other settings are passed on."),
+    ]}
+    tool_choice = {"oneOf": [
+        obj({"type": enum("auto", "any", "none"), "disable_parallel_tool_use": BOOL},
+            ("type",)),
+        obj({"type": const("tool"), "name": STR, "disable_parallel_tool_use": BOOL},
+            ("type", "name")),
+    ]}
+    thinking = {"oneOf": [
+        obj({"type": const("enabled"), "budget_tokens": integer(1024)},
+            ("type", "budget_tokens")),
+        obj({"type": _not("enabled"), "budget_tokens": integer(0)}, ("type",)),
+    ], "description": "`enabled` (with a budget of at least 1024 tokens), `disabled`, or "
+       "a newer mode."}
+    fields = {
+        "model": NONEMPTY,
+        "max_tokens": integer(1),
+        "messages": arr(ref("MessagesInputMessage"), minItems=1),
+        "system": {"anyOf": [STR, arr(text)]},
+        "tools": arr(ref("MessagesTool")),
+        "tool_choice": tool_choice,
+        "stop_sequences": arr(STR),
+        "temperature": NUM,
+        "top_p": NUM,
+        "top_k": integer(0),
+        "metadata": obj({"user_id": opt(STR)}),
+        "thinking": thinking,
+    }
+    request = obj({**fields, "stream": BOOL}, ("model", "max_tokens", "messages"),
+                  description="Fields the gateway does not model (service_tier, container, "
+                  "...) are passed on to Anthropic-family upstreams; JSON nested deeper than "
+                  "254 levels is refused. Other upstreams refuse what they cannot be sent "
+                  "(400, naming the field).")
+    count = obj(fields, ("model", "messages"), description="A Messages request whose "
+                "`max_tokens` is optional (checked when given, then ignored); `stream` is "
+                "one more key the gateway does not model.")
+    answer_block = {"oneOf": [
+        obj({"type": const("text"), "text": STR}, ("type", "text")),
+        obj({"type": const("tool_use"), "id": STR, "name": STR, "input": OBJ},
+            ("type", "id", "name")),
+        obj({"type": const("thinking"), "thinking": STR, "signature": STR},
+            ("type", "thinking")),
+        obj({"type": const("redacted_thinking"), "data": STR}, ("type", "data")),
+        obj({"type": _not("text", "tool_use", "thinking", "redacted_thinking")}, ("type",),
+            description="Any other block (server_tool_use, web_search_tool_result, ...), "
+            "as the upstream sent it."),
+    ]}
+    usage = obj({"input_tokens": INT, "output_tokens": INT,
+                 "cache_creation_input_tokens": opt(INT), "cache_read_input_tokens": opt(INT)},
+                ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                 "cache_read_input_tokens"), description="`input_tokens` excludes the tokens "
+                "read from or written to the prompt cache; other keys (server_tool_use, "
+                "service_tier, ...) as the upstream sent them.")
+    answer = obj({
+        "id": STR, "type": const("message"), "role": const("assistant"), "model": STR,
+        "content": arr(ref("MessageAnswerBlock")),
+        "stop_reason": opt(STR), "stop_sequence": opt(STR), "usage": ref("MessageUsage"),
+    }, ("id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"),
+        description="`stop_reason`: end_turn, max_tokens, stop_sequence, tool_use, "
+        "pause_turn, refusal (null only in a stream's `message_start`).")
+    event = obj({
+        "event": {"type": "string", "examples": list(MESSAGE_EVENTS)},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": obj({"type": STR}, ("type",))},
+    }, ("event", "data"), description="Named events in Anthropic's order: `message_start`, "
+        "then per block `content_block_start`, `content_block_delta`..., "
+        "`content_block_stop`, then `message_delta` and `message_stop`; `ping` at any "
+        "point. `data` is the event as JSON, its `type` the event's name (an upstream's "
+        "event of another type passes under its own name). A failure after the first event "
+        "ends the stream with an `error` event: `{\"type\": \"error\", \"error\": {type, "
+        "message}}`.")
+    error = obj({"type": const("error"), "error": obj({
+        "type": enum(*ANTHROPIC_ERROR_TYPES), "message": STR}, ("type", "message")),
+        "request_id": STR}, ("type", "error", "request_id"))
+    return {
+        "MessagesContentBlock": block, "MessagesInputMessage": message,
+        "MessagesTool": tool, "MessagesRequest": request,
+        "CountMessageTokensRequest": count,
+        "MessageAnswerBlock": answer_block, "MessageUsage": usage, "Message": answer,
+        "MessageStreamEvent": event,
+        "MessageTokenCount": obj({"input_tokens": INT}, ("input_tokens",)),
+        "AnthropicError": error,
+    }
 
 
 def admin_schemas() -> dict[str, Schema]:

@@ -183,10 +183,12 @@ def body_too_slow(seconds: float) -> ApiError:
 
 def client_timeout(headers: dict[str, str]) -> float | None:
     """The client's own timeout, which bounds the whole call: ``X-Request-Timeout``
-    (seconds), or the ``X-Stainless-Timeout`` the official OpenAI SDKs send."""
-    raw = headers.get("x-request-timeout") or headers.get("x-stainless-timeout")
+    (seconds), or the ``X-Stainless-Timeout`` the official OpenAI and Anthropic SDKs send.
+    Ours must be a number in range (else 400); the SDKs' is advisory, and ignored when it is
+    not one (the anthropic SDK sends ``NOT_GIVEN`` when the timeout is the client's own)."""
+    raw = headers.get("x-request-timeout")
     if not raw:
-        return None
+        return _sdk_timeout(headers.get("x-stainless-timeout"))
     try:
         value = float(raw)
     except ValueError:
@@ -196,3 +198,13 @@ def client_timeout(headers: dict[str, str]) -> float | None:
         raise ApiError(400, f"'X-Request-Timeout' must be in (0, {MAX_TIMEOUT:g}] seconds.",
                        param="X-Request-Timeout")
     return value
+
+
+def _sdk_timeout(raw: str | None) -> float | None:
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if 0 < value <= MAX_TIMEOUT else None

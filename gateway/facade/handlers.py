@@ -18,6 +18,7 @@ import orjson
 from llmgateway.v1 import gateway_service_pb2
 
 from gateway.facade import responses, translate
+from gateway.facade.anthropic import models_json, wants_anthropic
 from gateway.facade.calls import Core
 from gateway.facade.errors import ApiError
 from gateway.facade.exchange import Answer, Request, StreamAnswer
@@ -109,9 +110,12 @@ class OpenAIHandlers:
         return _json(translate.embeddings_to_json(response, encoding), headers)
 
     async def list_models(self, request: Request) -> Answer:
-        """``GET /v1/models``."""
+        """``GET /v1/models``: OpenAI's list, or Anthropic's for a client that sends
+        ``anthropic-version``."""
         response, headers = await self._core.call(
             self._stub.ListModels, gateway_service_pb2.ListModelsRequest(), request)
+        if wants_anthropic(request):
+            return _json(models_json(response.models), headers)
         return _json({"object": "list",
                       "data": [translate.model_to_json(m) for m in response.models]}, headers)
 

@@ -1,5 +1,6 @@
 """The facade's OpenAPI 3.1 description, built in code from what the routes and the
-translators (``translate.py``, ``responses.py``, ``admin.py``) accept and return.
+translators (``translate.py``, ``responses.py``, ``admin.py``, ``anthropic.py`` over
+``gateway/messages_json.py``) accept and return.
 
 Served at ``GET /openapi.json``. The bounds written here are the ones the
 translators enforce; ``tests/integration/test_openapi.py`` checks that every
@@ -28,10 +29,14 @@ from gateway.facade._openapi_schemas import (
     answer_schemas,
     arr,
     chat_schemas,
+    const,
     enum,
+    messages_schemas,
     ref,
     responses_schemas,
 )
+from gateway.facade.anthropic import error_type
+from gateway.facade.errors import ApiError
 
 __all__ = ["MAX_KEY_TTL", "openapi_document"]
 
@@ -48,6 +53,11 @@ _HEADERS: dict[str, Schema] = {
     "Retry-After": {"description": "Whole seconds to wait before retrying.", "schema": STR},
     "X-Cache": {"description": "HIT or MISS, when the response cache is on.",
                 "schema": enum("HIT", "MISS")},
+    "request-id": {"description": "Anthropic's name for the request's id (the same as "
+                   "X-Request-ID).", "schema": STR},
+    "x-gateway-token-count": {"description": "`estimated` when the model's upstream cannot "
+                              "count, and the gateway estimated the count.",
+                              "schema": const("estimated")},
 }
 _LIMITS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 _STATUS_TEXT = {
@@ -77,6 +87,30 @@ _PARAMS: dict[str, Schema] = {
                           "X-Stainless-Timeout is read the same way."},
     "X-Skip-Cache": {"name": "X-Skip-Cache", "in": "header", "schema": STR,
                      "description": "Any value but empty, 0, false or no bypasses the cache."},
+    "anthropic-version": {"name": "anthropic-version", "in": "header", "schema": STR,
+                          "description": "Anthropic's API version (`2023-06-01`), passed to "
+                          "Anthropic-family upstreams; absent: the provider's default."},
+    "anthropic-beta": {"name": "anthropic-beta", "in": "header", "schema": STR,
+                       "description": "Comma-separated beta flags, passed to "
+                       "Anthropic-family upstreams."},
+    "beta": {"name": "beta", "in": "query", "required": False, "schema": STR,
+             "description": "`true` from the SDKs' beta namespace: accepted and ignored."},
+}
+# The Messages API's answers by status (Anthropic's error shape, its type by status).
+_ANTHROPIC_STATUS_TEXT = {
+    400: "Invalid request: malformed JSON, a wrong field (named in the message), or one the "
+    "model's upstream cannot be sent.",
+    401: "No valid API key (`x-api-key` or `Authorization: Bearer`) or JWT.",
+    402: "The tenant's monthly budget is spent.",
+    403: "The caller may not use this model.",
+    404: "Unknown model.",
+    408: "The request body did not arrive within `server.body_timeout`.",
+    413: "The body is over `server.max_request_body_size`.",
+    429: "A rate limit or quota was hit, here or upstream.",
+    502: "The upstream provider failed.",
+    503: "The core is unavailable, draining, or every route's breaker is open.",
+    504: "The client's timeout or the model's timeout passed.",
+    529: "The upstream is overloaded.",
 }
 
 
@@ -87,6 +121,10 @@ def _header_refs(*names: str, request_id: bool = True) -> dict[str, Schema]:
 
 def _errors(*statuses: int) -> dict[str, Schema]:
     return {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in statuses}
+
+
+def _anthropic_errors(*statuses: int) -> dict[str, Schema]:
+    return {str(s): {"$ref": f"#/components/responses/AnthropicError{s}"} for s in statuses}
 
 
 def _json_answer(schema: Schema, description: str, **more: Any) -> Schema:
@@ -100,12 +138,23 @@ def _error_responses() -> dict[str, Schema]:
         headers = _header_refs(*(("Retry-After", *_LIMITS) if status == 429 else
                                  ("Retry-After",) if status == 503 else ()))
         out[f"Error{status}"] = _json_answer(ref("Error"), text, headers=headers)
+    for status, text in _ANTHROPIC_STATUS_TEXT.items():
+        kind = error_type(ApiError(status, text))[1]
+        headers = _header_refs("request-id", *(("Retry-After", *_LIMITS) if status == 429 else
+                                               ("Retry-After",) if status in (503, 529) else
+                                               ()))
+        schema = {"allOf": [ref("AnthropicError"), {"properties": {"error": {
+            "properties": {"type": const(kind)}}}}]}
+        out[f"AnthropicError{status}"] = _json_answer(schema, f"{text} (`{kind}`)",
+                                                      headers=headers)
     return out
 
 
 # --- paths ----------------------------------------------------------------------------------
 
 _INFERENCE_ERRORS = (400, 401, 402, 403, 404, 408, 413, 429, 431, 502, 503, 504)
+# The Messages API's, in Anthropic's shape; 431 comes before any route, in OpenAI's.
+_MESSAGES_ERRORS = (400, 401, 402, 403, 404, 408, 413, 429, 502, 503, 504, 529)
 _READ_ERRORS = (400, 401, 403, 404, 429, 431, 503)
 _ADMIN_ERRORS = (400, 401, 403, 404, 409, 429, 431, 503)
 _PUBLIC: list[dict[str, list[str]]] = []  # no security requirement
@@ -137,10 +186,10 @@ def _header_params(*names: str) -> tuple[Schema, ...]:
 
 
 def _ok(schema: str, description: str, status: str = "200", *, limited: bool = False,
-        cache: bool = False, sse: str | None = None,
+        cache: bool = False, sse: str | None = None, headers: tuple[str, ...] = (),
         links: dict[str, Schema] | None = None) -> dict[str, Schema]:
     answer = _json_answer(ref(schema), description, headers=_header_refs(
-        *(_LIMITS if limited else ()), *(("X-Cache",) if cache else ())))
+        *headers, *(_LIMITS if limited else ()), *(("X-Cache",) if cache else ())))
     if sse is not None:
         answer["content"]["text/event-stream"] = {"schema": ref(sse)}  # one event's schema
     if links:
@@ -197,6 +246,32 @@ def _inference_paths() -> dict[str, Schema]:
         "/v1/usage": {"get": _op(
             "getUsage", "The caller's usage and cost this month, against its budget.", "usage",
             {**_ok("UsageReport", "The usage."), **_errors(*_READ_ERRORS)}, params=read)},
+    }
+
+
+def _messages_paths() -> dict[str, Schema]:
+    """Anthropic's Messages API: its bodies, answers and errors in Anthropic's shape."""
+    anthropic = tuple({"$ref": f"#/components/parameters/{n}"}
+                      for n in ("anthropic-version", "anthropic-beta", "beta"))
+    errors = {**_anthropic_errors(*_MESSAGES_ERRORS), **_errors(431)}
+    return {
+        "/v1/messages": {"post": _op(
+            "createMessage", "An Anthropic Messages API `message`; `stream: true` answers "
+            "with the API's named SSE events.", "anthropic",
+            {**_ok("Message", "The message, or its events as server-sent events (a failure "
+                   "after the first ends the stream with an `error` event).",
+                   headers=("request-id",), limited=True, cache=True,
+                   sse="MessageStreamEvent"), **errors},
+            body="MessagesRequest", params=(*_header_params(
+                "X-Provider", "X-Request-Timeout", "X-Skip-Cache"), *anthropic))},
+        "/v1/messages/count_tokens": {"post": _op(
+            "countMessageTokens", "The input tokens a Messages request would use: the "
+            "upstream's own count, or the gateway's estimate (`x-gateway-token-count: "
+            "estimated`) for models whose upstream cannot count.", "anthropic",
+            {**_ok("MessageTokenCount", "The count.", limited=True,
+                   headers=("request-id", "x-gateway-token-count")), **errors},
+            body="CountMessageTokensRequest",
+            params=(*_header_params("X-Provider", "X-Request-Timeout"), *anthropic))},
     }
 
 
@@ -298,18 +373,24 @@ def openapi_document(*, metrics_path: str | None, max_body: int,
         "description"].replace("max", f"{max_timeout:g}")
     errors = _error_responses()
     errors["Error413"]["description"] = f"The body is over {max_body} bytes."
+    errors["AnthropicError413"]["description"] = (
+        f"The body is over {max_body} bytes. (`request_too_large`)")
     return {
         "openapi": "3.1.0",
         "info": {"title": "llm-gateway", "version": __version__,
-                 "description": "OpenAI-compatible REST in front of many LLM providers. "
-                 "Errors are OpenAI's shape: `{\"error\": {message, type, param, code}}`."},
+                 "description": "OpenAI-compatible REST in front of many LLM providers, "
+                 "and Anthropic's Messages API. Errors are OpenAI's shape: `{\"error\": "
+                 "{message, type, param, code}}`; the Messages API's (tag `anthropic`) are "
+                 "Anthropic's: `{\"type\": \"error\", \"error\": {type, message}, "
+                 "\"request_id\"}`."},
         "security": [{"bearerAuth": []}, {"apiKeyAuth": []}],
-        "tags": [{"name": n} for n in ("inference", "models", "responses", "usage",
-                                       "admin", "operations")],
-        "paths": {**_inference_paths(), **_admin_paths(), **_operations_paths(metrics_path)},
+        "tags": [{"name": n} for n in ("inference", "models", "responses", "anthropic",
+                                       "usage", "admin", "operations")],
+        "paths": {**_inference_paths(), **_messages_paths(), **_admin_paths(),
+                  **_operations_paths(metrics_path)},
         "components": {
-            "schemas": {**chat_schemas(), **responses_schemas(), **admin_schemas(),
-                        **answer_schemas()},
+            "schemas": {**chat_schemas(), **responses_schemas(), **messages_schemas(),
+                        **admin_schemas(), **answer_schemas()},
             "responses": errors,
             "headers": _HEADERS,
             "parameters": params,

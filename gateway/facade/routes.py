@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 from gateway.facade.admin import AdminHandlers
+from gateway.facade.anthropic import AnthropicHandlers, anthropic_error
 from gateway.facade.calls import Core
 from gateway.facade.exchange import Route
 from gateway.facade.handlers import OpenAIHandlers
@@ -24,6 +25,7 @@ __all__ = ["routes"]
 def routes(core: Core, ops: OperatorHandlers, *, metrics_path: str | None) -> tuple[Route, ...]:
     """The table. Lean: the routes that carry the traffic, and the liveness probe."""
     api = OpenAIHandlers(core)
+    claude = AnthropicHandlers(core)
     admin = AdminHandlers(core)
     return (
         Route("POST", "/v1/chat/completions", api.chat, lean=True),
@@ -34,6 +36,9 @@ def routes(core: Core, ops: OperatorHandlers, *, metrics_path: str | None) -> tu
         Route("GET", "/v1/responses/<response_id>", api.get_response),
         Route("DELETE", "/v1/responses/<response_id>", api.delete_response),
         Route("GET", "/v1/usage", api.usage),
+        Route("POST", "/v1/messages", claude.messages, lean=True, errors=anthropic_error),
+        Route("POST", "/v1/messages/count_tokens", claude.count_tokens, lean=True,
+              errors=anthropic_error),
         Route("GET", "/admin/tenants", admin.list_tenants),
         Route("POST", "/admin/tenants", admin.create_tenant),
         Route("GET", "/admin/tenants/<tenant_id>", admin.get_tenant),

@@ -43,11 +43,11 @@ from gateway.errors import (
     UpstreamRateLimitedError,
     UpstreamRejectedError,
 )
-from gateway.providers.base import SseEvent, UpstreamRequest
+from gateway.providers.base import AnthropicHeaders, SseEvent, UpstreamRequest
 from gateway.providers.openai import parse_retry_after
 
-__all__ = ["AnthropicCodec", "AnthropicStreamDecoder", "classify_error", "decode_message",
-           "encode_request"]
+__all__ = ["AnthropicCodec", "AnthropicStreamDecoder", "MessagesEventDecoder", "classify_error",
+           "decode_message", "encode_request"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -72,6 +72,7 @@ class AnthropicCodec:
         self.name = name
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._url = f"{base}/v1/messages"
+        self._count_url = f"{base}/v1/messages/count_tokens"
         self._models_url = f"{base}/v1/models?limit=1000"
         headers = {"content-type": "application/json",
                    "anthropic-version": config.api_version or DEFAULT_VERSION, **config.headers}
@@ -79,6 +80,8 @@ class AnthropicCodec:
             headers.update(self.auth_headers(config.api_key))
         self._headers = headers
         self._stream_headers = {**headers, "accept": "text/event-stream"}
+        self._betas = tuple(b.strip() for b in headers.get("anthropic-beta", "").split(",")
+                            if b.strip())
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key}
@@ -97,6 +100,48 @@ class AnthropicCodec:
 
     def stream_decoder(self, model: str) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(self.name, model)
+
+    # --- the Messages API passed through (MessagesWire) ---
+
+    def _passthrough_headers(self, base: Mapping[str, str],
+                             client: AnthropicHeaders) -> dict[str, str]:
+        """The configured headers, with the client's API version (it knows the shapes it
+        reads) and its beta flags added to the configured ones."""
+        headers = dict(base)
+        if client.version:
+            headers["anthropic-version"] = client.version
+        betas = self._betas + tuple(b for b in client.betas if b not in self._betas)
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
+        return headers
+
+    def messages_request(self, body: Mapping[str, Any], model: str, *, stream: bool,
+                         headers: AnthropicHeaders) -> UpstreamRequest:
+        out = {**body, "model": model}
+        if stream:
+            out["stream"] = True
+        return UpstreamRequest("POST", self._url, self._passthrough_headers(
+            self._stream_headers if stream else self._headers, headers), orjson.dumps(out))
+
+    def count_tokens_request(self, body: Mapping[str, Any], model: str, *,
+                             headers: AnthropicHeaders) -> UpstreamRequest:
+        return UpstreamRequest("POST", self._count_url, self._passthrough_headers(
+            self._headers, headers), orjson.dumps({**body, "model": model}))
+
+    def message_response(self, body: bytes) -> dict[str, Any]:
+        data = orjson.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise ValueError("not a message object")
+        return data
+
+    def count_tokens_response(self, body: bytes) -> int:
+        count = orjson.loads(body)["input_tokens"]
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ValueError("input_tokens is not an integer")
+        return count
+
+    def messages_decoder(self) -> MessagesEventDecoder:
+        return MessagesEventDecoder(self.name)
 
     def embed_request(self, request: EmbeddingRequest, model: str) -> UpstreamRequest:
         raise InvalidRequestError(
@@ -380,6 +425,30 @@ class AnthropicStreamDecoder:
         if tool < 0:
             return [self._chunk(Delta(content=piece))]
         return [self._chunk(Delta(tool_calls=(ToolCallDelta(tool, arguments=piece),)))]
+
+
+class MessagesEventDecoder:
+    """A passed-through stream's events as their JSON objects, unchanged and in order;
+    ``done`` after ``message_stop``. An ``error`` event raises :class:`UpstreamError`."""
+
+    __slots__ = ("_provider", "done")
+
+    def __init__(self, provider: str):
+        self._provider = provider
+        self.done = False
+
+    def decode(self, event: SseEvent) -> list[dict[str, Any]]:
+        if not event.data.strip():
+            return []
+        data = orjson.loads(event.data)
+        if not isinstance(data, dict):
+            raise ValueError("an event that is not a JSON object")
+        kind = data.get("type") or event.event
+        if kind == "error":
+            raise _stream_error(self._provider, data.get("error"))
+        if kind == "message_stop":
+            self.done = True
+        return [data]
 
 
 # --- errors --------------------------------------------------------------------------------

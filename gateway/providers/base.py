@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError
 
-__all__ = ["ChunkDecoder", "Provider", "SseEvent", "UpstreamRequest", "WireCodec"]
+__all__ = ["AnthropicHeaders", "ChunkDecoder", "EventDecoder", "MessagesWire", "Provider",
+           "SseEvent", "UpstreamRequest", "WireCodec"]
+
+T = TypeVar("T")
 
 
 class Provider(Protocol):
@@ -63,16 +66,20 @@ class SseEvent:
     event: str = ""
 
 
-class ChunkDecoder(Protocol):
-    """Turns a stream's events into chunks; one instance per stream (it keeps state).
+class EventDecoder(Protocol[T]):
+    """Turns a stream's events into items; one instance per stream (it keeps state).
 
     ``done`` turns true on the provider's end-of-stream marker; a stream that
     ends before that was cut. An in-stream error event raises a GatewayError.
     """
 
-    done: bool
+    @property
+    def done(self) -> bool: ...
 
-    def decode(self, event: SseEvent) -> list[ChatChunk]: ...
+    def decode(self, event: SseEvent) -> list[T]: ...
+
+
+ChunkDecoder = EventDecoder[ChatChunk]
 
 
 class WireCodec(Protocol):
@@ -105,3 +112,35 @@ class WireCodec(Protocol):
     def models_response(self, body: bytes) -> list[str]: ...
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...
+
+
+@dataclass(slots=True, frozen=True)
+class AnthropicHeaders:
+    """The client's ``anthropic-version`` (empty: the provider's default) and
+    ``anthropic-beta`` flags, for an upstream that speaks the Messages API."""
+
+    version: str = ""
+    betas: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class MessagesWire(Protocol):
+    """A codec whose upstream speaks Anthropic's Messages API: a Messages request passes
+    through, its body unchanged but for the model id (and the envelope a cloud needs)."""
+
+    def messages_request(self, body: Mapping[str, Any], model: str, *, stream: bool,
+                         headers: AnthropicHeaders) -> UpstreamRequest: ...
+
+    def count_tokens_request(self, body: Mapping[str, Any], model: str, *,
+                             headers: AnthropicHeaders) -> UpstreamRequest: ...
+
+    def message_response(self, body: bytes) -> dict[str, Any]:
+        """The upstream's ``message`` object, as JSON."""
+        ...
+
+    def count_tokens_response(self, body: bytes) -> int: ...
+
+    def messages_decoder(self) -> EventDecoder[dict[str, Any]]:
+        """A stream's events as their JSON objects, in order; ``done`` after
+        ``message_stop``."""
+        ...

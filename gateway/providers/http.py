@@ -8,8 +8,8 @@ timeouts are :class:`UpstreamTimeoutError`, error statuses go to the codec.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -24,7 +24,13 @@ from gateway.errors import (
 )
 from gateway.observability.tracing import inject_headers
 from gateway.providers import credentials
-from gateway.providers.base import UpstreamRequest, WireCodec
+from gateway.providers.base import (
+    AnthropicHeaders,
+    EventDecoder,
+    MessagesWire,
+    UpstreamRequest,
+    WireCodec,
+)
 from gateway.providers.transport import iter_events, new_session
 
 __all__ = ["HttpProvider"]
@@ -35,11 +41,14 @@ T = TypeVar("T")
 class HttpProvider:
     """A :class:`~gateway.providers.base.Provider` over HTTP, driven by a codec."""
 
-    def __init__(self, name: str, config: ProviderConfig, codec: WireCodec):
+    def __init__(self, name: str, config: ProviderConfig, codec: WireCodec,
+                 messages: MessagesWire | None = None):
         self.name = name
         self.type = config.type
         self.endpoint = config.base_url
         self.codec = codec
+        # Set when the upstream speaks Anthropic's Messages API: such requests pass through.
+        self.messages = messages
         self._max_connections = config.max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -129,14 +138,51 @@ class HttpProvider:
     ) -> AsyncIterator[ChatChunk]:
         wire = self._wire(lambda: self.codec.chat_request(request, model, stream=True,
                                                           include_usage=include_usage))
-        decoder = self.codec.stream_decoder(model)
+        async for chunk in self._stream(wire, self.codec.stream_decoder(model), timeout):
+            yield chunk
+
+    # --- the Messages API, passed through (only when ``self.messages`` is set) ---
+
+    def _messages_wire(self) -> MessagesWire:
+        if self.messages is None:  # the router asks only providers that have one
+            raise InvalidRequestError(f"{self.name} does not speak the Messages API")
+        return self.messages
+
+    async def create_message(self, body: Mapping[str, Any], model: str,
+                             headers: AnthropicHeaders, *, timeout: float) -> dict[str, Any]:
+        wire = self._messages_wire()
+        request = self._wire(lambda: wire.messages_request(body, model, stream=False,
+                                                           headers=headers))
+        raw = await self._unary(request, timeout)
+        return self._parse(lambda data, _: wire.message_response(data), raw, model)
+
+    async def stream_message(self, body: Mapping[str, Any], model: str,
+                             headers: AnthropicHeaders, *, timeout: float
+                             ) -> AsyncIterator[dict[str, Any]]:
+        wire = self._messages_wire()
+        request = self._wire(lambda: wire.messages_request(body, model, stream=True,
+                                                           headers=headers))
+        async for event in self._stream(request, wire.messages_decoder(), timeout):
+            yield event
+
+    async def count_message_tokens(self, body: Mapping[str, Any], model: str,
+                                   headers: AnthropicHeaders, *, timeout: float) -> int:
+        wire = self._messages_wire()
+        request = self._wire(lambda: wire.count_tokens_request(body, model, headers=headers))
+        raw = await self._unary(request, timeout)
+        return self._parse(lambda data, _: wire.count_tokens_response(data), raw, model)
+
+    async def _stream(self, wire: UpstreamRequest, decoder: EventDecoder[T],
+                      timeout: float) -> AsyncIterator[T]:
+        """The decoded items of a streamed answer; a stream that ends before the decoder's
+        end marker was cut (a retryable upstream error)."""
         try:
             async with self._send(wire, timeout) as response:
                 if response.status >= 400:
                     raise self.codec.error(response.status, response.headers, await response.read())
                 async for event in iter_events(response, self.codec.framing):
                     try:
-                        chunks = decoder.decode(event)
+                        items = decoder.decode(event)
                     except GatewayError:
                         raise
                     except Exception:
@@ -145,8 +191,8 @@ class HttpProvider:
                             provider=self.name,
                             error_type="bad_response",
                         ) from None
-                    for chunk in chunks:
-                        yield chunk
+                    for item in items:
+                        yield item
                     if decoder.done:
                         return
         except GatewayError:

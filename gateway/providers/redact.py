@@ -17,17 +17,26 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from gateway.config import ProviderConfig
-from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
+from gateway.domain import ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError
 from gateway.providers import credentials
-from gateway.providers.base import ChunkDecoder, SseEvent, UpstreamRequest, WireCodec
+from gateway.providers.base import (
+    AnthropicHeaders,
+    ChunkDecoder,
+    EventDecoder,
+    MessagesWire,
+    SseEvent,
+    UpstreamRequest,
+    WireCodec,
+)
 
 __all__ = ["REDACTED", "RedactingCodec", "redact"]
 
+T = TypeVar("T")
 REDACTED = "[redacted]"
 MIN_SECRET = 8  # shorter values are not keys, and replacing them would mangle plain words
 
@@ -62,6 +71,9 @@ class RedactingCodec:
         self._codec = codec
         self._configured = tuple(v for v in (config.api_key, *config.headers.values()) if v)
         self.framing: Literal["sse", "ndjson"] = codec.framing
+        # The Messages API passed through, when the upstream speaks it.
+        self.messages: MessagesWire | None = (
+            _RedactingMessages(codec, self) if isinstance(codec, MessagesWire) else None)
 
     def clean(self, exc: GatewayError) -> GatewayError:
         """``exc`` itself, its message redacted (its args too: tracebacks print them)."""
@@ -115,12 +127,39 @@ class RedactingCodec:
         return self.clean(self._codec.error(status, headers, body))
 
 
-class _RedactingDecoder:
+class _RedactingMessages:
+    """The Messages API half of a codec, its error events redacted."""
+
+    __slots__ = ("_codec", "_wire")
+
+    def __init__(self, wire: MessagesWire, codec: RedactingCodec):
+        self._wire = wire
+        self._codec = codec
+
+    def messages_request(self, body: Mapping[str, Any], model: str, *, stream: bool,
+                         headers: AnthropicHeaders) -> UpstreamRequest:
+        return self._wire.messages_request(body, model, stream=stream, headers=headers)
+
+    def count_tokens_request(self, body: Mapping[str, Any], model: str, *,
+                             headers: AnthropicHeaders) -> UpstreamRequest:
+        return self._wire.count_tokens_request(body, model, headers=headers)
+
+    def message_response(self, body: bytes) -> dict[str, Any]:
+        return self._wire.message_response(body)
+
+    def count_tokens_response(self, body: bytes) -> int:
+        return self._wire.count_tokens_response(body)
+
+    def messages_decoder(self) -> EventDecoder[dict[str, Any]]:
+        return _RedactingDecoder(self._wire.messages_decoder(), self._codec)
+
+
+class _RedactingDecoder(Generic[T]):
     """A stream's decoder whose error events are redacted."""
 
     __slots__ = ("_codec", "_decoder")
 
-    def __init__(self, decoder: ChunkDecoder, codec: RedactingCodec):
+    def __init__(self, decoder: EventDecoder[T], codec: RedactingCodec):
         self._decoder = decoder
         self._codec = codec
 
@@ -128,11 +167,7 @@ class _RedactingDecoder:
     def done(self) -> bool:
         return self._decoder.done
 
-    @done.setter
-    def done(self, value: bool) -> None:
-        self._decoder.done = value
-
-    def decode(self, event: SseEvent) -> list[ChatChunk]:
+    def decode(self, event: SseEvent) -> list[T]:
         try:
             return self._decoder.decode(event)
         except GatewayError as exc:

@@ -35,7 +35,8 @@ def build_provider(name: str, config: ProviderConfig) -> Provider:
     codec = _CODECS.get(config.type)
     if codec is None:
         raise ValueError(f"providers.{name}.type: '{config.type}' is not a known provider type")
-    return HttpProvider(name, config, RedactingCodec(name, config, codec(name, config)))
+    wrapped = RedactingCodec(name, config, codec(name, config))
+    return HttpProvider(name, config, wrapped, wrapped.messages)
 
 
 def build_providers(configs: Mapping[str, ProviderConfig]) -> dict[str, Provider]:

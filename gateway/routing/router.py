@@ -18,9 +18,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry.trace import Span
 
@@ -33,6 +33,8 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.observability.tracing import fail_span, inference_span, record_response
+from gateway.providers import messages
+from gateway.providers.base import AnthropicHeaders
 from gateway.resilience import Outcome, Pipeline
 from gateway.resilience.pipeline import Candidate
 from gateway.routing.registry import ModelRegistry, Route, Target, weighted_order
@@ -43,6 +45,8 @@ log = logging.getLogger("gateway.routing")
 
 DEFAULT_TIMEOUT = 600.0
 R = TypeVar("R")
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 # What an answer tells its span: response model, input and output tokens, finish reasons.
 _Outcome = tuple[str, int | None, int | None, list[str]]
 
@@ -184,40 +188,87 @@ class Router:
             "embeddings", request.model, served, deadline, hints,
             lambda t, timeout: t.provider.embed(request, t.model, timeout=timeout), describe)
 
-    async def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
-                          deadline: float | None = None, hints: RoutingHints = NO_HINTS
-                          ) -> AsyncGenerator[ChatChunk, None]:
+    async def message(self, body: Mapping[str, Any], served: Served,
+                      headers: AnthropicHeaders, *, deadline: float | None = None,
+                      hints: RoutingHints = NO_HINTS) -> dict[str, Any]:
+        """A Messages API answer (a ``message`` object) to ``body``."""
+        def describe(result: dict[str, Any]) -> _Outcome:
+            summary = _MessageSummary(str(result.get("model") or ""))
+            summary.usage(result.get("usage"))
+            reason = result.get("stop_reason")
+            return (summary.model, summary.prompt_tokens, summary.completion_tokens,
+                    [str(reason)] if reason else [])
+
+        return await self._unary(
+            "chat", str(body["model"]), served, deadline, hints,
+            lambda t, timeout: messages.create_message(t.provider, body, t.model, headers,
+                                                       timeout=timeout), describe)
+
+    async def count_message_tokens(self, body: Mapping[str, Any], served: Served,
+                                   headers: AnthropicHeaders, *,
+                                   deadline: float | None = None,
+                                   hints: RoutingHints = NO_HINTS) -> tuple[int, bool]:
+        """``(input tokens, estimated)`` of ``body`` at the deployment that would serve it."""
+        return await self._unary(
+            "count_tokens", str(body["model"]), served, deadline, hints,
+            lambda t, timeout: messages.count_message_tokens(t.provider, body, t.model,
+                                                             headers, timeout=timeout),
+            lambda result: ("", result[0], None, []))
+
+    def stream_chat(self, request: ChatRequest, served: Served, *, include_usage: bool,
+                    deadline: float | None = None, hints: RoutingHints = NO_HINTS
+                    ) -> AsyncGenerator[ChatChunk, None]:
+        return self._stream(
+            request.model, served, deadline, hints,
+            lambda t, timeout: t.provider.stream_chat(request, t.model, timeout=timeout,
+                                                      include_usage=include_usage),
+            _ChunkSummary)
+
+    def stream_message(self, body: Mapping[str, Any], served: Served,
+                       headers: AnthropicHeaders, *, deadline: float | None = None,
+                       hints: RoutingHints = NO_HINTS
+                       ) -> AsyncGenerator[dict[str, Any], None]:
+        """A Messages API answer's stream events, ``message_start`` first."""
+        return self._stream(
+            str(body["model"]), served, deadline, hints,
+            lambda t, timeout: messages.stream_message(t.provider, body, t.model, headers,
+                                                       timeout=timeout),
+            _MessageSummary)
+
+    async def _stream(self, model: str, served: Served, deadline: float | None,
+                      hints: RoutingHints,
+                      open_items: Callable[[Target, float], AsyncIterator[T]],
+                      summary: Callable[[str], _Summary[T]]) -> AsyncGenerator[T, None]:
         async def open_stream(target: Target, timeout: float
-                              ) -> tuple[AsyncIterator[ChatChunk], ChatChunk, Span]:
+                              ) -> tuple[AsyncIterator[T], T, Span]:
             provider = target.provider
             # The span lasts as long as the stream: ended below, when the stream ends.
             with inference_span("chat", provider.name, provider.type, target.model,
                                 provider.endpoint, end=False) as span:
-                chunks = provider.stream_chat(request, target.model, timeout=timeout,
-                                              include_usage=include_usage)
+                items = open_items(target, timeout)
                 try:
-                    first = await anext(chunks)
+                    first = await anext(items)
                 except StopAsyncIteration:
                     raise UpstreamError(f"{provider.name} sent an empty stream",
                                         provider=provider.name,
                                         error_type="empty_stream") from None
                 except BaseException:
-                    await _close(chunks)
+                    await _close(items)
                     raise
-            return chunks, first, span
+            return items, first, span
 
-        (chunks, first, span), _, ticket = await self.pipeline.run(
-            self.candidates(request.model, hints, served), open_stream,
+        (items, first, span), _, ticket = await self.pipeline.run(
+            self.candidates(model, hints, served), open_stream,
             deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
             on_refused=served.refused)
         outcome = Outcome.IGNORED
-        seen = _StreamSummary(first.model)
+        seen = summary(served.model)
         try:
             seen.add(first)
             yield first
-            async for chunk in chunks:
-                seen.add(chunk)
-                yield chunk
+            async for item in items:
+                seen.add(item)
+                yield item
             outcome = Outcome.SUCCESS
         except InvalidRequestError:
             raise
@@ -226,16 +277,25 @@ class Router:
             fail_span(span, exc)
             raise
         finally:
-            await _close(chunks)
+            await _close(items)
             await ticket.report(outcome)
             record_response(span, seen.model, seen.prompt_tokens, seen.completion_tokens,
                             seen.finish_reasons)
             span.end()
 
 
-class _StreamSummary:
-    """What a stream's span reports once it ends."""
+class _Summary(Protocol[T_contra]):
+    """What a stream's span reports once it ends, gathered from its items."""
 
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reasons: list[str]
+
+    def add(self, item: T_contra) -> None: ...
+
+
+class _ChunkSummary:
     __slots__ = ("completion_tokens", "finish_reasons", "model", "prompt_tokens")
 
     def __init__(self, model: str):
@@ -245,6 +305,8 @@ class _StreamSummary:
         self.finish_reasons: list[str] = []
 
     def add(self, chunk: ChatChunk) -> None:
+        if chunk.model:
+            self.model = chunk.model
         if chunk.usage is not None:
             self.prompt_tokens = chunk.usage.prompt_tokens
             self.completion_tokens = chunk.usage.completion_tokens
@@ -253,7 +315,44 @@ class _StreamSummary:
                 self.finish_reasons.append(choice.finish_reason)
 
 
-async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
+class _MessageSummary:
+    """Of a Messages answer: its model, stop reason, and usage (input counted with the
+    cache's reads and writes, as the canonical prompt tokens are)."""
+
+    __slots__ = ("completion_tokens", "finish_reasons", "model", "prompt_tokens")
+
+    def __init__(self, model: str):
+        self.model = model
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.finish_reasons: list[str] = []
+
+    def usage(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        prompt = sum(v for k in ("input_tokens", "cache_read_input_tokens",
+                                 "cache_creation_input_tokens")
+                     if isinstance(v := usage.get(k), int))
+        if prompt:
+            self.prompt_tokens = prompt
+        output = usage.get("output_tokens")
+        if isinstance(output, int):
+            self.completion_tokens = output
+
+    def add(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self.model = str(message.get("model") or self.model)
+            self.usage(message.get("usage"))
+        elif kind == "message_delta":
+            self.usage(event.get("usage"))
+            reason = (event.get("delta") or {}).get("stop_reason")
+            if reason:
+                self.finish_reasons.append(str(reason))
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):

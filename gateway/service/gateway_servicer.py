@@ -12,20 +12,36 @@ import contextlib
 import hashlib
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message as ProtoMessage
 from grpc import aio
-from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc, responses_pb2
+from llmgateway.v1 import (
+    chat_pb2,
+    gateway_service_pb2,
+    gateway_service_pb2_grpc,
+    messages_pb2,
+    responses_pb2,
+)
 
-from gateway import proto
+from gateway import messages_json, proto
 from gateway.domain import Usage
-from gateway.errors import AuthenticationError, GatewayError, NotFoundError
+from gateway.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    UpstreamError,
+)
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.providers import credentials
+from gateway.providers.base import AnthropicHeaders
 from gateway.routing import Router
 from gateway.routing.router import RoutingHints, Served
 from gateway.service import responses
+from gateway.service.keepalive import keepalive
 from gateway.state.base import ConversationRecord, ConversationStore, ResponseCache
 from gateway.tenancy.admission import Admission, Admitted
 from gateway.tenancy.auth import Identity, current_identity
@@ -34,6 +50,9 @@ from gateway.tenancy.pricing import Pricing
 from gateway.tenancy.usage import Budgets
 
 __all__ = ["GatewayServicer"]
+
+R = TypeVar("R", bound=ProtoMessage)
+DEFAULT_PING_INTERVAL = 10.0
 
 
 def _deadline(context: aio.ServicerContext) -> float | None:
@@ -87,18 +106,80 @@ def _cache_key(owner: str, request: chat_pb2.ChatRequest) -> str | None:
         request.HasField("temperature") and request.temperature == 0)
     if not deterministic:
         return None
+    return _digest("chat:", owner, request)
+
+
+def _digest(prefix: str, owner: str, request: ProtoMessage) -> str:
     digest = hashlib.sha256(owner.encode())
     digest.update(b"\0")
     digest.update(request.SerializeToString(deterministic=True))
-    return "chat:" + digest.hexdigest()
+    return prefix + digest.hexdigest()
+
+
+def _message_cache_key(owner: str, request: gateway_service_pb2.CreateMessageRequest
+                       ) -> str | None:
+    """A key for a deterministic Messages request (temperature 0, no extended thinking),
+    else None; the API version and beta flags are part of it (they shape the answer)."""
+    req = request.request
+    if not (req.HasField("temperature") and req.temperature == 0) or (
+            req.HasField("thinking") and req.thinking.type != "disabled"):
+        return None
+    return _digest("message:", owner, request)
+
+
+def _messages_body(req: messages_pb2.MessagesRequest, *, count: bool = False
+                   ) -> dict[str, Any]:
+    """The request's JSON object, once the core's own checks pass (a gRPC client's request
+    was never read as JSON)."""
+    if not req.model:
+        raise InvalidRequestError("model: a model is required", param="model")
+    if not count and req.max_tokens < 1:
+        raise InvalidRequestError("max_tokens: must be at least 1", param="max_tokens")
+    if not req.messages:
+        raise InvalidRequestError("messages: at least one message is required",
+                                  param="messages")
+    try:
+        return messages_json.request_to_json(req)
+    except messages_json.MessagesJsonError as exc:  # a ``*_json`` field that is not JSON
+        raise InvalidRequestError(exc.message, param=exc.param) from None
+
+
+def _anthropic_headers(request: gateway_service_pb2.CreateMessageRequest
+                       | gateway_service_pb2.StreamMessageRequest
+                       | gateway_service_pb2.CountMessageTokensRequest) -> AnthropicHeaders:
+    return AnthropicHeaders(request.anthropic_version, tuple(request.anthropic_beta))
+
+
+def _upstream_json(read: Callable[[Any], R], data: Any, provider: str) -> R:
+    """``read(data)``; what an upstream answered but cannot be read is its failure."""
+    try:
+        return read(data)
+    except messages_json.MessagesJsonError:
+        raise UpstreamError(f"{provider} returned a message the gateway could not read",
+                            provider=provider, error_type="bad_response") from None
+
+
+def _message_usage(usage: messages_pb2.MessageUsage) -> Usage:
+    """Messages usage as canonical usage: the prompt counts the cache's reads and writes."""
+    prompt = (usage.input_tokens + usage.cache_read_input_tokens
+              + usage.cache_creation_input_tokens)
+    return Usage(prompt_tokens=prompt, completion_tokens=usage.output_tokens,
+                 total_tokens=prompt + usage.output_tokens,
+                 cached_prompt_tokens=usage.cache_read_input_tokens,
+                 cache_creation_prompt_tokens=usage.cache_creation_input_tokens)
+
+
+_PING: dict[str, Any] = {"type": "ping"}
 
 
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def __init__(self, router: Router, pricing: Pricing, admission: Admission, budgets: Budgets,
                  conversations: ConversationStore, conversation_ttl: float,
                  cache: ResponseCache | None = None, cache_ttl: float = 300.0, *,
-                 share_within_tenant: bool = False):
+                 share_within_tenant: bool = False,
+                 ping_interval: float = DEFAULT_PING_INTERVAL):
         self._share_within_tenant = share_within_tenant
+        self._ping_interval = ping_interval
         self._cache = cache
         self._cache_ttl = cache_ttl
         self._router = router
@@ -145,7 +226,9 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         ctx.completion_tokens = usage.completion_tokens
         ctx.cost_usd = self._pricing.cost(
             (served.model, f"{served.provider}/{served.model}", ctx.model),
-            usage.prompt_tokens, usage.completion_tokens)
+            usage.prompt_tokens, usage.completion_tokens,
+            cache_read_tokens=usage.cached_prompt_tokens,
+            cache_write_tokens=usage.cache_creation_prompt_tokens)
 
     def _info(self, ctx: reqctx.RequestContext, served: Served,
               started: float) -> chat_pb2.GatewayInfo:
@@ -172,7 +255,9 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                 if _skip_cache(context):  # neither read nor written; reported as a miss
                     key = None
                 else:
-                    hit = await self._cached(key, ctx, started)
+                    hit = await self._cached(
+                        key, ctx, started, gateway_service_pb2.CreateChatCompletionResponse,
+                        lambda r: r.completion.gateway)
                 await _send_headers(context, {**admitted.headers,
                                               "x-cache": "MISS" if hit is None else "HIT"})
                 if hit is not None:
@@ -190,16 +275,17 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             await self._cache.put(key, response.SerializeToString(), self._cache_ttl)
         return response
 
-    async def _cached(self, key: str, ctx: reqctx.RequestContext,
-                      started: float) -> gateway_service_pb2.CreateChatCompletionResponse | None:
+    async def _cached(self, key: str, ctx: reqctx.RequestContext, started: float,
+                      kind: type[R], gateway_of: Callable[[R], chat_pb2.GatewayInfo]
+                      ) -> R | None:
         """The stored answer (marked as a hit, with this request's ids), or None."""
         assert self._cache is not None
         raw = await self._cache.get(key)
         metrics.cache_lookup(raw is not None)
         if raw is None:
             return None
-        response = gateway_service_pb2.CreateChatCompletionResponse.FromString(raw)
-        gateway = response.completion.gateway
+        response = kind.FromString(raw)
+        gateway = gateway_of(response)
         ctx.provider = gateway.provider
         gateway.cache_hit = True
         gateway.cost_usd = 0.0
@@ -291,6 +377,106 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             response.monthly_budget_usd = budget
             response.budget_used_ratio = totals.cost_usd / budget if budget else 1.0
         return response
+
+    # --- Anthropic's Messages API ----------------------------------------------------------
+
+    async def CreateMessage(
+        self, request: gateway_service_pb2.CreateMessageRequest, context: aio.ServicerContext
+    ) -> gateway_service_pb2.CreateMessageResponse:
+        started = time.perf_counter()
+        req = request.request
+        body = _messages_body(req)
+        ctx, served = _context(req.model), Served()
+        key = None
+        if self._cache is not None:
+            key = _message_cache_key(_identity().owner, request)
+        admitted = await self._admit(req.model, context, send=key is None)
+        try:
+            if key is not None:
+                hit = None
+                if _skip_cache(context):
+                    key = None
+                else:
+                    hit = await self._cached(key, ctx, started,
+                                             gateway_service_pb2.CreateMessageResponse,
+                                             lambda r: r.gateway)
+                await _send_headers(context, {**admitted.headers,
+                                              "x-cache": "MISS" if hit is None else "HIT"})
+                if hit is not None:
+                    served.known_model = True
+                    return hit
+            answer = await self._router.message(body, served, _anthropic_headers(request),
+                                                deadline=_deadline(context),
+                                                hints=_hints(context, admitted))
+            message = _upstream_json(messages_json.message_from_json, answer, served.provider)
+            self._account(ctx, served, _message_usage(message.usage))
+        finally:
+            ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            ctx.known_model = served.known_model
+            await self._settle(admitted, ctx, started)
+        response = gateway_service_pb2.CreateMessageResponse(
+            message=message, gateway=self._info(ctx, served, started))
+        if key is not None and self._cache is not None:
+            await self._cache.put(key, response.SerializeToString(), self._cache_ttl)
+        return response
+
+    async def StreamMessage(
+        self, request: gateway_service_pb2.StreamMessageRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[gateway_service_pb2.StreamMessageResponse]:
+        started = time.perf_counter()
+        req = request.request
+        body = _messages_body(req)
+        ctx, served = _context(req.model), Served()
+        ctx.stream = True
+        admitted = await self._admit(req.model, context)
+        events = self._router.stream_message(body, served, _anthropic_headers(request),
+                                             deadline=_deadline(context),
+                                             hints=_hints(context, admitted))
+        usage = messages_pb2.MessageUsage()
+        metrics.ACTIVE_STREAMS.inc()
+        first = True
+        try:
+            async with contextlib.aclosing(events):
+                async for data in keepalive(events, self._ping_interval, _PING):
+                    event = _upstream_json(messages_json.event_from_json, data,
+                                           served.provider)
+                    kind = event.WhichOneof("event")
+                    if first:
+                        first = False
+                        metrics.first_token(served.provider, req.model,
+                                            time.perf_counter() - started)
+                    if kind == "message_start":
+                        usage.MergeFrom(event.message_start.usage)
+                        self._account(ctx, served, _message_usage(usage))
+                    elif kind == "message_delta":
+                        _add_usage(usage, event.message_delta.usage)
+                        self._account(ctx, served, _message_usage(usage))
+                    yield gateway_service_pb2.StreamMessageResponse(event=event)
+        finally:
+            metrics.ACTIVE_STREAMS.dec()
+            ctx.provider = served.provider
+            ctx.known_model = served.known_model
+            await self._settle(admitted, ctx, started)
+
+    async def CountMessageTokens(
+        self, request: gateway_service_pb2.CountMessageTokensRequest,
+        context: aio.ServicerContext
+    ) -> gateway_service_pb2.CountMessageTokensResponse:
+        """Admitted like any request (allowed models, budget, rate limits), charged nothing."""
+        req = request.request
+        body = _messages_body(req, count=True)
+        ctx, served = _context(req.model), Served()
+        admitted = await self._admit(req.model, context)
+        try:
+            count, estimated = await self._router.count_message_tokens(
+                body, served, _anthropic_headers(request), deadline=_deadline(context),
+                hints=_hints(context, admitted))
+        finally:
+            ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
+            ctx.known_model = served.known_model
+            await self._admission.settle(admitted, None)
+        return gateway_service_pb2.CountMessageTokensResponse(input_tokens=count,
+                                                              estimated=estimated)
 
     # --- the Responses API -----------------------------------------------------------------
 
@@ -406,3 +592,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             raise NotFoundError(f"no response '{request.response_id}'", param="response_id")
         return gateway_service_pb2.DeleteResponseResponse(response_id=request.response_id,
                                                           deleted=True)
+
+
+def _add_usage(total: messages_pb2.MessageUsage, delta: messages_pb2.MessageUsage) -> None:
+    """A ``message_delta``'s usage is cumulative: each count it gives replaces the one
+    ``message_start`` gave (a count it leaves at 0 is one it did not give)."""
+    for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                 "cache_read_input_tokens"):
+        value = getattr(delta, name)
+        if value:
+            setattr(total, name, value)

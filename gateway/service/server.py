@@ -145,7 +145,8 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
                               services.budgets, services.conversations,
                               services.conversation_ttl, services.cache, services.cache_ttl,
                               share_within_tenant=services.settings.conversations
-                              .share_within_tenant)
+                              .share_within_tenant,
+                              ping_interval=services.settings.server.stream_ping_interval)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
                           services.tenants)
     health = HealthServicer()

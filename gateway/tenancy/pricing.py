@@ -7,6 +7,9 @@ Example::
 
     pricing = Pricing({"gpt-4o-mini": PriceConfig(0.15, 0.60)})
     pricing.cost(("gpt-4o-mini",), prompt_tokens=1000, completion_tokens=500)  # 0.00045
+
+Prompt-cache reads and writes cost ``cache_read_per_mtok`` / ``cache_write_per_mtok`` when
+an entry sets them (Anthropic: 0.1x and 1.25x the input price), else the input price.
 """
 
 from __future__ import annotations
@@ -29,9 +32,18 @@ class Pricing:
                 return price
         return None
 
-    def cost(self, names: Iterable[str], prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, names: Iterable[str], prompt_tokens: int, completion_tokens: int, *,
+             cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> float:
+        """``prompt_tokens`` include the cache's reads and writes, which are charged at
+        their own prices when the entry has them (else as input)."""
         price = self.price(names)
         if price is None:
             return 0.0
-        return (prompt_tokens * price.input_per_mtok
-                + completion_tokens * price.output_per_mtok) / 1_000_000
+        read = price.cache_read_per_mtok
+        write = price.cache_write_per_mtok
+        cost = prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok
+        if read is not None:
+            cost += cache_read_tokens * (read - price.input_per_mtok)
+        if write is not None:
+            cost += cache_write_tokens * (write - price.input_per_mtok)
+        return cost / 1_000_000

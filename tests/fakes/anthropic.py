@@ -1,4 +1,5 @@
-"""A fake Anthropic API (``POST /v1/messages``, ``GET /v1/models``), faithful to the wire:
+"""A fake Anthropic API (``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
+``GET /v1/models``), faithful to the wire:
 ``message`` objects, SSE with named events (``event: message_start`` ... ``event:
 message_stop``, a ``ping`` among them), ``tool_use`` blocks streamed as
 ``input_json_delta`` pieces, a ``request-id`` header on every answer, and Anthropic's
@@ -97,6 +98,7 @@ class FakeAnthropic(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
 
     async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
@@ -130,6 +132,22 @@ class FakeAnthropic(FakeServer):
                       "display_name": "Claude Haiku 3.5", "created_at": "2024-10-22T00:00:00Z"}],
             "has_more": False, "first_id": "claude-3-5-haiku-20241022",
             "last_id": "claude-3-5-haiku-20241022"}))
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """``{"input_tokens": N}``; N is the body's length over 10 (what a test can predict),
+        and the real API's refusal of ``max_tokens`` and ``stream`` in this request."""
+        recorded = await self.record(request)
+        if request.headers.get("x-api-key") != self.api_key:
+            return await self.play(request, anthropic_error(
+                401, "authentication_error", "invalid x-api-key"))
+        body = recorded.json
+        for key in ("max_tokens", "stream"):
+            if key in body:
+                return await self.play(request, anthropic_error(
+                    400, "invalid_request_error", f"{key}: Extra inputs are not permitted"))
+        if self.replies:
+            return await self.play(request, self.replies.popleft())
+        return await self.play(request, Reply(json={"input_tokens": len(recorded.body) // 10}))
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)

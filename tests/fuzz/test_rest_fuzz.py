@@ -184,7 +184,8 @@ def _steered(document: dict[str, Any]) -> dict[str, Any]:
     get past routing (negative cases still try other names)."""
     steered = copy.deepcopy(document)
     schemas = steered["components"]["schemas"]
-    for name in ("ChatCompletionRequest", "EmbeddingsRequest", "CreateResponseRequest"):
+    for name in ("ChatCompletionRequest", "EmbeddingsRequest", "CreateResponseRequest",
+                 "MessagesRequest", "CountMessageTokensRequest"):
         schemas[name]["properties"]["model"] = {"enum": MODELS}
     return steered
 

@@ -120,3 +120,20 @@ def test_dynamic_error_is_a_status(client: ReflectionClient) -> None:
 def test_unknown_symbol_is_reported(client: ReflectionClient) -> None:
     with pytest.raises(KeyError):
         client.pool.FindServiceByName("llmgateway.v1.NoSuchService")
+
+
+def test_create_message_dynamically(client: ReflectionClient) -> None:
+    """The Messages API's typed RPC, from reflection alone (as grpcurl would call it)."""
+    methods = client.pool.FindServiceByName(SERVICE).methods_by_name
+    assert {"CreateMessage", "StreamMessage", "CountMessageTokens"} <= set(methods)
+    block = client.pool.FindMessageTypeByName("llmgateway.v1.ContentBlock")
+    assert {"text", "image", "document", "tool_use", "tool_result", "thinking",
+            "redacted_thinking", "other_json"} <= set(block.fields_by_name)
+    answer = client.call(f"{SERVICE}.CreateMessage", {"request": {
+        "model": "mock/echo", "maxTokens": 32,
+        "messages": [{"role": "user", "content": [{"text": {"text": "hi there"}}]}]}})
+    message = answer["message"]
+    assert message["id"].startswith("msg_") and message["role"] == "assistant"
+    assert "hi there" in message["content"][0]["text"]["text"]
+    assert message["stopReason"] == "end_turn"
+    assert answer["gateway"]["provider"] == "mock"

@@ -79,13 +79,20 @@ class Tally:
 
 
 def error_shape(response: httpx.Response, *secrets_sent: str) -> str:
-    """"" when ``response`` is an OpenAI error naming none of ``secrets_sent``, else why not."""
+    """"" when ``response`` is an error in its API's shape (Anthropic's on ``/v1/messages``,
+    else OpenAI's) naming none of ``secrets_sent``, else why not."""
+    anthropic = response.request.url.path.startswith("/v1/messages")
+    shape = "Anthropic's" if anthropic else "OpenAI's"
+    fields = {"message", "type"} if anthropic else {"message", "type", "param", "code"}
     try:
-        error = response.json()["error"]
+        body = response.json()
+        error = body["error"]
     except (ValueError, KeyError, TypeError):
-        return f"not OpenAI's error shape: {response.text[:200]!r}"
-    if not isinstance(error, dict) or set(error) < {"message", "type", "param", "code"}:
-        return f"not OpenAI's error shape: {error!r}"
+        return f"not {shape} error shape: {response.text[:200]!r}"
+    if anthropic and body.get("type") != "error":
+        return f"not {shape} error shape: {body!r}"
+    if not isinstance(error, dict) or set(error) < fields:
+        return f"not {shape} error shape: {error!r}"
     if not isinstance(error["message"], str) or not error["message"]:
         return "no message"
     text = response.text + json.dumps(dict(response.headers))
@@ -214,6 +221,8 @@ def rest_routes(gw: GatewayProcess, tenant_id: str, key_id: str) -> list[tuple[s
         "/v1/chat/completions": {"model": "mock-1", "messages": HI},
         "/v1/embeddings": {"model": "mock-1", "input": "hello"},
         "/v1/responses": {"model": "mock-1", "input": "hello"},
+        "/v1/messages": {"model": "mock-1", "max_tokens": 16, "messages": HI},
+        "/v1/messages/count_tokens": {"model": "mock-1", "messages": HI},
         "/admin/tenants": {"name": "intruder"},
         "/admin/tenants/{tenant_id}": {"name": "renamed-by-an-intruder"},
         "/admin/tenants/{tenant_id}/keys": {"name": "intruder"},
