@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningGateway
-from tests.fakes.anthropic import FakeAnthropic, anthropic_error, message
+from tests.fakes.anthropic import FakeAnthropic, anthropic_error, message, text_events
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Reply
 from tests.inprocess import start_in_process
@@ -48,7 +48,7 @@ def _reset(fake: FakeAnthropic, openai_fake: FakeOpenAI) -> None:
 def gateway(fake: FakeAnthropic, openai_fake: FakeOpenAI) -> Iterator[RunningGateway]:
     config = f"""
 logging: {{level: info, format: json}}
-server: {{stream_ping_interval: 100ms}}
+server: {{stream_ping_interval: 100ms, max_request_body_size: 1000000}}
 auth: {{api_keys: {{enabled: true, keys: [{KEY}]}}}}
 retry: {{attempts: 2, backoff: 10ms, max_backoff: 50ms}}
 circuit_breaker: {{consecutive_failures: 1000, min_requests: 1000}}
@@ -298,6 +298,11 @@ def test_an_overloaded_anthropic_falls_back_to_openai(client: anthropic.Anthropi
 def test_errors_are_anthropic_shaped(gateway: RunningGateway, client: anthropic.Anthropic,
                                      fake: FakeAnthropic) -> None:
     url = gateway.http_url + "/v1/messages"
+    huge = httpx.post(url, headers={"x-api-key": KEY}, json={
+        "model": "claude-sonnet-4-5", "max_tokens": 8,
+        "messages": [{"role": "user", "content": "x" * 1_500_000}]})
+    assert huge.status_code == 413
+    assert huge.json()["error"]["type"] == "request_too_large"
     bad = httpx.post(url, headers={"x-api-key": KEY}, content=b"{not json")
     assert bad.status_code == 400
     body = bad.json()
@@ -339,7 +344,6 @@ def test_a_document_for_openai_is_refused_by_name(client: anthropic.Anthropic,
 
 def test_a_failure_after_the_first_byte_is_an_error_event(gateway: RunningGateway,
                                                           fake: FakeAnthropic) -> None:
-    from tests.fakes.anthropic import text_events
     fake.enqueue(Reply(events=text_events(UPSTREAM, ["a", "b", "c"]), cut_after=4))
     response = httpx.post(gateway.http_url + "/v1/messages", headers={"x-api-key": KEY},
                           json={"model": "claude-sonnet-4-5", "max_tokens": 64,

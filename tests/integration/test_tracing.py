@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from llmgateway.v1 import chat_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 
 from tests.conftest import GatewayProcess
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.otlp import OtlpReceiver
 
@@ -139,3 +140,43 @@ def test_grpc_calls_are_traced_but_health_and_reflection_are_not(
     names = {s["name"] for s in receiver.spans}
     assert "/llmgateway.v1.GatewayService/CreateChatCompletion" in names
     assert not [n for n in names if "grpc.health" in n or "grpc.reflection" in n], names
+
+
+def test_a_messages_request_is_one_trace(process_factory: Callable[..., GatewayProcess]) -> None:
+    with OtlpReceiver() as receiver, FakeAnthropic() as fake:
+        gw = process_factory(f"""
+logging: {{level: info, format: json}}
+observability:
+  tracing:
+    enabled: true
+    sampler: {{type: probability, rate: 0.0}}
+    exporter: {{type: otlp, endpoint: "127.0.0.1:{receiver.port}", insecure: true}}
+providers:
+  anthropic: {{type: anthropic, base_url: "{fake.base_url}", api_key: "{fake.api_key}"}}
+""")
+        ids = [secrets.token_hex(16) for _ in range(2)]
+        for trace_id, stream in zip(ids, (False, True), strict=True):
+            r = httpx.post(gw.http_url + "/v1/messages", headers={
+                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}, json={
+                "model": "anthropic/claude-haiku-4-5", "max_tokens": 16, "stream": stream,
+                "messages": [{"role": "user", "content": "secret prompt text"}]})
+            assert r.status_code == 200
+            assert fake.requests[-1].headers["traceparent"].split("-")[1] == trace_id
+        assert gw.stop() == 0
+
+    for trace_id, rpc in zip(ids, ("CreateMessage", "StreamMessage"), strict=True):
+        by_name = {s["name"]: s for s in receiver.spans if s["trace_id"] == trace_id}
+        assert {"POST /v1/messages", f"/llmgateway.v1.GatewayService/{rpc}",
+                "chat claude-haiku-4-5"} <= set(by_name)
+        attrs = by_name["chat claude-haiku-4-5"]["attributes"]
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.provider.name"] == "anthropic"
+        assert attrs["gen_ai.usage.input_tokens"] == 16  # 11, and 3 read and 2 written cached
+        assert attrs["gen_ai.usage.output_tokens"] == 7
+        assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+    assert "secret prompt text" not in json.dumps(receiver.spans)
+    logged = [json.loads(line) for line in gw.logs().splitlines() if line.startswith("{")]
+    lines = [line for line in logged if line.get("msg") == "request"
+             and line.get("trace_id") in ids]
+    assert len(lines) == 2 and {line["model"] for line in lines} == {
+        "anthropic/claude-haiku-4-5"}
