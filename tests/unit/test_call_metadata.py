@@ -3,6 +3,10 @@ client address, with the same precedence the gateway has always had."""
 
 from __future__ import annotations
 
+import pytest
+
+from gateway.facade.calls import client_timeout
+from gateway.facade.errors import ApiError
 from gateway.service.interceptors import CallMetadata, read_metadata
 
 
@@ -33,3 +37,17 @@ def test_client_address_headers_and_binary_entries() -> None:
 
 def test_no_metadata_at_all() -> None:
     assert read_metadata(None) == CallMetadata()
+
+
+def test_the_sdks_timeout_is_advisory_ours_is_checked() -> None:
+    """``X-Request-Timeout`` out of range is a 400; the SDKs' ``X-Stainless-Timeout`` is used
+    when it is a number in range and otherwise ignored (the anthropic SDK sends
+    ``NOT_GIVEN`` when the timeout is set on the client, not the call)."""
+    assert client_timeout({"x-stainless-timeout": "20"}) == 20.0
+    assert client_timeout({"x-stainless-timeout": "NOT_GIVEN"}) is None
+    assert client_timeout({"x-stainless-timeout": "7200"}) is None
+    assert client_timeout({"x-stainless-timeout": "nan"}) is None
+    assert client_timeout({"x-request-timeout": "5", "x-stainless-timeout": "NOT_GIVEN"}) == 5
+    for bad in ("NOT_GIVEN", "0", "7200"):
+        with pytest.raises(ApiError):
+            client_timeout({"x-request-timeout": bad})
