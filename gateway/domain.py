@@ -69,6 +69,8 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
     refusal: str | None = None
+    # The model's reasoning text, where the provider returns it (an answer only).
+    reasoning: str | None = None
 
     def text(self) -> str:
         """All text of the message, parts joined by newlines."""
@@ -176,6 +178,7 @@ class Delta:
     content: str | None = None
     tool_calls: tuple[ToolCallDelta, ...] = ()
     refusal: str | None = None
+    reasoning: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -206,6 +206,10 @@ def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
     return body
 
 
+# OpenAI's reasoning_effort as a Gemini thinking budget (tokens).
+_THINKING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+
 def _generation_config(request: ChatRequest) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (("temperature", request.temperature), ("topP", request.top_p),
@@ -218,6 +222,10 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
             out[key] = value
     if request.stop:
         out["stopSequences"] = list(request.stop)
+    effort = request.extra.get("reasoning_effort")
+    if effort in _THINKING_BUDGETS:  # asked for reasoning: with its summaries in the answer
+        out["thinkingConfig"] = {"includeThoughts": True,
+                                 "thinkingBudget": _THINKING_BUDGETS[effort]}
     if (fmt := request.response_format) is not None and fmt.type != "text":
         out["responseMimeType"] = "application/json"
         if fmt.json_schema is not None and fmt.json_schema.schema is not None:
@@ -325,8 +333,11 @@ def finish_reason(reason: str, called: bool) -> FinishReason:
     return "tool_calls" if called else "stop"
 
 
-def _read_parts(candidate: dict[str, Any]) -> tuple[str, list[ToolCall]]:
+def _read_parts(candidate: dict[str, Any]) -> tuple[str, list[ToolCall], str]:
+    """The answer's text, its function calls, and its thought summaries (parts marked
+    ``thought``, sent when ``includeThoughts`` is on)."""
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[ToolCall] = []
     for part in (candidate.get("content") or {}).get("parts") or ():
         if "functionCall" in part:
@@ -334,9 +345,9 @@ def _read_parts(candidate: dict[str, Any]) -> tuple[str, list[ToolCall]]:
             calls.append(ToolCall(id=f"call_{secrets.token_hex(12)}",
                                   name=str(call.get("name") or ""),
                                   arguments=orjson.dumps(call.get("args") or {}).decode()))
-        elif "text" in part and not part.get("thought"):
-            texts.append(str(part["text"]))
-    return "".join(texts), calls
+        elif "text" in part:
+            (thoughts if part.get("thought") else texts).append(str(part["text"]))
+    return "".join(texts), calls, "".join(thoughts)
 
 
 def _response_id(data: dict[str, Any]) -> str:
@@ -346,12 +357,12 @@ def _response_id(data: dict[str, Any]) -> str:
 def decode_completion(data: dict[str, Any], model: str) -> ChatCompletion:
     choices = []
     for i, candidate in enumerate(data.get("candidates") or ()):
-        text, calls = _read_parts(candidate)
+        text, calls, thoughts = _read_parts(candidate)
         reason = str(candidate.get("finishReason") or "")
         choices.append(ChatChoice(
             index=int(candidate.get("index", i)),
             message=Message(role="assistant", content=None if calls and not text else text,
-                            tool_calls=tuple(calls)),
+                            tool_calls=tuple(calls), reasoning=thoughts or None),
             finish_reason=finish_reason(reason, bool(calls)),
         ))
     if not choices:  # the prompt itself was blocked, or nothing came back
@@ -414,7 +425,9 @@ class GoogleStreamDecoder:
                 self._finished[index] = False
                 chunks.append(self._chunk([ChunkChoice(index, Delta(role="assistant",
                                                                     content=""))]))
-            text, calls = _read_parts(candidate)
+            text, calls, thoughts = _read_parts(candidate)
+            if thoughts:
+                chunks.append(self._chunk([ChunkChoice(index, Delta(reasoning=thoughts))]))
             if text:
                 chunks.append(self._chunk([ChunkChoice(index, Delta(content=text))]))
             if calls:

@@ -24,7 +24,8 @@ Request (:func:`chat_request`):
 - ``thinking`` enabled -> ``extra["reasoning_effort"]`` by ``budget_tokens``: below 4096
   ``low``, below 16384 ``medium``, else ``high``; ``output_config.effort`` sets it directly
   (``xhigh`` and ``max`` become ``high``) and wins over ``thinking``. Disabled and adaptive
-  thinking send nothing (the provider's default). Gemini and Ollama ignore the extra.
+  thinking send nothing (the provider's default). Gemini reads the extra as a
+  ``thinkingConfig`` (with its thought summaries), Ollama as ``think: true``.
 - ``output_config.format`` (a JSON schema) -> a ``json_schema`` response format named
   ``output``.
 
@@ -47,7 +48,10 @@ Anthropic-defined tools (a ``type`` other than ``custom``); ``max_tokens: 0``; `
 A trailing assistant turn (prefill) is sent as an assistant message; whether the upstream
 continues it or answers after it is the upstream's behaviour.
 
-Answer (:func:`completion_to_message`, :class:`StreamTranslator`): finish reasons map back
+Answer (:func:`completion_to_message`, :class:`StreamTranslator`): the provider's reasoning
+text (``reasoning_content`` of OpenAI-compatible servers, Ollama's ``thinking``, Gemini's
+thought summaries) becomes a leading ``thinking`` block with an empty signature (there is
+none to give; sent back later, it is dropped like any earlier thinking). Finish reasons map back
 (stop -> ``end_turn``, length -> ``max_tokens``, tool_calls -> ``tool_use``, content_filter ->
 ``refusal``); a refusal text becomes a text block and stop reason ``refusal``; ``stop_sequence``
 is always null (the canonical answer does not say which sequence matched). Usage:
@@ -431,6 +435,9 @@ def completion_to_message(completion: ChatCompletion, model: str) -> dict[str, A
         choice = completion.choices[0]
         message, finish, calls = choice.message, choice.finish_reason, choice.message.tool_calls
         refused = bool(message.refusal)
+        if message.reasoning:  # the provider's reasoning, unsigned (it cannot be verified)
+            content.append({"type": "thinking", "thinking": message.reasoning,
+                            "signature": ""})
         text = message.text() + (message.refusal or "")
         if text:
             content.append({"type": "text", "text": text})
@@ -469,7 +476,7 @@ class StreamTranslator:
         self._started = False
         self._done = False
         self._blocks = 0  # blocks started so far; the open one is _blocks - 1
-        self._open: Literal["text", "tool_use"] | None = None
+        self._open: Literal["text", "tool_use", "thinking"] | None = None
         self._tool = -1  # canonical index of the open tool call
         self._called = False
         self._refused = False
@@ -522,6 +529,12 @@ class StreamTranslator:
             if choice.index != 0:
                 continue  # n is never set for Messages requests
             delta = choice.delta
+            if delta.reasoning:
+                if self._open != "thinking":
+                    events.extend(self._begin({"type": "thinking", "thinking": "",
+                                               "signature": ""}))
+                events.append(self._delta({"type": "thinking_delta",
+                                           "thinking": delta.reasoning}))
             if delta.content:
                 events.extend(self._text(delta.content))
             if delta.refusal:

@@ -174,6 +174,8 @@ def encode_chat_request(request: ChatRequest, model: str, *, stream: bool) -> di
         options["num_predict"] = request.output_limit
     if request.stop:
         options["stop"] = list(request.stop)
+    if request.extra.get("reasoning_effort") is not None and "think" not in request.extra:
+        body["think"] = True  # asked for reasoning: Ollama's thinking, returned apart
     for key, value in request.extra.items():
         if key in _TOP_LEVEL_EXTRA:
             body[key] = value
@@ -285,7 +287,8 @@ def decode_chat_response(data: dict[str, Any], model: str) -> ChatCompletion:
         choices=[ChatChoice(
             index=0,
             message=Message(role="assistant", content=str(message.get("content") or ""),
-                            tool_calls=tool_calls),
+                            tool_calls=tool_calls,
+                            reasoning=str(message.get("thinking") or "") or None),
             finish_reason=_finish(data, bool(tool_calls)),
         )],
         usage=_usage(data),
@@ -323,9 +326,10 @@ class OllamaStreamDecoder:
             self._model = str(data["model"])
         message = data.get("message") or {}
         content = message.get("content") or ""
+        thinking = str(message.get("thinking") or "") or None
         calls = _decode_tool_calls(message.get("tool_calls"))
         chunks: list[ChatChunk] = []
-        if content or calls or not self._role_sent:
+        if content or calls or thinking or not self._role_sent:
             deltas = tuple(
                 ToolCallDelta(index=self._tool_calls + i, id=c.id, name=c.name,
                               arguments=c.arguments)
@@ -336,7 +340,7 @@ class OllamaStreamDecoder:
             self._role_sent = True
             chunks.append(self._chunk([ChunkChoice(0, Delta(
                 role=role, content=content if content or not deltas else None,
-                tool_calls=deltas))]))
+                tool_calls=deltas, reasoning=thinking))]))
         if data.get("done"):
             self.done = True
             finish = _finish(data, self._tool_calls > 0)

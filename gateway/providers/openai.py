@@ -246,6 +246,7 @@ def decode_completion(data: dict[str, Any], model: str) -> ChatCompletion:
                     content=msg.get("content"),
                     tool_calls=_decode_tool_calls(msg.get("tool_calls")),
                     refusal=msg.get("refusal"),
+                    reasoning=_reasoning(msg),
                 ),
                 finish_reason=raw.get("finish_reason"),
             )
@@ -258,6 +259,14 @@ def decode_completion(data: dict[str, Any], model: str) -> ChatCompletion:
         usage=decode_usage(data.get("usage")),
         system_fingerprint=str(data.get("system_fingerprint") or ""),
     )
+
+
+def _reasoning(message: dict[str, Any]) -> str | None:
+    """The reasoning text compatible servers return beside the content: DeepSeek's and
+    vLLM's ``reasoning_content``, or ``reasoning`` (vLLM, OpenRouter). OpenAI's own API
+    returns none in chat completions."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) and value else None
 
 
 def decode_chunk(data: dict[str, Any], model: str) -> ChatChunk:
@@ -281,6 +290,7 @@ def decode_chunk(data: dict[str, Any], model: str) -> ChatChunk:
                     content=delta.get("content"),
                     tool_calls=tool_calls,
                     refusal=delta.get("refusal"),
+                    reasoning=_reasoning(delta),
                 ),
                 finish_reason=raw.get("finish_reason"),
             )

@@ -11,10 +11,10 @@ import anthropic
 import pytest
 
 from tests.conftest import RunningGateway
-from tests.fakes.azure import FakeAzure
-from tests.fakes.gemini import FakeGemini
+from tests.fakes.azure import FakeAzure, azure_completion
+from tests.fakes.gemini import FakeGemini, candidate, response
 from tests.fakes.ollama import FakeOllama
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, Reply
 from tests.inprocess import start_in_process
 
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
@@ -105,3 +105,42 @@ def test_a_forced_tool_call(client: anthropic.Anthropic, model: str) -> None:
     assert call.type == "tool_use" and call.name == "get_weather"
     assert isinstance(call.input, dict) and call.id
     assert answer.stop_reason == "tool_use"
+
+
+def test_thinking_asks_for_reasoning_and_gets_it_back(client: anthropic.Anthropic,
+                                                      fakes: dict[str, FakeServer]) -> None:
+    """Extended thinking becomes the provider's reasoning control, and the reasoning it
+    returns becomes thinking blocks, whole and streamed (Gemini's thought summaries here)."""
+    thought = {"text": "Paris in spring is mild.", "thought": True}
+    fakes["gemini"].enqueue(Reply(json=response([candidate([thought, {"text": "Mild."}])])))
+    whole = client.messages.create(model="gemini", max_tokens=2048, messages=HI,
+                                   thinking={"type": "enabled", "budget_tokens": 2000})
+    config = fakes["gemini"].requests[-1].json["generationConfig"]
+    assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 1024}
+    assert [b.type for b in whole.content] == ["thinking", "text"]
+    assert whole.content[0].thinking == "Paris in spring is mild."  # type: ignore[union-attr]
+
+    events = [response([candidate([thought], None)]),
+              response([candidate([{"text": "Mild."}])])]
+    fakes["gemini"].enqueue(Reply(events=events))
+    with client.messages.stream(model="gemini", max_tokens=2048, messages=HI,
+                                thinking={"type": "enabled", "budget_tokens": 2000}) as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_message()
+    assert "thinking" in kinds and "text" in kinds
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking == "Paris in spring is mild."  # type: ignore[union-attr]
+    assert final.content[1].text == "Mild."  # type: ignore[union-attr]
+
+
+def test_reasoning_content_of_compatible_servers(client: anthropic.Anthropic,
+                                                 fakes: dict[str, FakeServer]) -> None:
+    """vLLM and DeepSeek return ``reasoning_content`` beside the content."""
+    body = azure_completion("Mild.")
+    body["choices"][0]["message"]["reasoning_content"] = "Think about spring."
+    fakes["azure"].enqueue(Reply(json=body))
+    answer = client.messages.create(model="azure", max_tokens=2048, messages=HI,
+                                    thinking={"type": "enabled", "budget_tokens": 20000})
+    assert fakes["azure"].requests[-1].json["reasoning_effort"] == "high"
+    assert [b.type for b in answer.content] == ["thinking", "text"]
+    assert answer.content[0].thinking == "Think about spring."  # type: ignore[union-attr]

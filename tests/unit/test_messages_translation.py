@@ -540,3 +540,33 @@ def test_estimate_input_tokens() -> None:
 def test_estimate_input_tokens_rounds_up_and_is_at_least_one() -> None:
     assert estimate_input_tokens({"messages": [{"role": "user", "content": "hello"}]}) == 2 + 3
     assert estimate_input_tokens({"messages": []}) == 1
+
+
+def test_reasoning_becomes_a_leading_thinking_block() -> None:
+    answer = ChatCompletion(id="x", created=0, model="m", choices=[ChatChoice(
+        0, Message(role="assistant", content="Mild.", reasoning="Spring in Paris."), "stop")])
+    assert completion_to_message(answer, "m")["content"] == [
+        {"type": "thinking", "thinking": "Spring in Paris.", "signature": ""},
+        {"type": "text", "text": "Mild."}]
+
+
+def test_streamed_reasoning_is_a_thinking_block_before_the_text() -> None:
+    translator = StreamTranslator("m")
+
+    def chunk(delta: Delta) -> ChatChunk:
+        return ChatChunk(id="c", created=0, model="m", choices=[ChunkChoice(0, delta)])
+
+    events = translator.feed(chunk(Delta(role="assistant", content="")))
+    events += translator.feed(chunk(Delta(reasoning="Spring")))
+    events += translator.feed(chunk(Delta(reasoning=" in Paris.")))
+    events += translator.feed(chunk(Delta(content="Mild.")))
+    events += translator.finish()
+    shown = [(e["type"], e.get("index"), (e.get("content_block") or e.get("delta") or {})
+              .get("type")) for e in events]
+    assert shown == [
+        ("message_start", None, None),
+        ("content_block_start", 0, "thinking"), ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"), ("content_block_stop", 0, None),
+        ("content_block_start", 1, "text"), ("content_block_delta", 1, "text_delta"),
+        ("content_block_stop", 1, None), ("message_delta", None, None),
+        ("message_stop", None, None)]

@@ -231,3 +231,22 @@ def test_embeddings_and_models() -> None:
     assert CODEC.models_request().url == "http://ollama:11434/api/tags"
     assert CODEC.models_response(b'{"models":[{"name":"llama3.2:latest"}]}') == [
         "llama3.2:latest"]
+
+
+def test_reasoning_asked_is_think_and_thinking_comes_back() -> None:
+    request = ChatRequest(model="m", messages=(Message(role="user", content="hi"),),
+                          extra={"reasoning_effort": "low"})
+    assert encode_chat_request(request, "qwen3", stream=False)["think"] is True
+    kept = ChatRequest(model="m", messages=(Message(role="user", content="hi"),),
+                       extra={"reasoning_effort": "low", "think": "high"})
+    assert encode_chat_request(kept, "gpt-oss", stream=False)["think"] == "high"
+    answer = CODEC.chat_response(orjson.dumps({
+        "model": "qwen3", "message": {"role": "assistant", "content": "Mild.",
+                                      "thinking": "Spring."},
+        "done": True, "done_reason": "stop"}), "qwen3")
+    assert answer.choices[0].message.reasoning == "Spring."
+    decoder = CODEC.stream_decoder("qwen3")
+    chunks = decoder.decode(SseEvent(orjson.dumps({
+        "model": "qwen3", "message": {"role": "assistant", "content": "", "thinking": "Hm"},
+        "done": False}).decode()))
+    assert chunks[0].choices[0].delta.reasoning == "Hm"
