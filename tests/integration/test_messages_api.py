@@ -6,6 +6,7 @@ checks what the upstream received as well as what the client got."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -412,6 +413,12 @@ pricing:   # a dollar a token; cache reads a dime, cache writes $1.25
     assert refused.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert int(refused.value.response.headers["retry-after"]) >= 1
 
+    # A model outside the tenant's allowed list: 403 permission_error.
+    with client(_tenant(gw, allowed_models=["another-model"])) as restricted, \
+            pytest.raises(anthropic.PermissionDeniedError) as denied:
+        restricted.messages.create(**hi)
+    assert denied.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+
     # The response cache answers a deterministic request again without the upstream.
     fake.reset()
     with client(_tenant(gw)) as cached:
@@ -425,3 +432,24 @@ pricing:   # a dollar a token; cache reads a dime, cache writes $1.25
     assert ('gateway_requests_total{model="claude",provider="anthropic",status="OK"}'
             in metrics)
     assert 'gateway_tokens_total{model="claude",provider="anthropic",type="prompt"}' in metrics
+
+
+def test_a_rate_limited_upstream_is_retried_after_its_retry_after(
+        client: anthropic.Anthropic, fake: FakeAnthropic) -> None:
+    """Within retry.max_backoff (50 ms here) the gateway waits what the upstream asks and
+    tries again; a longer wait goes back to the client as a 429 with its retry-after."""
+    fake.enqueue(anthropic_error(429, "rate_limit_error", "slow down",
+                                 headers={"retry-after": "0.04"}))
+    started = time.monotonic()
+    response = client.messages.create(model="claude-sonnet-4-5", max_tokens=8,
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert response.content[0].type == "text"
+    assert len(fake.requests) == 2
+    assert time.monotonic() - started >= 0.04
+    fake.enqueue(anthropic_error(429, "rate_limit_error", "slow down",
+                                 headers={"retry-after": "7"}))
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=8,
+                               messages=[{"role": "user", "content": "hi"}])
+    assert limited.value.response.headers["retry-after"] == "7"
+    assert len(fake.requests) == 3
