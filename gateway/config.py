@@ -226,7 +226,7 @@ class ModelConfig:
 class PriceConfig:
     input_per_mtok: float = 0
     output_per_mtok: float = 0
-    cache_read_per_mtok: float | None = None  # prompt-cache reads; unset: the input price
+    cached_input_per_mtok: float | None = None  # prompt-cache reads; unset: the input price
     cache_write_per_mtok: float | None = None  # prompt-cache writes; unset: the input price
 
 

@@ -8,7 +8,7 @@ Example::
     pricing = Pricing({"gpt-4o-mini": PriceConfig(0.15, 0.60)})
     pricing.cost(("gpt-4o-mini",), prompt_tokens=1000, completion_tokens=500)  # 0.00045
 
-Prompt-cache reads and writes cost ``cache_read_per_mtok`` / ``cache_write_per_mtok`` when
+Prompt-cache reads and writes cost ``cached_input_per_mtok`` / ``cache_write_per_mtok`` when
 an entry sets them (Anthropic: 0.1x and 1.25x the input price), else the input price.
 """
 
@@ -39,7 +39,7 @@ class Pricing:
         price = self.price(names)
         if price is None:
             return 0.0
-        read = price.cache_read_per_mtok
+        read = price.cached_input_per_mtok
         write = price.cache_write_per_mtok
         cost = prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok
         if read is not None:

@@ -385,7 +385,7 @@ models:
     targets: [{{provider: anthropic, model: {UPSTREAM}}}]
 pricing:   # a dollar a token; cache reads a dime, cache writes $1.25
   {UPSTREAM}: {{input_per_mtok: 1000000, output_per_mtok: 1000000,
-               cache_read_per_mtok: 100000, cache_write_per_mtok: 1250000}}
+               cached_input_per_mtok: 100000, cache_write_per_mtok: 1250000}}
 """, env={"GATEWAY_ADMIN_KEY": ADMIN})
     hi = {"model": "claude", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
