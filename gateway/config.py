@@ -205,6 +205,21 @@ class ProviderConfig:
     max_connections: int = 512
     latency: Duration = Duration(0)  # mock only: delay before answering
     chunk_delay: Duration = Duration(0)  # mock only: delay between streamed words
+    # bedrock: the region, an endpoint override (VPC endpoint, tests), and credentials; none
+    # set means the AWS chain (environment, shared files and profile, web identity, metadata).
+    region: str = ""
+    endpoint_url: str = ""
+    access_key_id: str = dataclasses.field(default="", repr=False)
+    secret_access_key: str = dataclasses.field(default="", repr=False)
+    session_token: str = dataclasses.field(default="", repr=False)
+    profile: str = ""
+    role_arn: str = ""
+    sts_endpoint_url: str = ""
+    # vertex: the project and location, and a service-account file (else Application Default
+    # Credentials or the metadata server).
+    project: str = ""
+    location: str = ""
+    credentials_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -43,7 +43,7 @@ from gateway.errors import (
     UpstreamRateLimitedError,
     UpstreamRejectedError,
 )
-from gateway.providers.base import AnthropicHeaders, SseEvent, UpstreamRequest
+from gateway.providers.base import AnthropicHeaders, Framing, SseEvent, UpstreamRequest
 from gateway.providers.openai import parse_retry_after
 
 __all__ = ["AnthropicCodec", "AnthropicStreamDecoder", "MessagesEventDecoder", "classify_error",
@@ -66,7 +66,7 @@ _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 class AnthropicCodec:
     """Pure transforms for the Messages API."""
 
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: Framing = "sse"
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -20,7 +20,7 @@ import orjson
 from gateway.config import ProviderConfig
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError, InvalidRequestError
-from gateway.providers.base import SseEvent, UpstreamRequest
+from gateway.providers.base import Framing, SseEvent, UpstreamRequest
 from gateway.providers.openai import (
     OpenAIStreamDecoder,
     classify_error,
@@ -42,7 +42,7 @@ _DEPLOYMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 class AzureOpenAICodec:
     """Pure transforms for an Azure OpenAI resource (``base_url`` is its endpoint)."""
 
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: Framing = "sse"
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

@@ -14,8 +14,11 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 from gateway.errors import GatewayError
 
-__all__ = ["AnthropicHeaders", "ChunkDecoder", "EventDecoder", "MessagesWire", "Provider",
-           "SseEvent", "UpstreamRequest", "WireCodec"]
+__all__ = ["AnthropicHeaders", "ChunkDecoder", "EventDecoder", "Framing", "MessagesWire",
+           "Provider", "RequestSigner", "SseEvent", "UpstreamRequest", "WireCodec"]
+
+# How a streamed answer is framed: server-sent events, NDJSON lines, or AWS eventstream.
+Framing = Literal["sse", "ndjson", "eventstream"]
 
 T = TypeVar("T")
 
@@ -85,7 +88,7 @@ ChunkDecoder = EventDecoder[ChatChunk]
 class WireCodec(Protocol):
     """The pure half of an HTTP provider: canonical <-> wire, and error meaning."""
 
-    framing: Literal["sse", "ndjson"]
+    framing: Framing
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """How a credential travels to this provider (a tenant's own key uses it)."""
@@ -144,3 +147,13 @@ class MessagesWire(Protocol):
         """A stream's events as their JSON objects, in order; ``done`` after
         ``message_stop``."""
         ...
+
+
+class RequestSigner(Protocol):
+    """Authenticates each request just before it is sent, for upstreams whose credential is
+    not a fixed header: a SigV4 signature (Bedrock), a short-lived OAuth2 token (Vertex).
+    ``sign`` must not block the event loop (refreshes run ahead of expiry, off the loop)."""
+
+    async def sign(self, request: UpstreamRequest) -> UpstreamRequest: ...
+
+    async def aclose(self) -> None: ...

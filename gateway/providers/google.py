@@ -19,7 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 import orjson
@@ -47,7 +47,7 @@ from gateway.errors import (
     UpstreamRateLimitedError,
     UpstreamRejectedError,
 )
-from gateway.providers.base import SseEvent, UpstreamRequest
+from gateway.providers.base import Framing, SseEvent, UpstreamRequest
 from gateway.providers.openai import parse_retry_after
 
 __all__ = ["GoogleCodec", "GoogleStreamDecoder", "classify_error", "encode_request"]
@@ -72,7 +72,7 @@ _MAJOR = re.compile(r"gemini-(\d+)")
 class GoogleCodec:
     """Pure transforms for the Gemini API under ``{base_url}/v1beta``."""
 
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: Framing = "sse"
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

@@ -28,12 +28,14 @@ from gateway.providers.base import (
     AnthropicHeaders,
     EventDecoder,
     MessagesWire,
+    RequestSigner,
     UpstreamRequest,
     WireCodec,
 )
+from gateway.providers.redact import RedactingCodec
 from gateway.providers.transport import iter_events, new_session
 
-__all__ = ["HttpProvider"]
+__all__ = ["HttpProvider", "http_provider"]
 
 T = TypeVar("T")
 
@@ -42,13 +44,14 @@ class HttpProvider:
     """A :class:`~gateway.providers.base.Provider` over HTTP, driven by a codec."""
 
     def __init__(self, name: str, config: ProviderConfig, codec: WireCodec,
-                 messages: MessagesWire | None = None):
+                 messages: MessagesWire | None = None, signer: RequestSigner | None = None):
         self.name = name
         self.type = config.type
         self.endpoint = config.base_url
         self.codec = codec
         # Set when the upstream speaks Anthropic's Messages API: such requests pass through.
         self.messages = messages
+        self._signer = signer  # per-request credentials (SigV4, OAuth2 tokens)
         self._max_connections = config.max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -61,6 +64,8 @@ class HttpProvider:
         return self._session
 
     async def aclose(self) -> None:
+        if self._signer is not None:
+            await self._signer.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -91,7 +96,20 @@ class HttpProvider:
             raise InvalidRequestError(f"the request nests JSON too deeply to send to "
                                       f"{self.name}") from None
 
+    async def _signed(self, wire: UpstreamRequest) -> UpstreamRequest:
+        if self._signer is None:
+            return wire
+        try:
+            return await self._signer.sign(wire)
+        except GatewayError:
+            raise
+        except Exception as exc:  # credentials that cannot be had: the provider's failure
+            raise UpstreamError(f"{self.name}: the gateway could not obtain credentials "
+                                f"({type(exc).__name__})", provider=self.name,
+                                error_type="auth_error") from None
+
     async def _unary(self, wire: UpstreamRequest, timeout: float) -> bytes:
+        wire = await self._signed(wire)
         try:
             async with self._send(wire, timeout) as response:
                 body = await response.read()
@@ -176,6 +194,7 @@ class HttpProvider:
                       timeout: float) -> AsyncIterator[T]:
         """The decoded items of a streamed answer; a stream that ends before the decoder's
         end marker was cut (a retryable upstream error)."""
+        wire = await self._signed(wire)
         try:
             async with self._send(wire, timeout) as response:
                 if response.status >= 400:
@@ -218,3 +237,11 @@ class HttpProvider:
             raise exc  # not a transport failure: a bug, let it surface
         return UpstreamError(f"the gateway {text} {self.name}", provider=self.name,
                              error_type=kind)
+
+
+def http_provider(name: str, config: ProviderConfig, codec: WireCodec,
+                  signer: RequestSigner | None = None) -> HttpProvider:
+    """An HTTP provider for ``codec``, its errors redacted of the provider's credentials,
+    passing Messages requests through when the codec speaks that API."""
+    wrapped = RedactingCodec(name, config, codec)
+    return HttpProvider(name, config, wrapped, wrapped.messages, signer)

@@ -37,7 +37,7 @@ from gateway.domain import (
     Usage,
 )
 from gateway.errors import GatewayError, InvalidRequestError, UpstreamError, UpstreamRejectedError
-from gateway.providers.base import SseEvent, UpstreamRequest
+from gateway.providers.base import Framing, SseEvent, UpstreamRequest
 from gateway.providers.openai import classify_error
 
 __all__ = ["OllamaCodec", "OllamaStreamDecoder", "encode_chat_request"]
@@ -56,7 +56,7 @@ _OPTION_EXTRA = frozenset({
 class OllamaCodec:
     """Pure transforms for Ollama's native API (``base_url`` is the server root)."""
 
-    framing: Literal["sse", "ndjson"] = "ndjson"
+    framing: Framing = "ndjson"
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -35,7 +35,7 @@ from gateway.errors import (
     UpstreamRateLimitedError,
     UpstreamRejectedError,
 )
-from gateway.providers.base import SseEvent, UpstreamRequest
+from gateway.providers.base import Framing, SseEvent, UpstreamRequest
 
 __all__ = ["OpenAICodec", "classify_error", "encode_request", "parse_retry_after"]
 
@@ -45,7 +45,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 class OpenAICodec:
     """Pure transforms for ``POST {base_url}/chat/completions``."""
 
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: Framing = "sse"
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name

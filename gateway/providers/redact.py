@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from gateway.config import ProviderConfig
@@ -28,6 +28,7 @@ from gateway.providers.base import (
     AnthropicHeaders,
     ChunkDecoder,
     EventDecoder,
+    Framing,
     MessagesWire,
     SseEvent,
     UpstreamRequest,
@@ -70,7 +71,7 @@ class RedactingCodec:
         self._name = name
         self._codec = codec
         self._configured = tuple(v for v in (config.api_key, *config.headers.values()) if v)
-        self.framing: Literal["sse", "ndjson"] = codec.framing
+        self.framing: Framing = codec.framing
         # The Messages API passed through, when the upstream speaks it.
         self.messages: MessagesWire | None = (
             _RedactingMessages(codec, self) if isinstance(codec, MessagesWire) else None)

@@ -1,6 +1,7 @@
-"""Builds the configured providers. A new HTTP provider is one module with a codec
-and one line in ``_CODECS``; every codec is wrapped so that upstream text never carries the
-provider's credentials back (``redact.py``)."""
+"""Builds the configured providers. A new HTTP provider is one module with a codec (and, for
+credentials that are not a fixed header, a :class:`~gateway.providers.base.RequestSigner`)
+and one line in ``_FACTORIES``; every codec is wrapped so that upstream text never carries
+the provider's credentials back (``redact.py``)."""
 
 from __future__ import annotations
 
@@ -11,32 +12,37 @@ from gateway.providers.anthropic import AnthropicCodec
 from gateway.providers.azure import AzureOpenAICodec
 from gateway.providers.base import Provider, WireCodec
 from gateway.providers.google import GoogleCodec
-from gateway.providers.http import HttpProvider
+from gateway.providers.http import http_provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.ollama import OllamaCodec
 from gateway.providers.openai import OpenAICodec
-from gateway.providers.redact import RedactingCodec
 
 __all__ = ["build_providers"]
 
-_CODECS: dict[str, Callable[[str, ProviderConfig], WireCodec]] = {
-    "openai": OpenAICodec,
-    "openai_compatible": OpenAICodec,
-    "azure_openai": AzureOpenAICodec,
-    "anthropic": AnthropicCodec,
-    "google": GoogleCodec,
-    "ollama": OllamaCodec,
+Factory = Callable[[str, ProviderConfig], Provider]
+
+
+def _http(codec: Callable[[str, ProviderConfig], WireCodec]) -> Factory:
+    return lambda name, config: http_provider(name, config, codec(name, config))
+
+
+# One line per provider type.
+_FACTORIES: dict[str, Factory] = {
+    "mock": MockProvider,
+    "openai": _http(OpenAICodec),
+    "openai_compatible": _http(OpenAICodec),
+    "azure_openai": _http(AzureOpenAICodec),
+    "anthropic": _http(AnthropicCodec),
+    "google": _http(GoogleCodec),
+    "ollama": _http(OllamaCodec),
 }
 
 
 def build_provider(name: str, config: ProviderConfig) -> Provider:
-    if config.type == "mock":
-        return MockProvider(name, config)
-    codec = _CODECS.get(config.type)
-    if codec is None:
+    factory = _FACTORIES.get(config.type)
+    if factory is None:
         raise ValueError(f"providers.{name}.type: '{config.type}' is not a known provider type")
-    wrapped = RedactingCodec(name, config, codec(name, config))
-    return HttpProvider(name, config, wrapped, wrapped.messages)
+    return factory(name, config)
 
 
 def build_providers(configs: Mapping[str, ProviderConfig]) -> dict[str, Provider]:

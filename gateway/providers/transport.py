@@ -8,13 +8,14 @@ buffering beyond one incomplete event.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Protocol
 
 import aiohttp
 
-from gateway.providers.base import SseEvent
+from gateway.providers.base import Framing, SseEvent
 
-__all__ = ["NdjsonDecoder", "SseDecoder", "iter_events", "new_session"]
+__all__ = ["FrameDecoder", "NdjsonDecoder", "SseDecoder", "frame_decoder", "iter_events",
+           "new_session"]
 
 
 def new_session(max_connections: int) -> aiohttp.ClientSession:
@@ -113,11 +114,27 @@ class NdjsonDecoder:
         return bool(self._buffer.strip())
 
 
-async def iter_events(
-    response: aiohttp.ClientResponse, framing: Literal["sse", "ndjson"]
-) -> AsyncIterator[SseEvent]:
+class FrameDecoder(Protocol):
+    """Bytes in as they arrive, whole events out; ``pending`` when bytes of an incomplete
+    event are buffered."""
+
+    def feed(self, data: bytes) -> list[SseEvent]: ...
+
+    def pending(self) -> bool: ...
+
+
+def frame_decoder(framing: Framing) -> FrameDecoder:
+    if framing == "sse":
+        return SseDecoder()
+    if framing == "ndjson":
+        return NdjsonDecoder()
+    raise ValueError(f"no decoder for {framing} framing")  # eventstream: the bedrock issue
+
+
+async def iter_events(response: aiohttp.ClientResponse, framing: Framing
+                      ) -> AsyncIterator[SseEvent]:
     """Yield events as they arrive; a trailing incomplete NDJSON line is yielded too."""
-    decoder = SseDecoder() if framing == "sse" else NdjsonDecoder()
+    decoder = frame_decoder(framing)
     async for data in response.content.iter_any():
         for event in decoder.feed(data):
             yield event
