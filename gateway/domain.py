@@ -42,6 +42,15 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "functi
 
 
 @dataclass(slots=True, frozen=True)
+class CacheControl:
+    """A prompt-cache breakpoint (Anthropic's ``cache_control``): ``ephemeral``, with a
+    ``ttl`` such as ``1h`` (empty: the provider's default)."""
+
+    type: str = "ephemeral"
+    ttl: str = ""
+
+
+@dataclass(slots=True, frozen=True)
 class ContentPart:
     """A typed piece of content: ``text``, ``image_url`` or ``input_audio``."""
 
@@ -51,6 +60,7 @@ class ContentPart:
     detail: str = ""  # image detail
     data: str = ""  # base64 audio
     format: str = ""  # audio format
+    cache_control: CacheControl | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,6 +81,7 @@ class Message:
     refusal: str | None = None
     # The model's reasoning text, where the provider returns it (an answer only).
     reasoning: str | None = None
+    cache_control: CacheControl | None = None  # after the plain-text ``content``
 
     def text(self) -> str:
         """All text of the message, parts joined by newlines."""
@@ -85,6 +96,7 @@ class Tool:
     description: str = ""
     parameters: dict[str, Any] | None = None  # JSON Schema
     strict: bool | None = None
+    cache_control: CacheControl | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -13,6 +13,7 @@ import orjson
 from llmgateway.v1 import chat_pb2, embeddings_pb2, gateway_service_pb2, models_pb2
 
 from gateway.domain import (
+    CacheControl,
     ChatChunk,
     ChatCompletion,
     ChatRequest,
@@ -109,6 +110,14 @@ def _json_object(text: str, param: str) -> dict[str, Any] | None:
     return value
 
 
+def _cache_control(owner: Any) -> CacheControl | None:
+    """The ``cache_control`` of a part, message or tool, when it has one."""
+    if not owner.HasField("cache_control"):
+        return None
+    control = owner.cache_control
+    return CacheControl(control.type or "ephemeral", control.ttl)
+
+
 def _message_from_proto(msg: chat_pb2.ChatMessage, i: int) -> Message:
     role = _ROLES.get(msg.role)
     if role is None:
@@ -118,14 +127,16 @@ def _message_from_proto(msg: chat_pb2.ChatMessage, i: int) -> Message:
     for j, part in enumerate(msg.parts):
         kind = part.WhichOneof("part")
         if kind == "text":
-            parts.append(ContentPart("text", text=part.text))
+            parts.append(ContentPart("text", text=part.text,
+                                     cache_control=_cache_control(part)))
         elif kind == "image_url":
             if not part.image_url.url:
                 raise InvalidRequestError(
                     f"messages[{i}].content[{j}].image_url.url is required",
                     param=f"messages[{i}].content[{j}].image_url.url")
             parts.append(ContentPart("image_url", url=part.image_url.url,
-                                     detail=part.image_url.detail))
+                                     detail=part.image_url.detail,
+                                     cache_control=_cache_control(part)))
         elif kind == "input_audio":
             parts.append(ContentPart("input_audio", data=part.input_audio.data,
                                      format=part.input_audio.format))
@@ -143,6 +154,7 @@ def _message_from_proto(msg: chat_pb2.ChatMessage, i: int) -> Message:
         tool_calls=tuple(ToolCall(c.id, c.name, c.arguments) for c in msg.tool_calls),
         tool_call_id=msg.tool_call_id,
         refusal=msg.refusal if msg.HasField("refusal") else None,
+        cache_control=_cache_control(msg),
     )
 
 
@@ -163,6 +175,7 @@ def chat_request_from_proto(req: chat_pb2.ChatRequest) -> ChatRequest:
             description=t.description,
             parameters=_json_object(t.parameters_json, f"tools[{i}].function.parameters"),
             strict=t.strict if t.HasField("strict") else None,
+            cache_control=_cache_control(t),
         )
         for i, t in enumerate(req.tools)
     )

@@ -67,11 +67,13 @@ def const(value: str) -> Schema:
 # --- requests: what translate.py and responses.py accept ----------------------------------
 
 def chat_schemas() -> dict[str, Schema]:
+    # A prompt-cache breakpoint (Anthropic's), on parts, messages and tools.
+    cache = {"cache_control": opt(obj({"type": STR, "ttl": opt(STR)}, ("type",)))}
     part = {
         "oneOf": [
-            obj({"type": const("text"), "text": STR}, ("type", "text")),
+            obj({"type": const("text"), "text": STR, **cache}, ("type", "text")),
             obj({"type": const("image_url"), "image_url": {"anyOf": [
-                NONEMPTY, obj({"url": NONEMPTY, "detail": opt(STR)}, ("url",))]}},
+                NONEMPTY, obj({"url": NONEMPTY, "detail": opt(STR)}, ("url",))]}, **cache},
                 ("type", "image_url")),
             obj({"type": const("input_audio"),
                  "input_audio": obj({"data": STR, "format": opt(STR)}, ("data",))},
@@ -87,6 +89,7 @@ def chat_schemas() -> dict[str, Schema]:
         "name": opt(STR),
         "tool_calls": opt(arr(tool_call)),
         "refusal": opt(STR),
+        **cache,
     }
     message = {"oneOf": [
         obj({"role": enum("system", "user", "assistant", "developer"), **common,
@@ -96,7 +99,7 @@ def chat_schemas() -> dict[str, Schema]:
     ], "description": "A tool message answers the call named by `tool_call_id`."}
     tool = obj({"type": const("function"), "function": obj({
         "name": NONEMPTY, "description": opt(STR), "parameters": opt(OBJ),
-        "strict": opt(BOOL)}, ("name",))}, ("function",))
+        "strict": opt(BOOL)}, ("name",)), **cache}, ("function",))
     tool_choice = {"anyOf": [
         enum("auto", "none", "required"),
         obj({"type": STR, "function": obj({"name": NONEMPTY}, ("name",))}, ("function",)),

@@ -143,8 +143,21 @@ def _named(table: Mapping[str, _T], value: Any) -> _T | None:
     return table.get(value) if isinstance(value, str) else None
 
 
+def _cache_control(raw: Mapping[str, Any], out: Any, param: str) -> None:
+    """A ``cache_control`` object (Anthropic's prompt-cache breakpoint, as LiteLLM and
+    Anthropic's own OpenAI-compatible clients write it on parts, messages and tools)."""
+    value = raw.get("cache_control")
+    if value is None:
+        return
+    where = f"{param}.cache_control"
+    value = _object(value, where)
+    out.cache_control.type = _str(value.get("type"), f"{where}.type", required=True)
+    out.cache_control.ttl = _str(value.get("ttl"), f"{where}.ttl")
+
+
 def _part(raw: Any, out: chat_pb2.ContentPart, param: str) -> None:
     raw = _object(raw, param)
+    _cache_control(raw, out, param)
     kind = raw.get("type")
     if kind == "text":
         out.text = _str(raw.get("text"), f"{param}.text", required=True)
@@ -177,6 +190,7 @@ def _message(raw: Any, out: chat_pb2.ChatMessage, i: int) -> None:
     if role is None:
         raise _bad(f"'{param}.role' must be one of {', '.join(_ROLES)}.", f"{param}.role")
     out.role = role
+    _cache_control(raw, out, param)
     content = raw.get("content")
     if isinstance(content, str):
         out.content = content
@@ -217,6 +231,7 @@ def _tools(raw: Any, out: chat_pb2.ChatRequest) -> None:
             t.parameters_json = json_text(_object(params, where), where)
         if (strict := function.get("strict")) is not None:
             t.strict = _bool(strict, f"tools[{i}].function.strict")
+        _cache_control(tool, t, f"tools[{i}]")
 
 
 def _tool_choice(raw: Any, out: chat_pb2.ToolChoice) -> None:

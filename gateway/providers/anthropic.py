@@ -22,6 +22,7 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.domain import (
+    CacheControl,
     ChatChoice,
     ChatChunk,
     ChatCompletion,
@@ -175,15 +176,15 @@ def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
     """
     if request.n is not None and request.n > 1:
         raise InvalidRequestError("anthropic returns one choice; 'n' must be 1", param="n")
-    system = [m.text() for m in request.messages if m.role in ("system", "developer")]
     body: dict[str, Any] = {k: request.extra[k] for k in PASSTHROUGH if k in request.extra}
     body["model"] = model
-    if any(system):
-        body["system"] = "\n\n".join(s for s in system if s)
+    if system := _encode_system(request.messages):
+        body["system"] = system
     body["messages"] = _encode_turns(request.messages)
     limit = request.output_limit
     body["max_tokens"] = limit if limit is not None else DEFAULT_MAX_TOKENS
-    tools = [_encode_tool(t.name, t.description, t.parameters) for t in request.tools]
+    tools = [_encode_tool(t.name, t.description, t.parameters, t.cache_control)
+             for t in request.tools]
     choice: dict[str, Any] | None = None
     if (c := request.tool_choice) is not None:
         choice = ({"type": "tool", "name": c.function_name} if c.mode == "function"
@@ -213,6 +214,35 @@ def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
     return body
 
 
+def _cache(control: CacheControl | None) -> dict[str, str] | None:
+    if control is None:
+        return None
+    return {"type": control.type, "ttl": control.ttl} if control.ttl else {"type": control.type}
+
+
+def _cached(block: dict[str, Any], control: CacheControl | None) -> dict[str, Any]:
+    """``block`` with a prompt-cache breakpoint when ``control`` sets one."""
+    if (cache := _cache(control)) is not None:
+        block["cache_control"] = cache
+    return block
+
+
+def _encode_system(messages: tuple[Message, ...]) -> str | list[dict[str, Any]]:
+    """System and developer messages, joined into one string; as text blocks when one of
+    them sets a cache breakpoint (only a block can carry ``cache_control``)."""
+    system = [m for m in messages if m.role in ("system", "developer")]
+    if not any(m.cache_control or any(p.cache_control for p in m.parts) for m in system):
+        return "\n\n".join(t for m in system if (t := m.text()))
+    blocks: list[dict[str, Any]] = []
+    for m in system:
+        if m.parts:
+            blocks.extend(_cached({"type": "text", "text": p.text}, p.cache_control)
+                          for p in m.parts if p.type == "text" and p.text)
+        elif m.content:
+            blocks.append(_cached({"type": "text", "text": m.content}, m.cache_control))
+    return blocks
+
+
 def _one_sampler(model: str) -> bool:
     """Whether ``model`` may refuse ``temperature`` and ``top_p`` together (400 "cannot both
     be specified", every Claude from Opus 4.1 on). Only the Claude 3 family (also under a
@@ -221,12 +251,13 @@ def _one_sampler(model: str) -> bool:
     return "claude-3" not in model
 
 
-def _encode_tool(name: str, description: str, schema: dict[str, Any] | None) -> dict[str, Any]:
+def _encode_tool(name: str, description: str, schema: dict[str, Any] | None,
+                 cache_control: CacheControl | None = None) -> dict[str, Any]:
     tool: dict[str, Any] = {"name": name}
     if description:
         tool["description"] = description
     tool["input_schema"] = {"type": "object", **schema} if schema else dict(_EMPTY_SCHEMA)
-    return tool
+    return _cached(tool, cache_control)
 
 
 def _encode_turns(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -244,7 +275,8 @@ def _encode_turns(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             turns.append({"role": role, "content": blocks})
     for turn in turns:
         content = turn["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and content[0]["type"] == "text" and (
+                "cache_control" not in content[0]):
             turn["content"] = content[0]["text"]
     return turns
 
@@ -254,17 +286,19 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
         if text := message.text():
             result["content"] = text
-        return [result]
+        return [_cached(result, message.cache_control)]
     blocks: list[dict[str, Any]] = []
     if not message.parts:
         if message.content:
-            blocks.append({"type": "text", "text": message.content})
+            blocks.append(_cached({"type": "text", "text": message.content},
+                                  message.cache_control))
     for part in message.parts:
         if part.type == "text":
             if part.text:
-                blocks.append({"type": "text", "text": part.text})
+                blocks.append(_cached({"type": "text", "text": part.text}, part.cache_control))
         elif part.type == "image_url":
-            blocks.append({"type": "image", "source": _image_source(part.url)})
+            blocks.append(_cached({"type": "image", "source": _image_source(part.url)},
+                                  part.cache_control))
         else:
             raise InvalidRequestError("anthropic does not accept audio input",
                                       param="messages")

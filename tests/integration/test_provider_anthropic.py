@@ -360,3 +360,46 @@ def test_stream_400_before_output_is_an_http_error(client: openai.OpenAI,
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=MODEL, messages=USER, stream=True)
     assert "prompt is too long" in info.value.message
+
+
+def test_cache_control_reaches_the_matching_blocks(client: openai.OpenAI,
+                                                   fake: FakeAnthropic) -> None:
+    """Prompt caching end to end: ``cache_control`` on OpenAI-style parts, messages and
+    tools becomes Anthropic's on the matching block; cached tokens come back."""
+    ephemeral = {"type": "ephemeral"}
+    response = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": [  # type: ignore[list-item]
+                {"type": "text", "text": "You are terse."},
+                {"type": "text", "text": "A long manual. " * 200,
+                 "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+            {"role": "user", "content": "first question", "cache_control": ephemeral},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": [  # type: ignore[list-item]
+                {"type": "text", "text": "second question", "cache_control": ephemeral}]},
+        ],
+        tools=[{**WEATHER[0], "cache_control": ephemeral}],  # type: ignore[list-item]
+    )
+    assert response.usage is not None and response.usage.prompt_tokens_details is not None
+    assert response.usage.prompt_tokens_details.cached_tokens == 3
+    sent = fake.requests[-1].json
+    assert sent["system"] == [
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": "A long manual. " * 200,
+         "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    assert sent["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "first question",
+                                      "cache_control": ephemeral}]},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": [{"type": "text", "text": "second question",
+                                      "cache_control": ephemeral}]}]
+    assert sent["tools"][0]["cache_control"] == ephemeral
+
+
+def test_without_breakpoints_the_system_prompt_stays_a_string(client: openai.OpenAI,
+                                                              fake: FakeAnthropic) -> None:
+    client.chat.completions.create(model=MODEL, messages=[
+        {"role": "system", "content": [{"type": "text", "text": "a"},  # type: ignore[list-item]
+                                       {"type": "text", "text": "b"}]}, *USER])
+    assert fake.requests[-1].json["system"] == "a\nb"

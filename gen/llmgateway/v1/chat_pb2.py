@@ -22,57 +22,58 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from llmgateway.v1 import messages_pb2 as llmgateway_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmgateway/v1/chat.proto\x12\rllmgateway.v1\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"*\n\nInputAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x85\x01\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12,\n\timage_url\x18\x02 \x01(\x0b\x32\x17.llmgateway.v1.ImageUrlH\x00\x12\x30\n\x0binput_audio\x18\x03 \x01(\x0b\x32\x19.llmgateway.v1.InputAudioH\x00\x42\x06\n\x04part\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\xf4\x01\n\x0b\x43hatMessage\x12%\n\x04role\x18\x01 \x01(\x0e\x32\x17.llmgateway.v1.ChatRole\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12)\n\x05parts\x18\x03 \x03(\x0b\x32\x1a.llmgateway.v1.ContentPart\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\ntool_calls\x18\x05 \x03(\x0b\x32\x17.llmgateway.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x14\n\x07refusal\x18\x07 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_contentB\n\n\x08_refusal\"b\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"P\n\nToolChoice\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.llmgateway.v1.ToolChoiceMode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"d\n\nJsonSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bschema_json\x18\x03 \x01(\t\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"q\n\x0eResponseFormat\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.llmgateway.v1.ResponseFormatType\x12.\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x19.llmgateway.v1.JsonSchema\"\x8a\x05\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\"\n\x05tools\x18\x03 \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12 \n\x13parallel_tool_calls\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x36\n\x0fresponse_format\x18\x06 \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x18\n\x0btemperature\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\t \x01(\x05H\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\n \x01(\x05H\x04\x88\x01\x01\x12\x0e\n\x01n\x18\x0b \x01(\x05H\x05\x88\x01\x01\x12\x0c\n\x04stop\x18\x0c \x03(\t\x12\x11\n\x04seed\x18\r \x01(\x03H\x06\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\x0e \x01(\x01H\x07\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0f \x01(\x01H\x08\x88\x01\x01\x12\x0c\n\x04user\x18\x10 \x01(\t\x12\x12\n\nextra_json\x18\x11 \x01(\tB\x16\n\x14_parallel_tool_callsB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penalty\"\xad\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x04 \x01(\x03\x12$\n\x1c\x63\x61\x63he_creation_prompt_tokens\x18\x05 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x06 \x01(\x03\"\x8d\x01\n\x0bGatewayInfo\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\"|\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12+\n\x07message\x18\x02 \x01(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\x32\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1b.llmgateway.v1.FinishReason\"\xd6\x01\n\x0e\x43hatCompletion\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12*\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x19.llmgateway.v1.ChatChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12+\n\x07gateway\x18\x07 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"K\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"\xa8\x01\n\tChatDelta\x12%\n\x04role\x18\x01 \x01(\x0e\x32\x17.llmgateway.v1.ChatRole\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x30\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1c.llmgateway.v1.ToolCallDelta\x12\x14\n\x07refusal\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_contentB\n\n\x08_refusal\"}\n\x0f\x43hatChunkChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12\'\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x18.llmgateway.v1.ChatDelta\x12\x32\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1b.llmgateway.v1.FinishReason\"\xb3\x01\n\x13\x43hatCompletionChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmgateway.v1.ChatChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t*\x95\x01\n\x08\x43hatRole\x12\x19\n\x15\x43HAT_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43HAT_ROLE_SYSTEM\x10\x01\x12\x12\n\x0e\x43HAT_ROLE_USER\x10\x02\x12\x17\n\x13\x43HAT_ROLE_ASSISTANT\x10\x03\x12\x12\n\x0e\x43HAT_ROLE_TOOL\x10\x04\x12\x17\n\x13\x43HAT_ROLE_DEVELOPER\x10\x05*\xc0\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x12\x1f\n\x1b\x46INISH_REASON_FUNCTION_CALL\x10\x05*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04*\xa5\x01\n\x12ResponseFormatType\x12$\n RESPONSE_FORMAT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESPONSE_FORMAT_TYPE_TEXT\x10\x01\x12$\n RESPONSE_FORMAT_TYPE_JSON_OBJECT\x10\x02\x12$\n RESPONSE_FORMAT_TYPE_JSON_SCHEMA\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmgateway/v1/chat.proto\x12\rllmgateway.v1\x1a\x1cllmgateway/v1/messages.proto\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"*\n\nInputAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\xb9\x01\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12,\n\timage_url\x18\x02 \x01(\x0b\x32\x17.llmgateway.v1.ImageUrlH\x00\x12\x30\n\x0binput_audio\x18\x03 \x01(\x0b\x32\x19.llmgateway.v1.InputAudioH\x00\x12\x32\n\rcache_control\x18\x04 \x01(\x0b\x32\x1b.llmgateway.v1.CacheControlB\x06\n\x04part\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\xa8\x02\n\x0b\x43hatMessage\x12%\n\x04role\x18\x01 \x01(\x0e\x32\x17.llmgateway.v1.ChatRole\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12)\n\x05parts\x18\x03 \x03(\x0b\x32\x1a.llmgateway.v1.ContentPart\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\ntool_calls\x18\x05 \x03(\x0b\x32\x17.llmgateway.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x14\n\x07refusal\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x32\n\rcache_control\x18\x08 \x01(\x0b\x32\x1b.llmgateway.v1.CacheControlB\n\n\x08_contentB\n\n\x08_refusal\"\x96\x01\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x32\n\rcache_control\x18\x05 \x01(\x0b\x32\x1b.llmgateway.v1.CacheControlB\t\n\x07_strict\"P\n\nToolChoice\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.llmgateway.v1.ToolChoiceMode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"d\n\nJsonSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bschema_json\x18\x03 \x01(\t\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"q\n\x0eResponseFormat\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.llmgateway.v1.ResponseFormatType\x12.\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x19.llmgateway.v1.JsonSchema\"\x8a\x05\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\"\n\x05tools\x18\x03 \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12 \n\x13parallel_tool_calls\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x36\n\x0fresponse_format\x18\x06 \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x18\n\x0btemperature\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\t \x01(\x05H\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\n \x01(\x05H\x04\x88\x01\x01\x12\x0e\n\x01n\x18\x0b \x01(\x05H\x05\x88\x01\x01\x12\x0c\n\x04stop\x18\x0c \x03(\t\x12\x11\n\x04seed\x18\r \x01(\x03H\x06\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\x0e \x01(\x01H\x07\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0f \x01(\x01H\x08\x88\x01\x01\x12\x0c\n\x04user\x18\x10 \x01(\t\x12\x12\n\nextra_json\x18\x11 \x01(\tB\x16\n\x14_parallel_tool_callsB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penalty\"\xad\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x04 \x01(\x03\x12$\n\x1c\x63\x61\x63he_creation_prompt_tokens\x18\x05 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x06 \x01(\x03\"\x8d\x01\n\x0bGatewayInfo\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\"|\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12+\n\x07message\x18\x02 \x01(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\x32\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1b.llmgateway.v1.FinishReason\"\xd6\x01\n\x0e\x43hatCompletion\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12*\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x19.llmgateway.v1.ChatChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12+\n\x07gateway\x18\x07 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"K\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"\xa8\x01\n\tChatDelta\x12%\n\x04role\x18\x01 \x01(\x0e\x32\x17.llmgateway.v1.ChatRole\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x30\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1c.llmgateway.v1.ToolCallDelta\x12\x14\n\x07refusal\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_contentB\n\n\x08_refusal\"}\n\x0f\x43hatChunkChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12\'\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x18.llmgateway.v1.ChatDelta\x12\x32\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1b.llmgateway.v1.FinishReason\"\xb3\x01\n\x13\x43hatCompletionChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmgateway.v1.ChatChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t*\x95\x01\n\x08\x43hatRole\x12\x19\n\x15\x43HAT_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43HAT_ROLE_SYSTEM\x10\x01\x12\x12\n\x0e\x43HAT_ROLE_USER\x10\x02\x12\x17\n\x13\x43HAT_ROLE_ASSISTANT\x10\x03\x12\x12\n\x0e\x43HAT_ROLE_TOOL\x10\x04\x12\x17\n\x13\x43HAT_ROLE_DEVELOPER\x10\x05*\xc0\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x12\x1f\n\x1b\x46INISH_REASON_FUNCTION_CALL\x10\x05*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04*\xa5\x01\n\x12ResponseFormatType\x12$\n RESPONSE_FORMAT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESPONSE_FORMAT_TYPE_TEXT\x10\x01\x12$\n RESPONSE_FORMAT_TYPE_JSON_OBJECT\x10\x02\x12$\n RESPONSE_FORMAT_TYPE_JSON_SCHEMA\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.chat_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHATROLE']._serialized_start=2841
-  _globals['_CHATROLE']._serialized_end=2990
-  _globals['_FINISHREASON']._serialized_start=2993
-  _globals['_FINISHREASON']._serialized_end=3185
-  _globals['_TOOLCHOICEMODE']._serialized_start=3188
-  _globals['_TOOLCHOICEMODE']._serialized_end=3354
-  _globals['_RESPONSEFORMATTYPE']._serialized_start=3357
-  _globals['_RESPONSEFORMATTYPE']._serialized_end=3522
-  _globals['_IMAGEURL']._serialized_start=43
-  _globals['_IMAGEURL']._serialized_end=82
-  _globals['_INPUTAUDIO']._serialized_start=84
-  _globals['_INPUTAUDIO']._serialized_end=126
-  _globals['_CONTENTPART']._serialized_start=129
-  _globals['_CONTENTPART']._serialized_end=262
-  _globals['_TOOLCALL']._serialized_start=264
-  _globals['_TOOLCALL']._serialized_end=319
-  _globals['_CHATMESSAGE']._serialized_start=322
-  _globals['_CHATMESSAGE']._serialized_end=566
-  _globals['_TOOL']._serialized_start=568
-  _globals['_TOOL']._serialized_end=666
-  _globals['_TOOLCHOICE']._serialized_start=668
-  _globals['_TOOLCHOICE']._serialized_end=748
-  _globals['_JSONSCHEMA']._serialized_start=750
-  _globals['_JSONSCHEMA']._serialized_end=850
-  _globals['_RESPONSEFORMAT']._serialized_start=852
-  _globals['_RESPONSEFORMAT']._serialized_end=965
-  _globals['_CHATREQUEST']._serialized_start=968
-  _globals['_CHATREQUEST']._serialized_end=1618
-  _globals['_USAGE']._serialized_start=1621
-  _globals['_USAGE']._serialized_end=1794
-  _globals['_GATEWAYINFO']._serialized_start=1797
-  _globals['_GATEWAYINFO']._serialized_end=1938
-  _globals['_CHATCHOICE']._serialized_start=1940
-  _globals['_CHATCHOICE']._serialized_end=2064
-  _globals['_CHATCOMPLETION']._serialized_start=2067
-  _globals['_CHATCOMPLETION']._serialized_end=2281
-  _globals['_TOOLCALLDELTA']._serialized_start=2283
-  _globals['_TOOLCALLDELTA']._serialized_end=2358
-  _globals['_CHATDELTA']._serialized_start=2361
-  _globals['_CHATDELTA']._serialized_end=2529
-  _globals['_CHATCHUNKCHOICE']._serialized_start=2531
-  _globals['_CHATCHUNKCHOICE']._serialized_end=2656
-  _globals['_CHATCOMPLETIONCHUNK']._serialized_start=2659
-  _globals['_CHATCOMPLETIONCHUNK']._serialized_end=2838
+  _globals['_CHATROLE']._serialized_start=3028
+  _globals['_CHATROLE']._serialized_end=3177
+  _globals['_FINISHREASON']._serialized_start=3180
+  _globals['_FINISHREASON']._serialized_end=3372
+  _globals['_TOOLCHOICEMODE']._serialized_start=3375
+  _globals['_TOOLCHOICEMODE']._serialized_end=3541
+  _globals['_RESPONSEFORMATTYPE']._serialized_start=3544
+  _globals['_RESPONSEFORMATTYPE']._serialized_end=3709
+  _globals['_IMAGEURL']._serialized_start=73
+  _globals['_IMAGEURL']._serialized_end=112
+  _globals['_INPUTAUDIO']._serialized_start=114
+  _globals['_INPUTAUDIO']._serialized_end=156
+  _globals['_CONTENTPART']._serialized_start=159
+  _globals['_CONTENTPART']._serialized_end=344
+  _globals['_TOOLCALL']._serialized_start=346
+  _globals['_TOOLCALL']._serialized_end=401
+  _globals['_CHATMESSAGE']._serialized_start=404
+  _globals['_CHATMESSAGE']._serialized_end=700
+  _globals['_TOOL']._serialized_start=703
+  _globals['_TOOL']._serialized_end=853
+  _globals['_TOOLCHOICE']._serialized_start=855
+  _globals['_TOOLCHOICE']._serialized_end=935
+  _globals['_JSONSCHEMA']._serialized_start=937
+  _globals['_JSONSCHEMA']._serialized_end=1037
+  _globals['_RESPONSEFORMAT']._serialized_start=1039
+  _globals['_RESPONSEFORMAT']._serialized_end=1152
+  _globals['_CHATREQUEST']._serialized_start=1155
+  _globals['_CHATREQUEST']._serialized_end=1805
+  _globals['_USAGE']._serialized_start=1808
+  _globals['_USAGE']._serialized_end=1981
+  _globals['_GATEWAYINFO']._serialized_start=1984
+  _globals['_GATEWAYINFO']._serialized_end=2125
+  _globals['_CHATCHOICE']._serialized_start=2127
+  _globals['_CHATCHOICE']._serialized_end=2251
+  _globals['_CHATCOMPLETION']._serialized_start=2254
+  _globals['_CHATCOMPLETION']._serialized_end=2468
+  _globals['_TOOLCALLDELTA']._serialized_start=2470
+  _globals['_TOOLCALLDELTA']._serialized_end=2545
+  _globals['_CHATDELTA']._serialized_start=2548
+  _globals['_CHATDELTA']._serialized_end=2716
+  _globals['_CHATCHUNKCHOICE']._serialized_start=2718
+  _globals['_CHATCHUNKCHOICE']._serialized_end=2843
+  _globals['_CHATCOMPLETIONCHUNK']._serialized_start=2846
+  _globals['_CHATCOMPLETIONCHUNK']._serialized_end=3025
 # @@protoc_insertion_point(module_scope)
