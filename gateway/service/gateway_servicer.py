@@ -26,7 +26,7 @@ from llmgateway.v1 import (
 )
 
 from gateway import messages_json, proto
-from gateway.domain import Usage
+from gateway.domain import ChatChunk, Usage
 from gateway.errors import (
     AuthenticationError,
     GatewayError,
@@ -38,9 +38,11 @@ from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.providers import credentials
 from gateway.providers.base import AnthropicHeaders
+from gateway.providers.messages_translation import estimate_input_tokens
 from gateway.routing import Router
 from gateway.routing.router import RoutingHints, Served
 from gateway.service import responses
+from gateway.service.charge import StreamCharge, estimate_prompt_tokens
 from gateway.service.keepalive import keepalive
 from gateway.state.base import ConversationRecord, ConversationStore, ResponseCache
 from gateway.tenancy.admission import Admission, Admitted
@@ -307,11 +309,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         chunks = self._router.stream_chat(chat, served, include_usage=request.include_usage,
                                           deadline=_deadline(context),
                                           hints=_hints(context, admitted))
+        charge = StreamCharge(estimate_prompt_tokens(chat))
         metrics.ACTIVE_STREAMS.inc()
         first = True
         try:
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
+                    charge.chunk(chunk)
                     if first:
                         first = False
                         metrics.first_token(served.provider, chat.model,
@@ -325,6 +329,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                     yield proto.chunk_to_proto(chunk)
         finally:
             metrics.ACTIVE_STREAMS.dec()
+            if not first and not charge.reported:  # ended early: what it produced is charged
+                self._account(ctx, served, charge.usage())
             ctx.provider = served.provider
             ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
@@ -433,11 +439,14 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                                              deadline=_deadline(context),
                                              hints=_hints(context, admitted))
         usage = messages_pb2.MessageUsage()
+        charge = StreamCharge(0)
+        ended = False  # message_delta came: the upstream's own final usage
         metrics.ACTIVE_STREAMS.inc()
         first = True
         try:
             async with contextlib.aclosing(events):
                 async for data in keepalive(events, self._ping_interval, _PING):
+                    charge.event(data)
                     event = _upstream_json(messages_json.event_from_json, data,
                                            served.provider)
                     kind = event.WhichOneof("event")
@@ -449,11 +458,15 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                         usage.MergeFrom(event.message_start.usage)
                         self._account(ctx, served, _message_usage(usage))
                     elif kind == "message_delta":
+                        ended = True
                         _add_usage(usage, event.message_delta.usage)
                         self._account(ctx, served, _message_usage(usage))
                     yield gateway_service_pb2.StreamMessageResponse(event=event)
         finally:
             metrics.ACTIVE_STREAMS.dec()
+            if not first and not ended:  # ended early: what it produced is charged
+                _estimate_rest(usage, charge, body)
+                self._account(ctx, served, _message_usage(usage))
             ctx.provider = served.provider
             ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
@@ -540,17 +553,21 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                                           deadline=_deadline(context),
                                           hints=_hints(context, admitted))
         events = responses.EventStream(responses.new_response(req))
+        charge = StreamCharge(estimate_prompt_tokens(chat))
+        first: ChatChunk | None = None
         metrics.ACTIVE_STREAMS.inc()
         try:
             async with contextlib.aclosing(chunks):
                 # The first chunk before any event: a failure before output is an error
                 # status, like a unary call's.
                 first = await anext(chunks)
+                charge.chunk(first)
                 metrics.first_token(served.provider, chat.model, time.perf_counter() - started)
                 for event in (*events.start(), *events.feed(first)):
                     yield event
                 try:
                     async for chunk in chunks:
+                        charge.chunk(chunk)
                         if chunk.usage is not None:
                             self._account(ctx, served, chunk.usage)
                         for event in events.feed(chunk):
@@ -571,6 +588,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                 yield event
         finally:
             metrics.ACTIVE_STREAMS.dec()
+            if first is not None and not charge.reported:  # ended early: charged as produced
+                self._account(ctx, served, charge.usage())
             ctx.provider = served.provider
             ctx.known_model = served.known_model
             await self._settle(admitted, ctx, started)
@@ -602,3 +621,13 @@ def _add_usage(total: messages_pb2.MessageUsage, delta: messages_pb2.MessageUsag
         value = getattr(delta, name)
         if value:
             setattr(total, name, value)
+
+
+def _estimate_rest(usage: messages_pb2.MessageUsage, charge: StreamCharge,
+                   body: dict[str, Any]) -> None:
+    """A Messages stream that ended before ``message_delta``: the output it delivered, and
+    the input when the upstream never said it (a translated stream says it at the end)."""
+    usage.output_tokens = max(usage.output_tokens, charge.output_tokens)
+    if not (usage.input_tokens or usage.cache_read_input_tokens
+            or usage.cache_creation_input_tokens):
+        usage.input_tokens = estimate_input_tokens(body)

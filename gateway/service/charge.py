@@ -1,0 +1,92 @@
+"""What a stream is charged, whatever ends it.
+
+The upstream's usage arrives in a stream's last chunk (chat) or last events (messages). A
+stream that ends before it (the client left, the upstream was cut, a deadline passed) is
+still charged: its prompt and what it delivered, estimated at four characters a token
+(``ESTIMATE_CHARS_PER_TOKEN``), the same rule as ``/v1/messages/count_tokens`` uses for
+models without a counter. Usage the upstream did report always wins over the estimate.
+
+Example::
+
+    charge = StreamCharge(prompt_tokens=estimate_prompt_tokens(chat))
+    for chunk in chunks:
+        charge.chunk(chunk)
+    usage = charge.usage()  # the upstream's, else the estimate
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.domain import ChatChunk, ChatRequest, Usage
+
+__all__ = ["ESTIMATE_CHARS_PER_TOKEN", "StreamCharge", "estimate_prompt_tokens"]
+
+ESTIMATE_CHARS_PER_TOKEN = 4
+
+
+def _tokens(chars: int) -> int:
+    return -(-chars // ESTIMATE_CHARS_PER_TOKEN)
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """The prompt's tokens, estimated from its text, tool calls and tool definitions."""
+    chars = 0
+    for message in request.messages:
+        chars += len(message.text())
+        chars += sum(len(c.name) + len(c.arguments) for c in message.tool_calls)
+    for tool in request.tools:
+        chars += len(tool.name) + len(tool.description) + len(str(tool.parameters or ""))
+    return max(1, _tokens(chars))
+
+
+class StreamCharge:
+    """The usage of one stream: reported, or estimated from what was delivered."""
+
+    __slots__ = ("_output_chars", "_prompt", "_reported")
+
+    def __init__(self, prompt_tokens: int) -> None:
+        self._prompt = prompt_tokens
+        self._output_chars = 0
+        self._reported: Usage | None = None
+
+    def chunk(self, chunk: ChatChunk) -> None:
+        if chunk.usage is not None:
+            self._reported = chunk.usage
+        for choice in chunk.choices:
+            delta = choice.delta
+            self._output_chars += len(delta.content or "") + len(delta.refusal or "") + len(
+                delta.reasoning or "")
+            for call in delta.tool_calls:
+                self._output_chars += len(call.name) + len(call.arguments)
+
+    def event(self, data: dict[str, Any]) -> None:
+        """One Messages stream event (its JSON object): what a delta delivered."""
+        if data.get("type") == "content_block_delta":
+            delta = data.get("delta") or {}
+            for key in ("text", "partial_json", "thinking"):
+                value = delta.get(key)
+                if isinstance(value, str):
+                    self._output_chars += len(value)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self._prompt
+
+    @property
+    def output_tokens(self) -> int:
+        """The estimate of what was delivered."""
+        return _tokens(self._output_chars)
+
+    @property
+    def reported(self) -> bool:
+        """Whether the upstream's own usage came."""
+        return self._reported is not None
+
+    def usage(self) -> Usage:
+        """The upstream's usage, else the estimate."""
+        if self._reported is not None:
+            return self._reported
+        completion = self.output_tokens
+        return Usage(prompt_tokens=self._prompt, completion_tokens=completion,
+                     total_tokens=self._prompt + completion)
