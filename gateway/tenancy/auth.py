@@ -152,9 +152,18 @@ class Authenticator:
         return tenant
 
     async def _with_tenant(self, identity: Identity) -> Identity:
+        """``identity`` with its tenant's record. No record, no service: an API key whose
+        tenant was deleted is no key (401), a token naming an unknown tenant is refused
+        (403). The config's static keys belong to the ``default`` tenant, which needs no
+        record (one created by an admin brings its limits)."""
         if not identity.tenant_id:
             return identity
         tenant = await self.tenant(identity.tenant_id)
+        if tenant is None and identity.kind == "api_key":
+            raise AuthenticationError("invalid API key")
+        if tenant is None and identity.kind == "oidc":
+            raise PermissionDeniedError(f"the token names tenant '{identity.tenant_id}', "
+                                        "which does not exist")
         if tenant is not None and tenant.disabled:
             raise PermissionDeniedError("this tenant is disabled")
         return Identity(identity.kind, identity.subject, identity.tenant_id, tenant,

@@ -164,6 +164,17 @@ def issuer() -> Iterator[FakeIssuer]:
         yield fake
 
 
+def test_a_deleted_tenants_key_stops_at_once(channel_factory: Factory) -> None:
+    """Issue 19, item 4: the replica that deleted a tenant refuses its keys at once (the
+    others within the cache window, docs/tenancy.md)."""
+    gw = channel_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    tenant_id, key = new_tenant(gw)
+    assert chat(gw, key).status_code == 200  # the key and its tenant are cached now
+    assert admin(gw, "DELETE", f"/tenants/{tenant_id}").status_code == 200
+    refused = chat(gw, key)
+    assert refused.status_code == 401, refused.text
+
+
 def test_oidc_tokens(gateway_factory: Factory, issuer: FakeIssuer) -> None:
     oidc = f"""api_keys: {{enabled: true}}
   oidc: {{enabled: true, issuer: "{issuer.issuer}", audience: [llm-gateway]}}"""
@@ -172,6 +183,9 @@ def test_oidc_tokens(gateway_factory: Factory, issuer: FakeIssuer) -> None:
     tenant_id, _ = new_tenant(gw)
     good = issuer.mint({"org_id": tenant_id})
     assert chat(gw, good).status_code == 200
+    # A token naming a tenant that does not exist gets no service (issue 19, item 4).
+    unknown = chat(gw, issuer.mint({"org_id": "ten_never_created"}))
+    assert unknown.status_code == 403 and "does not exist" in unknown.json()["error"]["message"]
     assert chat(gw, issuer.mint(alg="ES256")).status_code == 200
     assert chat(gw, issuer.mint(lifetime=-120)).status_code == 401  # expired
     assert chat(gw, issuer.mint({"aud": "someone-else"})).status_code == 401
