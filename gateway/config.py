@@ -137,6 +137,12 @@ class ConversationsConfig:
     # A stored response belongs to the key or token subject that made it; true shares it
     # with every identity of the same tenant.
     share_within_tenant: bool = False
+    # Byte bounds: one stored response with its history (past it: 400), all of one owner's
+    # (past it: 429 until some expire or are deleted), and the memory store in total (past
+    # it the oldest are evicted).
+    max_record_bytes: int = 4 * 1024 * 1024
+    max_owner_bytes: int = 64 * 1024 * 1024
+    max_total_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,16 @@ class RateLimitedError(_RetryAfterMixin, GatewayError):
         return (*self.headers.items(), *retry)
 
 
+class StorageQuotaError(GatewayError):
+    """The caller's stored responses are over their byte allowance."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "STORAGE_QUOTA"
+
+    def __init__(self, message: str):
+        super().__init__(message, code="storage_quota_exceeded")
+
+
 class BudgetExceededError(GatewayError):
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "BUDGET_EXCEEDED"

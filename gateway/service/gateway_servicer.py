@@ -179,8 +179,10 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                  conversations: ConversationStore, conversation_ttl: float,
                  cache: ResponseCache | None = None, cache_ttl: float = 300.0, *,
                  share_within_tenant: bool = False,
-                 ping_interval: float = DEFAULT_PING_INTERVAL):
+                 ping_interval: float = DEFAULT_PING_INTERVAL,
+                 max_record_bytes: int = 4 << 20):
         self._share_within_tenant = share_within_tenant
+        self._max_record_bytes = max_record_bytes
         self._ping_interval = ping_interval
         self._cache = cache
         self._cache_ttl = cache_ttl
@@ -507,13 +509,32 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                                 param="previous_response_id")
         return list(responses_pb2.StoredResponse.FromString(record.document).history)
 
+    def _check_size(self, req: gateway_service_pb2.ResponseRequest,
+                    history: list[chat_pb2.ChatMessage]) -> None:
+        """A response to be stored must fit ``conversations.max_record_bytes`` with its
+        history: refused before the upstream is asked, not after."""
+        if req.HasField("store") and not req.store:
+            return
+        size = sum(m.ByteSize() for m in history) + sum(m.ByteSize() for m in req.input)
+        if size > self._max_record_bytes:
+            raise InvalidRequestError(
+                f"the conversation is over {self._max_record_bytes} bytes, the most a "
+                "stored response may hold; start a new one, or send store: false",
+                param="previous_response_id" if history else "input",
+                code="conversation_too_large")
+
     async def _keep(self, response: responses_pb2.Response, identity: Identity,
                     history: list[chat_pb2.ChatMessage],
                     new_input: Sequence[chat_pb2.ChatMessage]) -> None:
         now = time.time()
+        document = responses.stored(response, history, new_input)
+        if len(document) > self._max_record_bytes:
+            raise InvalidRequestError(
+                f"the response and its history are over {self._max_record_bytes} bytes and "
+                "cannot be stored; start a new conversation, or send store: false",
+                code="conversation_too_large")
         await self._conversations.put(ConversationRecord(
-            id=response.id, owner=self._owner(identity),
-            document=responses.stored(response, history, new_input),
+            id=response.id, owner=self._owner(identity), document=document,
             created_at=now, expires_at=now + self._conversation_ttl))
 
     async def CreateResponse(
@@ -522,6 +543,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         started = time.perf_counter()
         req, identity = request.request, _identity()
         history = await self._history(req.previous_response_id, identity)
+        self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
         admitted = await self._admit(chat.model, context)
@@ -545,6 +567,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         started = time.perf_counter()
         req, identity = request.request, _identity()
         history = await self._history(req.previous_response_id, identity)
+        self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
         ctx.stream = True

@@ -146,7 +146,9 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
                               services.conversation_ttl, services.cache, services.cache_ttl,
                               share_within_tenant=services.settings.conversations
                               .share_within_tenant,
-                              ping_interval=services.settings.server.stream_ping_interval)
+                              ping_interval=services.settings.server.stream_ping_interval,
+                              max_record_bytes=services.settings.conversations
+                              .max_record_bytes)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
                           services.tenants)
     health = HealthServicer()

@@ -43,7 +43,8 @@ def build_conversation_store(config: ConversationsConfig, redis_url: str,
     ttl = float(config.ttl)
     dsn = config.dsn
     if config.store == "memory":
-        return MemoryConversationStore(ttl=ttl)
+        return MemoryConversationStore(ttl=ttl, max_owner_bytes=config.max_owner_bytes,
+                                       max_total_bytes=config.max_total_bytes)
     if config.store == "redis":
         if dsn:
             if not dsn.startswith(_REDIS):

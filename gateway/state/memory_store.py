@@ -1,7 +1,8 @@
 """The conversation store of one process: a bounded dict, nothing durable.
 
-Records live in insertion order; past ``max_records`` the oldest is evicted, so a flood
-of stored responses costs bounded memory. A background task started by
+Records live in insertion order; past ``max_records`` or ``max_total_bytes`` the oldest
+are evicted, so a flood of stored responses costs bounded memory, and one owner may hold at
+most ``max_owner_bytes`` (past it, :class:`~gateway.errors.StorageQuotaError`). A background task started by
 :meth:`MemoryConversationStore.start` drops expired records every ``min(ttl, 60 s)``;
 :meth:`~MemoryConversationStore.get` never returns one that has expired in between.
 
@@ -22,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Self
 
+from gateway.errors import StorageQuotaError
 from gateway.state.base import ConversationRecord
 
 __all__ = ["MemoryConversationStore"]
@@ -39,10 +41,15 @@ class MemoryConversationStore:
     """
 
     def __init__(self, *, ttl: float = 3600.0, max_records: int = 100_000,
+                 max_owner_bytes: int = 64 << 20, max_total_bytes: int = 512 << 20,
                  clock: Callable[[], float] = time.time):
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
+        self.max_owner_bytes = max_owner_bytes
+        self.max_total_bytes = max_total_bytes
+        self._bytes = 0
+        self._owner_bytes: dict[str, int] = {}
         self.sweep_interval = max(MIN_SWEEP_INTERVAL, min(float(ttl), MAX_SWEEP_INTERVAL))
         self._clock = clock
         self._records: OrderedDict[str, ConversationRecord] = OrderedDict()
@@ -74,28 +81,59 @@ class MemoryConversationStore:
     async def ping(self) -> None:
         return None
 
+    @property
+    def bytes(self) -> int:
+        """Bytes of the documents held."""
+        return self._bytes
+
+    def _add(self, record: ConversationRecord) -> None:
+        self._records[record.id] = record
+        size = len(record.document)
+        self._bytes += size
+        self._owner_bytes[record.owner] = self._owner_bytes.get(record.owner, 0) + size
+
+    def _drop(self, record_id: str) -> None:
+        record = self._records.pop(record_id, None)
+        if record is None:
+            return
+        size = len(record.document)
+        self._bytes -= size
+        left = self._owner_bytes[record.owner] - size
+        if left:
+            self._owner_bytes[record.owner] = left
+        else:
+            del self._owner_bytes[record.owner]
+
     async def put(self, record: ConversationRecord) -> None:
         records = self._records
-        records.pop(record.id, None)  # an upsert counts as new for eviction
+        self._drop(record.id)  # an upsert counts as new for eviction
         if record.expires_at <= self._clock():
             return
-        records[record.id] = record
-        while len(records) > self.max_records:
-            records.popitem(last=False)
+        held = self._owner_bytes.get(record.owner, 0)
+        if held + len(record.document) > self.max_owner_bytes:
+            self.sweep()  # expired records do not count against the owner
+            held = self._owner_bytes.get(record.owner, 0)
+            if held + len(record.document) > self.max_owner_bytes:
+                raise StorageQuotaError(
+                    f"stored responses are limited to {self.max_owner_bytes} bytes per "
+                    "caller; delete some, or send store: false")
+        self._add(record)
+        while len(records) > self.max_records or self._bytes > self.max_total_bytes:
+            self._drop(next(iter(records)))
 
     async def get(self, record_id: str, owner: str) -> ConversationRecord | None:
         record = self._records.get(record_id)
         if record is None:
             return None
         if record.expires_at <= self._clock():
-            del self._records[record_id]
+            self._drop(record_id)
             return None
         return record if record.owner == owner else None
 
     async def delete(self, record_id: str, owner: str) -> bool:
         if await self.get(record_id, owner) is None:
             return False
-        del self._records[record_id]
+        self._drop(record_id)
         return True
 
     def sweep(self) -> int:
@@ -103,7 +141,7 @@ class MemoryConversationStore:
         now = self._clock()
         expired = [key for key, record in self._records.items() if record.expires_at <= now]
         for key in expired:
-            del self._records[key]
+            self._drop(key)
         return len(expired)
 
     async def _sweep_forever(self) -> None:

@@ -164,6 +164,35 @@ def test_conversations_expire(gateway_factory: Factory, fake_openai: FakeOpenAI)
             c.responses.retrieve(kept.id)
 
 
+def test_stored_conversations_are_bounded_in_bytes(gateway_factory: Factory,
+                                                   fake_openai: FakeOpenAI) -> None:
+    """Issue 19, item 6: continuing a conversation past conversations.max_record_bytes is a
+    400 naming it, before the upstream is asked; one caller's stored bytes stop at
+    max_owner_bytes with a 429; store: false is served either way."""
+    gw = gateway_factory(config(fake_openai, "{store: memory, max_record_bytes: 40000, "
+                                             "max_owner_bytes: 100000}"))
+
+    def respond(text: str, previous: str | None = None, **extra: object) -> httpx.Response:
+        return httpx.post(gw.http_url + "/v1/responses", timeout=10, json={
+            "model": "mock/echo", "input": text, **extra,
+            **({"previous_response_id": previous} if previous else {})})
+
+    first = respond("y" * 6000)
+    second = respond("y" * 6000, first.json()["id"])
+    assert (first.status_code, second.status_code) == (200, 200)
+    # 24 KB of history and 20 KB more input: over the 40 KB a stored response may hold.
+    too_large = respond("z" * 20000, second.json()["id"])
+    assert too_large.status_code == 400
+    error = too_large.json()["error"]
+    assert (error["code"], error["param"]) == ("conversation_too_large", "previous_response_id")
+    assert respond("z" * 20000, second.json()["id"], store=False).status_code == 200
+    # Fresh conversations until this caller's stored bytes are spent.
+    answers = [respond("w" * 6000) for _ in range(6)]
+    refused = [a for a in answers if a.status_code != 200]
+    assert refused and refused[0].status_code == 429
+    assert refused[0].json()["error"]["code"] == "storage_quota_exceeded"
+
+
 def test_bad_responses_requests(channel_factory: Factory, fake_openai: FakeOpenAI) -> None:
     gw = channel_factory(config(fake_openai, "{store: memory}"))
     for body, param in [
