@@ -2,8 +2,9 @@
 
 Records live in insertion order; past ``max_records`` or ``max_total_bytes`` the oldest
 are evicted, so a flood of stored responses costs bounded memory, and one owner may hold at
-most ``max_owner_bytes`` (past it, :class:`~gateway.errors.StorageQuotaError`). A background task started by
-:meth:`MemoryConversationStore.start` drops expired records every ``min(ttl, 60 s)``;
+most ``max_owner_bytes`` (past it, :class:`~gateway.errors.StorageQuotaError`). A
+background task started by :meth:`MemoryConversationStore.start` drops expired records every
+``min(ttl, 60 s)``;
 :meth:`~MemoryConversationStore.get` never returns one that has expired in between.
 
 Example::
