@@ -54,6 +54,7 @@ from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
+from gateway.tenancy.failed_auth import FailedAuthLimiter
 from gateway.tenancy.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.models import Limits, TenantStore
@@ -281,7 +282,9 @@ class Gateway:
             admission=Admission(limiter, budgets, recorder,
                                 identity_limits=identity_limits, cipher=cipher),
             budgets=budgets,
-            guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs)),
+            guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs),
+                        FailedAuthLimiter(limit=s.auth.max_failed_attempts,
+                                          window=float(s.auth.failed_attempts_window))),
             tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
             conversations=conversations, conversation_ttl=float(s.conversations.ttl),
             cache=cache, cache_ttl=float(s.cache.ttl),
@@ -324,7 +327,8 @@ class Gateway:
                          checks=lambda: self.checks,
                          metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
                                        else None),
-                         trusted_proxies=s.server.trusted_proxy_cidrs)
+                         trusted_proxies=s.server.trusted_proxy_cidrs,
+                         credentials_required=s.auth.api_keys.enabled or s.auth.oidc.enabled)
         sock = bind_socket(s.server.address)
         self.http_port = sock.getsockname()[1]
         hc = HypercornConfig()

@@ -189,6 +189,10 @@ class AuthConfig:
     admin_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     api_keys: ApiKeysConfig = ApiKeysConfig()
     oidc: OidcConfig = OidcConfig()
+    # A client address whose credentials fail this often within the window is refused
+    # (429) before its next try; 0 turns the limit off.
+    max_failed_attempts: int = 30
+    failed_attempts_window: Duration = Duration(60)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,10 @@ __all__ = [
     "usage_to_json",
 ]
 
+# Bounds on a request's lists, as the chat route's (each item costs reading and converting).
+MAX_MESSAGES = 10_000
+MAX_TOOLS = 512
+
 _ContentBlock = messages_pb2.ContentBlock
 _CacheControl = messages_pb2.CacheControl
 
@@ -671,6 +675,8 @@ def _read_request(
     msgs = get("messages")
     if type(msgs) is not list:
         raise _missing_or(body, "messages", _LIST)
+    if len(msgs) > MAX_MESSAGES:
+        raise _Bad(f"List should have at most {MAX_MESSAGES} items", "messages")
     add = r.messages.add
     for i, m in enumerate(msgs):
         try:
@@ -711,6 +717,8 @@ def _read_request(
         v = body["tools"]
         if type(v) is not list:
             raise _Bad(_LIST, "tools")
+        if len(v) > MAX_TOOLS:
+            raise _Bad(f"List should have at most {MAX_TOOLS} items", "tools")
         r.has_tools = True
         add_tool = r.tools.add
         for j, t in enumerate(v):

@@ -112,8 +112,8 @@ def chat_schemas() -> dict[str, Schema]:
     ]}
     request = obj({
         "model": NONEMPTY,
-        "messages": arr(ref("ChatMessage"), minItems=1),
-        "tools": opt(arr(ref("ChatTool"))),
+        "messages": arr(ref("ChatMessage"), minItems=1, maxItems=10_000),
+        "tools": opt(arr(ref("ChatTool"), maxItems=512)),
         "tool_choice": opt(tool_choice),
         "parallel_tool_calls": opt(BOOL),
         "response_format": opt(response_format),
@@ -167,9 +167,9 @@ def responses_schemas() -> dict[str, Schema]:
     ]}
     request = obj({
         "model": NONEMPTY,
-        "input": {"anyOf": [STR, arr(ref("ResponseInputItem"), minItems=1)]},
+        "input": {"anyOf": [STR, arr(ref("ResponseInputItem"), minItems=1, maxItems=10_000)]},
         "instructions": opt(STR),
-        "tools": opt(arr(tool)),
+        "tools": opt(arr(tool, maxItems=512)),
         "tool_choice": opt({"anyOf": [
             enum("auto", "none", "required"),
             obj({"type": const("function"), "name": NONEMPTY}, ("type", "name"))]}),
@@ -266,9 +266,9 @@ def messages_schemas() -> dict[str, Schema]:
     fields = {
         "model": NONEMPTY,
         "max_tokens": integer(1),
-        "messages": arr(ref("MessagesInputMessage"), minItems=1),
+        "messages": arr(ref("MessagesInputMessage"), minItems=1, maxItems=10_000),
         "system": {"anyOf": [STR, arr(text)]},
-        "tools": arr(ref("MessagesTool")),
+        "tools": arr(ref("MessagesTool"), maxItems=512),
         "tool_choice": tool_choice,
         "stop_sequences": arr(STR),
         "temperature": NUM,

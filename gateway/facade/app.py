@@ -34,7 +34,9 @@ from gateway.facade.exchange import (
     Request,
     Route,
     StreamAnswer,
+    credential_missing,
     internal_error,
+    no_credential,
     openai_error,
 )
 from gateway.facade.hot import HotRoutes
@@ -59,21 +61,25 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                degraded: Callable[[], Sequence[str]] = tuple,
                checks: Callable[[], Mapping[str, str]] = dict,
                metrics_path: str | None = "/metrics", traced: bool = False,
-               trusted_proxies: Sequence[str] = ()) -> Quart:
+               trusted_proxies: Sequence[str] = (),
+               credentials_required: bool = False) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode and ``checks`` the last
     result of each dependency check (both only known when the core runs in this
-    process); readiness reports them.
+    process); readiness reports them. With ``credentials_required`` (auth on), a request
+    with a body and no credential at all is a 401 before its body is read.
     """
     core = Core(channel, TrustedProxies(trusted_proxies))
     document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,
                                              max_timeout=MAX_TIMEOUT))
     ops = OperatorHandlers(core, drain, document=document, degraded=degraded, checks=checks)
     table = routes(core, ops, metrics_path=metrics_path)
-    app = quart_app(table, max_body=max_body, body_timeout=body_timeout)
+    app = quart_app(table, max_body=max_body, body_timeout=body_timeout,
+                    credentials_required=credentials_required)
     app.asgi_app = HotRoutes(app.asgi_app, table, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
-                             body_timeout=body_timeout)
+                             body_timeout=body_timeout,
+                             credentials_required=credentials_required)
     if traced:
         app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign,arg-type,assignment]
@@ -81,7 +87,8 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
     return app
 
 
-def quart_app(table: Iterable[Route], *, max_body: int, body_timeout: float) -> Quart:
+def quart_app(table: Iterable[Route], *, max_body: int, body_timeout: float,
+              credentials_required: bool = False) -> Quart:
     """Quart serving every route of ``table``, and answering any other path (404) or
     method (405) in OpenAI's shape."""
     app = Quart("llm-gateway", static_folder=None)  # no /static route: serve only the API
@@ -90,8 +97,8 @@ def quart_app(table: Iterable[Route], *, max_body: int, body_timeout: float) -> 
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["RESPONSE_TIMEOUT"] = None  # streams last as long as the model talks
     for route in table:
-        app.add_url_rule(route.path, f"{route.method} {route.path}", _view(route),
-                         methods=[route.method])
+        app.add_url_rule(route.path, f"{route.method} {route.path}",
+                         _view(route, credentials_required), methods=[route.method])
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
@@ -109,13 +116,15 @@ def quart_app(table: Iterable[Route], *, max_body: int, body_timeout: float) -> 
     return app
 
 
-def _view(route: Route) -> Callable[..., Awaitable[Response]]:
+def _view(route: Route, credentials_required: bool) -> Callable[..., Awaitable[Response]]:
     """``route``'s handler as a Quart view."""
 
     async def view(**params: str) -> Response:
         req = Request.from_scope(request.scope, params)
         try:
             if route.reads_body:
+                if credentials_required and credential_missing(req):
+                    raise no_credential()
                 req.body = await _body()
             answer = await route.handler(req)
         except ApiError as exc:

@@ -24,8 +24,8 @@ from gateway.facade.errors import ApiError
 from gateway.observability.context import new_request_id, valid_request_id
 
 __all__ = ["JSON", "SSE", "SSE_HEADERS", "Answer", "ErrorShape", "EventSource", "Handler",
-           "Request", "Route", "StreamAnswer", "internal_error", "openai_error",
-           "read_headers"]
+           "Request", "Route", "StreamAnswer", "credential_missing", "internal_error",
+           "no_credential", "openai_error", "read_headers"]
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -125,6 +125,19 @@ def openai_error(error: ApiError, request_id: str) -> Answer:
     headers = error.headers()
     headers["X-Request-ID"] = request_id
     return Answer(error.status, error.body(), headers)
+
+
+def credential_missing(request: Request) -> bool:
+    """Whether ``request`` carries no credential at all (the core checks the ones it has)."""
+    headers = request.headers
+    return not (headers.get("authorization") or headers.get("x-api-key"))
+
+
+def no_credential() -> ApiError:
+    """401 before a body is read, when auth is required and the request names no one: an
+    anonymous client costs no parsing (docs/reliability.md)."""
+    return ApiError(401, "authentication required: send 'Authorization: Bearer <key or "
+                    "token>' or 'x-api-key'", type="authentication_error")
 
 
 def internal_error() -> ApiError:

@@ -44,7 +44,9 @@ from gateway.facade.exchange import (
     Request,
     Route,
     StreamAnswer,
+    credential_missing,
     internal_error,
+    no_credential,
     read_headers,
 )
 
@@ -89,8 +91,9 @@ class HotRoutes:
     """ASGI: the ``lean`` routes of ``routes`` here, everything else to ``app`` (Quart)."""
 
     def __init__(self, app: ASGIApp, routes: Iterable[Route], *, max_body: int,
-                 body_timeout: float) -> None:
+                 body_timeout: float, credentials_required: bool = False) -> None:
         self.app = app
+        self._credentials_required = credentials_required
         self._max_body = max_body
         self._body_timeout = body_timeout
         by_path: dict[str, dict[str, Route]] = {}
@@ -130,6 +133,8 @@ class HotRoutes:
             if route is None:
                 raise ApiError(405, "Method not allowed.", extra_headers={"Allow": path.allow})
             if route.reads_body:
+                if self._credentials_required and credential_missing(request):
+                    raise no_credential()
                 body = await self._body(receive, request.headers.get("content-length"))
                 if body is None:
                     return  # the client left before sending it all

@@ -17,6 +17,8 @@ from llmgateway.v1 import chat_pb2, gateway_service_pb2, responses_pb2
 
 from gateway.facade.errors import ApiError
 from gateway.facade.translate import (
+    MAX_MESSAGES,
+    MAX_TOOLS,
     _bool,
     _int,
     _list,
@@ -24,6 +26,7 @@ from gateway.facade.translate import (
     _number,
     _object,
     _str,
+    bounded,
     json_text,
     tool_choice_json,
     tools_json,
@@ -99,7 +102,7 @@ def _input(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
     if isinstance(raw, str):
         req.input.add(role=chat_pb2.CHAT_ROLE_USER, content=raw)
         return
-    for i, item in enumerate(_list(raw, "input")):
+    for i, item in enumerate(bounded(raw, "input", MAX_MESSAGES)):
         where = f"input[{i}]"
         item = _object(item, where)
         kind = item.get("type", "message")
@@ -132,7 +135,7 @@ def _input(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
 
 
 def _tools(raw: Any, req: gateway_service_pb2.ResponseRequest) -> None:
-    for i, tool in enumerate(_list(raw, "tools")):
+    for i, tool in enumerate(bounded(raw, "tools", MAX_TOOLS)):
         tool = _object(tool, f"tools[{i}]")
         if tool.get("type") != "function":
             raise _bad(f"'tools[{i}].type' must be 'function': the gateway runs function "

@@ -54,6 +54,10 @@ _FORMATS = {
     "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
 }
 _INT32_MAX = 2**31 - 1
+# Bounds on a request's lists: each item costs parsing and translating, so the body-size
+# limit alone leaves ~300,000 one-line messages in 10 MB (docs/reliability.md).
+MAX_MESSAGES = 10_000
+MAX_TOOLS = 512
 _T = TypeVar("_T")
 _INT64_MAX = 2**63 - 1
 # Fields handled explicitly; anything else is passed through in extra_json.
@@ -216,8 +220,16 @@ def _message(raw: Any, out: chat_pb2.ChatMessage, i: int) -> None:
         out.refusal = _str(refusal, f"{param}.refusal")
 
 
+def bounded(raw: Any, param: str, limit: int) -> list[Any]:
+    """``raw`` as a list of at most ``limit`` items."""
+    items = _list(raw, param)
+    if len(items) > limit:
+        raise _bad(f"'{param}' may hold at most {limit} items.", param)
+    return items
+
+
 def _tools(raw: Any, out: chat_pb2.ChatRequest) -> None:
-    for i, tool in enumerate(_list(raw, "tools")):
+    for i, tool in enumerate(bounded(raw, "tools", MAX_TOOLS)):
         tool = _object(tool, f"tools[{i}]")
         if tool.get("type", "function") != "function":
             raise _bad(f"'tools[{i}].type' must be 'function'.", f"tools[{i}].type")
@@ -279,6 +291,8 @@ def chat_request_to_proto(body: dict[str, Any]) -> tuple[chat_pb2.ChatRequest, b
     messages = _list(body.get("messages"), "messages")
     if not messages:
         raise _bad("'messages' must contain at least one message.", "messages")
+    if len(messages) > MAX_MESSAGES:
+        raise _bad(f"'messages' may hold at most {MAX_MESSAGES} messages.", "messages")
     for i, message in enumerate(messages):
         _message(message, req.messages.add(), i)
     if (v := body.get("tools")) is not None:

@@ -35,6 +35,7 @@ from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
+from gateway.tenancy.failed_auth import FailedAuthLimiter
 
 __all__ = ["CallMetadata", "Guard", "RequestInterceptor", "read_metadata"]
 
@@ -83,9 +84,11 @@ def read_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> CallMet
 class Guard:
     """Authentication for the interceptor: credentials and client address from metadata."""
 
-    def __init__(self, authenticator: Authenticator, proxies: TrustedProxies):
+    def __init__(self, authenticator: Authenticator, proxies: TrustedProxies,
+                 failed: FailedAuthLimiter | None = None):
         self.authenticator = authenticator
         self.proxies = proxies
+        self.failed = failed or FailedAuthLimiter()
 
     async def identify(self, method: str, metadata: CallMetadata, grpc_peer: str) -> Identity:
         peer = peer_address(grpc_peer)
@@ -93,7 +96,14 @@ class Guard:
             address = metadata.client_ip  # the facade resolved it, behind its trusted proxies
         else:
             address = self.proxies.client_ip(peer, metadata.forwarded)
-        identity = await self.authenticator.authenticate(metadata.token, address)
+        if metadata.token:  # an address that keeps failing is refused before its next try
+            self.failed.check(address)
+        try:
+            identity = await self.authenticator.authenticate(metadata.token, address)
+        except AuthenticationError:
+            if metadata.token:
+                self.failed.failed(address)
+            raise
         if method.startswith(_ADMIN_PREFIX) and not identity.is_admin:
             if identity.kind == "ip":  # no credential at all
                 raise AuthenticationError("the admin API needs an admin key "

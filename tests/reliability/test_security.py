@@ -156,6 +156,9 @@ logging: {{level: info, format: json}}
 auth:
   api_keys: {{enabled: true, keys: ["{STATIC}"]}}
   oidc: {{enabled: true, issuer: "{issuer.issuer}", audience: [llm-gateway]}}
+  # Attacked from one address thousands of times: the per-address limit on failed
+  # attempts would answer most of them 429; it has a test of its own.
+  max_failed_attempts: 0
 providers:
   mock: {{type: mock, models: [echo]}}
   premium: {{type: mock, models: [echo]}}
