@@ -98,6 +98,9 @@ class MetricsConfig:
 class SamplerConfig:
     type: Literal["always", "never", "probability"] = "probability"
     rate: float = 0.1
+    # A caller's sampled traceparent decides for its request (probability only): `never`
+    # is final whatever a caller says, and false makes the rate final too.
+    follow_parent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

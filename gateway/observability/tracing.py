@@ -70,7 +70,10 @@ def setup_tracing(settings: Settings) -> Any:
         attributes["k8s.pod.name"] = settings.instance.pod_name
     if settings.instance.pod_namespace:
         attributes["k8s.namespace.name"] = settings.instance.pod_namespace
-    provider = TracerProvider(sampler=ParentBased(root), resource=Resource.create(attributes))
+    # `never` is the operator's final word: a caller's sampled flag cannot turn tracing on.
+    sampler = root if cfg.sampler.type == "never" or not cfg.sampler.follow_parent else (
+        ParentBased(root))
+    provider = TracerProvider(sampler=sampler, resource=Resource.create(attributes))
     exporter_cfg = cfg.exporter
     if exporter_cfg.type == "otlp" and exporter_cfg.endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

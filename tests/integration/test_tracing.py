@@ -180,3 +180,18 @@ providers:
              and line.get("trace_id") in ids]
     assert len(lines) == 2 and {line["model"] for line in lines} == {
         "anthropic/claude-haiku-4-5"}
+
+
+def test_sampler_never_is_final(process_factory: Callable[..., GatewayProcess],
+                                fake_openai: FakeOpenAI) -> None:
+    """Issue 19, item 13: a client's sampled traceparent does not override `never`."""
+    with OtlpReceiver() as receiver:
+        gw = process_factory(config(fake_openai, receiver).replace(
+            "{type: probability, rate: 0.0}", "{type: never}"))
+        trace_id = secrets.token_hex(16)
+        r = httpx.post(gw.http_url + "/v1/chat/completions",
+                       json={"model": "up/gpt-4o-mini", "messages": HI},
+                       headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+        assert r.status_code == 200
+        assert gw.stop() == 0
+    assert not [s for s in receiver.spans if s["trace_id"] == trace_id]
