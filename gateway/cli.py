@@ -99,7 +99,10 @@ def _serve(args: argparse.Namespace) -> int:
     for note in settings.notes:
         log.info(note)
     if args.workers > 1:
-        from gateway.workers import supervise
+        from gateway.workers import shared_state_warnings, supervise
+
+        for warning in shared_state_warnings(settings, args.workers):
+            log.warning(warning)
 
         return supervise(args.workers, sys.argv[1:])
     try:

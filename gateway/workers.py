@@ -17,11 +17,32 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-__all__ = ["supervise"]
+from gateway.config import Settings
+
+__all__ = ["shared_state_warnings", "supervise"]
 
 log = logging.getLogger("gateway.workers")
 
 _RESTART_BACKOFF = 1.0
+
+
+def shared_state_warnings(settings: Settings, workers: int) -> list[str]:
+    """What ``workers`` processes would each keep for themselves, unlike one process: the
+    start-up log says so (docs/deploy.md), since operators expect the limits they wrote."""
+    if workers < 2:
+        return []
+    out = []
+    limited = settings.rate_limit.enabled or settings.auth.api_keys.enabled or (
+        settings.auth.oidc.enabled)
+    if limited and not settings.redis.url:
+        out.append(f"--workers {workers} without redis.url: rate limits, token limits and "
+                   f"quotas are counted per worker, so a client gets up to {workers}x the "
+                   "configured amounts; set redis.url to share them")
+    if settings.auth.api_keys.enabled and not settings.database.url:
+        out.append(f"--workers {workers} without database.url: tenants and API keys live "
+                   "in each worker's memory, and an admin change reaches only the worker "
+                   "that served it; set database.url to share them")
+    return out
 
 
 def _worker_args(argv: Sequence[str]) -> list[str]:
