@@ -36,8 +36,8 @@ __all__ = [
     "parse_duration",
 ]
 
-PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "google", "ollama",
-                  "mock")
+PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "azure_anthropic",
+                  "google", "ollama", "mock")
 
 
 class ConfigError(Exception):
@@ -621,7 +621,8 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
         if provider.type not in PROVIDER_TYPES:
             problems.append(f"{where}.type: must be one of {', '.join(PROVIDER_TYPES)}, "
                             f"got {provider.type!r}")
-        if provider.type in ("openai_compatible", "azure_openai", "ollama") and not (
+        if provider.type in ("openai_compatible", "azure_openai", "azure_anthropic",
+                             "ollama") and not (
             provider.base_url
         ):
             problems.append(f"{where}.base_url: required for type {provider.type}")
