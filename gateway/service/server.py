@@ -148,7 +148,7 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
                               .share_within_tenant,
                               ping_interval=services.settings.server.stream_ping_interval)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
-                          services.tenants)
+                          services.tenants, services.router.registry.providers)
     health = HealthServicer()
     served = _GenericHandlersOnly(server)
     for target in (served, local):
