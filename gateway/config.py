@@ -27,6 +27,7 @@ import yaml
 
 __all__ = [
     "ConfigError",
+    "KeyConfig",
     "ModelConfig",
     "ProviderConfig",
     "Settings",
@@ -36,8 +37,8 @@ __all__ = [
     "parse_duration",
 ]
 
-PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "google", "ollama",
-                  "mock")
+PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "azure_anthropic",
+                  "google", "ollama", "mock")
 
 
 class ConfigError(Exception):
@@ -204,11 +205,28 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyConfig:
+    """One key of a provider's pool (``api_keys``). In YAML a bare string is ``{key: it}``.
+    ``rpm`` / ``tpm``: the key's own requests and tokens per minute (0: no limit); ``name``
+    is what metrics, logs and the admin API call it (default: its index, ``#0``)."""
+
+    SHORTHAND: typing.ClassVar[str] = "key"  # the field a bare scalar fills
+
+    key: str = dataclasses.field(default="", repr=False)
+    weight: float = 1
+    rpm: int = 0
+    tpm: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """One upstream deployment. ``models`` lists what ListModels advertises for it."""
 
     type: str
     api_key: str = dataclasses.field(default="", repr=False)
+    # Several keys, requests spread over them (gateway/providers/keypool.py); not with api_key.
+    api_keys: tuple[KeyConfig, ...] = dataclasses.field(default=(), repr=False)
     base_url: str = ""
     api_version: str = ""
     deployment: str = ""
@@ -449,6 +467,10 @@ def _build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{path}: must be one of {choices}")
         return value
     if dataclasses.is_dataclass(tp):
+        shorthand = getattr(tp, "SHORTHAND", None)
+        if shorthand is not None and isinstance(value, str | int | float) and not isinstance(
+                value, bool):
+            value = {shorthand: value}  # e.g. a pool key written as a bare string
         if not isinstance(value, dict):
             problems.append(f"{path}: expected a mapping, got {type(value).__name__}")
             return None
@@ -583,8 +605,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str], problems: list[str]) 
         if current is None:
             current = ProviderConfig(type=ptype)
             notes.append(f"registered provider '{name}' from {var}")
-        if attr == "api_key":  # the environment beats the file
-            providers[name] = replace(current, api_key=value)
+        if attr == "api_key":  # the environment beats the file (a pool included)
+            providers[name] = replace(current, api_key=value, api_keys=())
         else:
             providers[name] = replace(current, base_url=value)
     if (v := get("OPENAI_BASE_URL")) is not None and "openai" in providers:
@@ -626,6 +648,31 @@ def _zero_config(settings: Settings) -> Settings:
     )
 
 
+def _check_pool(provider: ProviderConfig, where: str, problems: list[str]) -> None:
+    """``api_keys``: not with ``api_key``, each key set, weights positive, limits not
+    negative, names unique. Messages name keys by index or name, never by value."""
+    if not provider.api_keys:
+        return
+    if provider.api_key:
+        problems.append(f"{where}: set api_key or api_keys, not both")
+    if provider.type == "mock":
+        problems.append(f"{where}.api_keys: the mock provider takes no keys")
+    names: set[str] = set()
+    for i, key in enumerate(provider.api_keys):
+        at = f"{where}.api_keys[{i}]"
+        if not key.key:
+            problems.append(f"{at}.key: empty (is its environment variable set?)")
+        if key.weight <= 0:
+            problems.append(f"{at}.weight: must be positive")
+        for attr in ("rpm", "tpm"):
+            if getattr(key, attr) < 0:
+                problems.append(f"{at}.{attr}: cannot be negative (0 means no limit)")
+        label = key.name or f"#{i}"
+        if label in names:
+            problems.append(f"{at}.name: duplicate key name {label!r}")
+        names.add(label)
+
+
 def _cross_check(settings: Settings, problems: list[str]) -> None:
     for name, provider in settings.providers.items():
         where = f"providers.{name}"
@@ -634,12 +681,14 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
         if provider.type not in PROVIDER_TYPES:
             problems.append(f"{where}.type: must be one of {', '.join(PROVIDER_TYPES)}, "
                             f"got {provider.type!r}")
-        if provider.type in ("openai_compatible", "azure_openai", "ollama") and not (
+        if provider.type in ("openai_compatible", "azure_openai", "azure_anthropic",
+                             "ollama") and not (
             provider.base_url
         ):
             problems.append(f"{where}.base_url: required for type {provider.type}")
         if provider.base_url and not re.match(r"https?://", provider.base_url):
             problems.append(f"{where}.base_url: must start with http:// or https://")
+        _check_pool(provider, where, problems)
     names = set()
     for i, model in enumerate(settings.models):
         where = f"models[{i}]"

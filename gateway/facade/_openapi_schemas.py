@@ -376,8 +376,13 @@ def admin_schemas() -> dict[str, Schema]:
                    "requests": INT64_TEXT, "failures": INT64_TEXT,
                    "consecutive_failures": INT64_TEXT, "opened_at": TIMESTAMP,
                    "distributed": BOOL}, ("provider", "state"))
+    key_states = ("READY", "RESTING", "OPEN", "UNSPECIFIED")
+    pool_key = obj({"name": STR, "index": INT,
+                    "state": enum(*(f"PROVIDER_KEY_STATE_{s}" for s in key_states)),
+                    "weight": NUM, "requests_per_minute": INT, "tokens_per_minute": INT64_TEXT,
+                    "seconds_left": NUM, "consecutive_failures": INT}, ("name", "state"))
     provider = obj({"name": STR, "type": STR, "base_url": STR, "models": arr(STR),
-                    "has_api_key": BOOL}, ("name", "type"))
+                    "has_api_key": BOOL, "keys": arr(pool_key)}, ("name", "type"))
     system = obj({"version": STR, "pod_name": STR, "pod_namespace": STR,
                   "started_at": TIMESTAMP, "providers": arr(STR), "model_aliases": INT,
                   "distributed_circuit_breakers": BOOL, "redis_configured": BOOL,

@@ -52,6 +52,12 @@ BREAKER_STATE = Gauge("gateway_circuit_breaker_state",
                       multiprocess_mode="livemax")
 BREAKER_TRANSITIONS = Counter("gateway_circuit_breaker_transitions_total",
                               "Circuit breaker state changes.", ["provider", "from", "to"])
+KEY_STATE = Gauge("gateway_provider_key_state",
+                  "State of a key of a provider's key pool: 0 ready, 1 resting, 2 open "
+                  "(the key named by its name or index, never its value).",
+                  ["provider", "key"], multiprocess_mode="livemax")
+KEY_RESTS = Counter("gateway_provider_key_rests_total",
+                    "Times a pool key was put to rest by an upstream 429.", ["provider", "key"])
 RATE_LIMIT_FAIL_OPEN = Counter("gateway_rate_limit_fail_open_total",
                                "Requests admitted unchecked because Redis could not be reached.")
 RATE_LIMIT_HITS = Counter("gateway_rate_limit_hits_total",
@@ -140,6 +146,15 @@ def breaker_state(provider: str, state: int) -> None:
 def breaker_transition(provider: str, before: str, after: str, state: int) -> None:
     _child(BREAKER_TRANSITIONS, provider, before, after).inc()
     breaker_state(provider, state)
+
+
+def key_state(provider: str, key: str, state: int) -> None:
+    """A pool key's state; ``key`` is its name or index (bounded by the config)."""
+    _child(KEY_STATE, provider, key).set(state)
+
+
+def key_rested(provider: str, key: str) -> None:
+    _child(KEY_RESTS, provider, key).inc()
 
 
 def rate_limited(scope: str) -> None:

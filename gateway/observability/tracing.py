@@ -44,6 +44,7 @@ _installed = False  # an SDK provider is installed: spans are worth making (and 
 _PROVIDER_NAMES = {
     "openai": "openai", "openai_compatible": "openai", "azure_openai": "azure.ai.openai",
     "anthropic": "anthropic", "google": "gcp.gemini", "ollama": "ollama", "mock": "mock",
+    "azure_anthropic": "azure.ai.inference",
 }
 
 

@@ -71,7 +71,7 @@ class AnthropicCodec:
 
     def __init__(self, name: str, config: ProviderConfig):
         self.name = name
-        base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        base = self._base_url(config)
         self._url = f"{base}/v1/messages"
         self._count_url = f"{base}/v1/messages/count_tokens"
         self._models_url = f"{base}/v1/models?limit=1000"
@@ -83,6 +83,10 @@ class AnthropicCodec:
         self._stream_headers = {**headers, "accept": "text/event-stream"}
         self._betas = tuple(b.strip() for b in headers.get("anthropic-beta", "").split(",")
                             if b.strip())
+
+    def _base_url(self, config: ProviderConfig) -> str:
+        """Where ``/v1/messages`` hangs (a cloud that serves the same API overrides it)."""
+        return (config.base_url or DEFAULT_BASE_URL).rstrip("/")
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key}

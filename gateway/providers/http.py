@@ -15,13 +15,21 @@ import aiohttp
 import orjson
 
 from gateway.config import ProviderConfig
-from gateway.domain import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
+from gateway.domain import (
+    ChatChunk,
+    ChatCompletion,
+    ChatRequest,
+    EmbeddingRequest,
+    Embeddings,
+    Usage,
+)
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
     UpstreamError,
     UpstreamTimeoutError,
 )
+from gateway.observability import metrics
 from gateway.observability.tracing import inject_headers
 from gateway.providers import credentials
 from gateway.providers.base import (
@@ -32,6 +40,7 @@ from gateway.providers.base import (
     UpstreamRequest,
     WireCodec,
 )
+from gateway.providers.keypool import KeyPool, Lease, report_key_rest, report_key_state
 from gateway.providers.redact import RedactingCodec
 from gateway.providers.transport import iter_events, new_session
 
@@ -44,7 +53,8 @@ class HttpProvider:
     """A :class:`~gateway.providers.base.Provider` over HTTP, driven by a codec."""
 
     def __init__(self, name: str, config: ProviderConfig, codec: WireCodec,
-                 messages: MessagesWire | None = None, signer: RequestSigner | None = None):
+                 messages: MessagesWire | None = None, signer: RequestSigner | None = None,
+                 keys: KeyPool | None = None):
         self.name = name
         self.type = config.type
         self.endpoint = config.base_url
@@ -52,6 +62,8 @@ class HttpProvider:
         # Set when the upstream speaks Anthropic's Messages API: such requests pass through.
         self.messages = messages
         self._signer = signer  # per-request credentials (SigV4, OAuth2 tokens)
+        # Several configured keys: each request takes one (a tenant's own key bypasses it).
+        self.keys = keys
         self._max_connections = config.max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -70,11 +82,14 @@ class HttpProvider:
             await self._session.close()
             self._session = None
 
-    def _send(self, wire: UpstreamRequest, timeout: float) -> aiohttp.client._RequestContextManager:
+    def _send(self, wire: UpstreamRequest, timeout: float,
+              lease: Lease | None = None) -> aiohttp.client._RequestContextManager:
         headers = dict(wire.headers)
         own_key = credentials.current(self.name)
         if own_key is not None:  # the tenant brought its own key for this provider
             headers.update(self.codec.auth_headers(own_key))
+        elif lease is not None:  # a key of the configured pool
+            headers.update(self.codec.auth_headers(lease.key.value))
         inject_headers(headers)  # traceparent of the attempt's span
         return self.session.request(
             wire.method,
@@ -108,40 +123,77 @@ class HttpProvider:
                                 f"({type(exc).__name__})", provider=self.name,
                                 error_type="auth_error") from None
 
-    async def _unary(self, wire: UpstreamRequest, timeout: float) -> bytes:
+    def _pool(self) -> KeyPool | None:
+        """The pool this request draws from: none when the tenant brought its own key."""
+        if self.keys is None or credentials.current(self.name) is not None:
+            return None
+        return self.keys
+
+    def _settle(self, pool: KeyPool, lease: Lease, status: int, error: GatewayError | None,
+                tries: int) -> bool:
+        """Tell the pool what ``lease``'s key got; whether to try another key: the failure
+        was the key's (401/403/429), another key can serve now, and fewer keys than the
+        pool holds were tried (a 429 with ``Retry-After: 0`` must not loop)."""
+        if isinstance(error, UpstreamError) and error.error_type == "auth_error":
+            status = 401  # a refused key, whatever the status says (Gemini's 400)
+        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+        fault = pool.release(lease, status=status, retry_after=retry_after)
+        return fault and tries < len(pool.keys) and pool.can_serve()
+
+    async def _unary(self, wire: UpstreamRequest, timeout: float,
+                     decode: Callable[[bytes], T], count: Callable[[T], int] | None = None) -> T:
+        """``decode`` of the answer's body; with a key pool, a key's own failure (429, 401,
+        403) is tried again at once with another key that can serve."""
         wire = await self._signed(wire)
-        try:
-            async with self._send(wire, timeout) as response:
-                body = await response.read()
-                if response.status >= 400:
-                    raise self.codec.error(response.status, response.headers, body)
-                return body
-        except GatewayError:
-            raise
-        except Exception as exc:
-            raise self._transport_error(exc) from None
+        pool = self._pool()
+        tries = 0
+        while True:
+            lease = pool.acquire() if pool is not None else None
+            tries += 1
+            settled = False
+            try:
+                async with self._send(wire, timeout, lease) as response:
+                    body = await response.read()
+                    error = (self.codec.error(response.status, response.headers, body)
+                             if response.status >= 400 else None)
+                    if pool is not None and lease is not None:
+                        settled = True
+                        if self._settle(pool, lease, response.status, error, tries):
+                            continue
+                    if error is not None:
+                        raise error
+            except GatewayError:
+                raise
+            except Exception as exc:
+                raise self._transport_error(exc) from None
+            finally:
+                if pool is not None and lease is not None and not settled:
+                    pool.release(lease, status=None)  # no answer: not the key's doing
+            result = self._parse(decode, body)
+            if pool is not None and lease is not None and count is not None:
+                pool.charge(lease, count(result))
+            return result
 
     async def chat(self, request: ChatRequest, model: str, *, timeout: float) -> ChatCompletion:
         wire = self._wire(lambda: self.codec.chat_request(request, model, stream=False,
                                                           include_usage=False))
-        body = await self._unary(wire, timeout)
-        return self._parse(self.codec.chat_response, body, model)
+        return await self._unary(wire, timeout, lambda raw: self.codec.chat_response(raw, model),
+                                 _usage_tokens)
 
     async def embed(self, request: EmbeddingRequest, model: str, *, timeout: float) -> Embeddings:
         wire = self._wire(lambda: self.codec.embed_request(request, model))
-        body = await self._unary(wire, timeout)
-        return self._parse(self.codec.embed_response, body, model)
+        return await self._unary(wire, timeout, lambda raw: self.codec.embed_response(raw, model),
+                                 _usage_tokens)
 
     async def list_models(self, *, timeout: float) -> list[str]:
         wire = self.codec.models_request()
         if wire is None:
             return []
-        body = await self._unary(wire, timeout)
-        return self._parse(lambda raw, _: self.codec.models_response(raw), body, "")
+        return await self._unary(wire, timeout, self.codec.models_response)
 
-    def _parse(self, decode: Callable[[bytes, str], T], body: bytes, model: str) -> T:
+    def _parse(self, decode: Callable[[bytes], T], body: bytes) -> T:
         try:
-            return decode(body, model)
+            return decode(body)
         except GatewayError:
             raise
         except Exception:
@@ -171,8 +223,7 @@ class HttpProvider:
         wire = self._messages_wire()
         request = self._wire(lambda: wire.messages_request(body, model, stream=False,
                                                            headers=headers))
-        raw = await self._unary(request, timeout)
-        return self._parse(lambda data, _: wire.message_response(data), raw, model)
+        return await self._unary(request, timeout, wire.message_response, _message_tokens)
 
     async def stream_message(self, body: Mapping[str, Any], model: str,
                              headers: AnthropicHeaders, *, timeout: float
@@ -187,42 +238,62 @@ class HttpProvider:
                                    headers: AnthropicHeaders, *, timeout: float) -> int:
         wire = self._messages_wire()
         request = self._wire(lambda: wire.count_tokens_request(body, model, headers=headers))
-        raw = await self._unary(request, timeout)
-        return self._parse(lambda data, _: wire.count_tokens_response(data), raw, model)
+        return await self._unary(request, timeout, wire.count_tokens_response)
 
     async def _stream(self, wire: UpstreamRequest, decoder: EventDecoder[T],
                       timeout: float) -> AsyncIterator[T]:
         """The decoded items of a streamed answer; a stream that ends before the decoder's
-        end marker was cut (a retryable upstream error)."""
+        end marker was cut (a retryable upstream error). With a key pool, an error status
+        that is the key's is tried again with another key (nothing was sent on yet)."""
         wire = await self._signed(wire)
-        try:
-            async with self._send(wire, timeout) as response:
-                if response.status >= 400:
-                    raise self.codec.error(response.status, response.headers, await response.read())
-                async for event in iter_events(response, self.codec.framing):
-                    try:
-                        items = decoder.decode(event)
-                    except GatewayError:
-                        raise
-                    except Exception:
-                        raise UpstreamError(
-                            f"{self.name} sent a stream event the gateway could not read",
-                            provider=self.name,
-                            error_type="bad_response",
-                        ) from None
-                    for item in items:
-                        yield item
-                    if decoder.done:
-                        return
-        except GatewayError:
-            raise
-        except Exception as exc:
-            raise self._transport_error(exc) from None
-        raise UpstreamError(
-            f"{self.name} ended the stream before it was complete",
-            provider=self.name,
-            error_type="stream_cut",
-        )
+        pool = self._pool()
+        tries = 0
+        while True:
+            lease = pool.acquire() if pool is not None else None
+            tries += 1
+            settled, tokens = False, 0
+            try:
+                async with self._send(wire, timeout, lease) as response:
+                    error = (self.codec.error(response.status, response.headers,
+                                              await response.read())
+                             if response.status >= 400 else None)
+                    if pool is not None and lease is not None:
+                        settled = True
+                        if self._settle(pool, lease, response.status, error, tries):
+                            continue
+                    if error is not None:
+                        raise error
+                    async for event in iter_events(response, self.codec.framing):
+                        try:
+                            items = decoder.decode(event)
+                        except GatewayError:
+                            raise
+                        except Exception:
+                            raise UpstreamError(
+                                f"{self.name} sent a stream event the gateway could not read",
+                                provider=self.name,
+                                error_type="bad_response",
+                            ) from None
+                        for item in items:
+                            if lease is not None:
+                                tokens += _item_tokens(item)
+                            yield item
+                        if decoder.done:
+                            return
+            except GatewayError:
+                raise
+            except Exception as exc:
+                raise self._transport_error(exc) from None
+            finally:
+                if pool is not None and lease is not None:
+                    if not settled:
+                        pool.release(lease, status=None)
+                    pool.charge(lease, tokens)
+            raise UpstreamError(
+                f"{self.name} ended the stream before it was complete",
+                provider=self.name,
+                error_type="stream_cut",
+            )
 
     def _transport_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
@@ -239,9 +310,47 @@ class HttpProvider:
                              error_type=kind)
 
 
+def _usage_tokens(result: ChatCompletion | Embeddings) -> int:
+    return result.usage.total_tokens if result.usage is not None else 0
+
+
+def _message_tokens(message: Mapping[str, Any]) -> int:
+    """Input and output tokens of a Messages API ``message`` (or ``message_delta``)."""
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return 0
+    return sum(n for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                           "cache_creation_input_tokens")
+               if isinstance(n := usage.get(k), int))
+
+
+def _item_tokens(item: object) -> int:
+    """Tokens a streamed item reports: a chunk's usage, a Messages event's usage (input at
+    ``message_start``, output at ``message_delta``)."""
+    if isinstance(item, ChatChunk):
+        usage: Usage | None = item.usage
+        return usage.total_tokens if usage is not None else 0
+    if isinstance(item, dict):
+        kind = item.get("type")
+        if kind == "message_start" and isinstance(item.get("message"), dict):
+            usage_in = item["message"].get("usage")
+            return usage_in.get("input_tokens", 0) if isinstance(usage_in, dict) else 0
+        if kind == "message_delta":
+            usage_out = item.get("usage")
+            return usage_out.get("output_tokens", 0) if isinstance(usage_out, dict) else 0
+    return 0
+
+
 def http_provider(name: str, config: ProviderConfig, codec: WireCodec,
                   signer: RequestSigner | None = None) -> HttpProvider:
     """An HTTP provider for ``codec``, its errors redacted of the provider's credentials,
-    passing Messages requests through when the codec speaks that API."""
+    passing Messages requests through when the codec speaks that API, drawing on a key
+    pool when the config lists ``api_keys``."""
     wrapped = RedactingCodec(name, config, codec)
-    return HttpProvider(name, config, wrapped, wrapped.messages, signer)
+    keys = None
+    if config.api_keys:
+        keys = KeyPool(name, config.api_keys, on_state=report_key_state,
+                       on_rest=report_key_rest)
+        for key in keys.keys:
+            metrics.key_state(name, key.label, 0)
+    return HttpProvider(name, config, wrapped, wrapped.messages, signer, keys)

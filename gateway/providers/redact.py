@@ -5,9 +5,9 @@ worth reading), an error event in the middle of a stream. An upstream may echo t
 was sent in such text (a proxy saying "invalid key sk-..."), and then it would go to the
 caller, into the gRPC status, the span's exception event and the log. :class:`RedactingCodec`
 wraps a provider's codec and replaces, in every :class:`GatewayError` made from upstream
-bytes, each credential this provider sends -- the configured ``api_key``, the values of its
-configured ``headers`` (an Entra ID token) and the tenant's own key for the request being
-served -- as is or URL-encoded, with ``[redacted]``.
+bytes, each credential this provider sends -- the configured ``api_key``, every key of its
+``api_keys`` pool, the values of its configured ``headers`` (an Entra ID token) and the
+tenant's own key for the request being served -- as is or URL-encoded, with ``[redacted]``.
 
 Example::
 
@@ -70,7 +70,8 @@ class RedactingCodec:
     def __init__(self, name: str, config: ProviderConfig, codec: WireCodec):
         self._name = name
         self._codec = codec
-        self._configured = tuple(v for v in (config.api_key, *config.headers.values()) if v)
+        self._configured = tuple(v for v in (config.api_key, *(k.key for k in config.api_keys),
+                                             *config.headers.values()) if v)
         self.framing: Framing = codec.framing
         # The Messages API passed through, when the upstream speaks it.
         self.messages: MessagesWire | None = (

@@ -11,6 +11,7 @@ from gateway.config import ProviderConfig
 from gateway.providers.anthropic import AnthropicCodec
 from gateway.providers.azure import AzureOpenAICodec
 from gateway.providers.base import Provider, WireCodec
+from gateway.providers.foundry import FoundryCodec
 from gateway.providers.google import GoogleCodec
 from gateway.providers.http import http_provider
 from gateway.providers.mock import MockProvider
@@ -33,6 +34,7 @@ _FACTORIES: dict[str, Factory] = {
     "openai_compatible": _http(OpenAICodec),
     "azure_openai": _http(AzureOpenAICodec),
     "anthropic": _http(AnthropicCodec),
+    "azure_anthropic": _http(FoundryCodec),
     "google": _http(GoogleCodec),
     "ollama": _http(OllamaCodec),
 }

@@ -8,7 +8,7 @@ by default). ``admin.enabled: false`` turns the whole service off.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from google.protobuf import timestamp_pb2
 from grpc import aio
@@ -17,6 +17,8 @@ from llmgateway.v1 import admin_service_pb2, admin_service_pb2_grpc
 from gateway import __version__
 from gateway.config import Settings
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from gateway.providers.base import Provider
+from gateway.providers.keypool import KeyPool, KeySnapshot, KeyState
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
 from gateway.service.tenant_admin import TenantAdmin
@@ -30,6 +32,20 @@ _STATES = {
     BreakerState.OPEN: admin_service_pb2.CIRCUIT_BREAKER_STATE_OPEN,
     BreakerState.HALF_OPEN: admin_service_pb2.CIRCUIT_BREAKER_STATE_HALF_OPEN,
 }
+
+
+_KEY_STATES = {
+    KeyState.READY: admin_service_pb2.PROVIDER_KEY_STATE_READY,
+    KeyState.RESTING: admin_service_pb2.PROVIDER_KEY_STATE_RESTING,
+    KeyState.OPEN: admin_service_pb2.PROVIDER_KEY_STATE_OPEN,
+}
+
+
+def _key_to_proto(snap: KeySnapshot) -> admin_service_pb2.ProviderKey:
+    return admin_service_pb2.ProviderKey(
+        name=snap.name, index=snap.index, state=_KEY_STATES[snap.state], weight=snap.weight,
+        requests_per_minute=snap.rpm, tokens_per_minute=snap.tpm,
+        seconds_left=snap.seconds_left, consecutive_failures=snap.consecutive_failures)
 
 
 def _timestamp(unix: float) -> timestamp_pb2.Timestamp | None:
@@ -49,8 +65,10 @@ def _breaker_to_proto(snap: BreakerSnapshot) -> admin_service_pb2.CircuitBreaker
 
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     def __init__(self, settings: Settings, breakers: BreakerBoard,
-                 degraded: Callable[[], Sequence[str]], tenants: TenantAdmin):
+                 degraded: Callable[[], Sequence[str]], tenants: TenantAdmin,
+                 providers: Mapping[str, Provider] | None = None):
         self._settings = settings
+        self._providers = providers or {}  # the built providers, for their key pools
         self._breakers = breakers
         self._degraded = degraded
         self._tenants = tenants
@@ -140,9 +158,17 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self._require_admin(context)
         return admin_service_pb2.ListProvidersResponse(providers=[
             admin_service_pb2.ProviderInfo(name=name, type=cfg.type, base_url=cfg.base_url,
-                                           models=cfg.models, has_api_key=bool(cfg.api_key))
+                                           models=cfg.models,
+                                           has_api_key=bool(cfg.api_key or cfg.api_keys),
+                                           keys=self._keys(name))
             for name, cfg in self._settings.providers.items()
         ])
+
+    def _keys(self, provider: str) -> list[admin_service_pb2.ProviderKey]:
+        pool = getattr(self._providers.get(provider), "keys", None)
+        if not isinstance(pool, KeyPool):
+            return []
+        return [_key_to_proto(snap) for snap in pool.snapshot()]
 
     async def ListCircuitBreakers(self, request: admin_service_pb2.ListCircuitBreakersRequest,
                                   context: aio.ServicerContext

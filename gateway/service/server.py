@@ -150,7 +150,7 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
                               max_record_bytes=services.settings.conversations
                               .max_record_bytes)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
-                          services.tenants)
+                          services.tenants, services.router.registry.providers)
     health = HealthServicer()
     served = _GenericHandlersOnly(server)
     for target in (served, local):

@@ -16,6 +16,7 @@ scripted :class:`Reply` with ``events`` sends each dict as ``event: <its type>``
 Example::
 
     fake.enqueue(anthropic_error(529, "overloaded_error", "Overloaded"))
+    foundry = FakeAnthropic(FOUNDRY_PREFIX, FOUNDRY_KEY_HEADERS)  # Claude in Microsoft Foundry
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from tests.fakes.server import FakeServer, Reply
 USAGE = {"input_tokens": 11, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3,
          "output_tokens": 7}
 _ids = itertools.count(1)
+# Claude in Microsoft Foundry: the API under /anthropic, the key in either header (the
+# anthropic SDK's AnthropicFoundry client sends both).
+FOUNDRY_PREFIX = "/anthropic"
+FOUNDRY_KEY_HEADERS = ("x-api-key", "api-key")
 
 
 def anthropic_error(status: int, type_: str, message: str,
@@ -94,12 +99,23 @@ def _message_end(stop_reason: str, usage: dict[str, Any]) -> list[dict[str, Any]
 
 
 class FakeAnthropic(FakeServer):
+    """``prefix`` puts the API under a path (Foundry's ``/anthropic``); a request is
+    authenticated when any of ``key_headers`` holds :attr:`api_key`."""
+
     api_key = "sk-ant-fake-upstream-key"
 
+    def __init__(self, prefix: str = "", key_headers: tuple[str, ...] = ("x-api-key",)) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.key_headers = key_headers
+
     def routes(self, app: web.Application) -> None:
-        app.router.add_post("/v1/messages", self.messages)
-        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
-        app.router.add_get("/v1/models", self.models)
+        app.router.add_post(f"{self.prefix}/v1/messages", self.messages)
+        app.router.add_post(f"{self.prefix}/v1/messages/count_tokens", self.count_tokens)
+        app.router.add_get(f"{self.prefix}/v1/models", self.models)
+
+    def _authorized(self, request: web.Request) -> bool:
+        return any(request.headers.get(h) == self.api_key for h in self.key_headers)
 
     async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         reply = replace(reply, headers={"request-id": f"req_fake{next(_ids):06d}",
@@ -124,7 +140,7 @@ class FakeAnthropic(FakeServer):
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         await self.record(request)
-        if request.headers.get("x-api-key") != self.api_key:
+        if not self._authorized(request):
             return await self.play(request, anthropic_error(
                 401, "authentication_error", "invalid x-api-key"))
         return await self.play(request, Reply(json={
@@ -137,7 +153,7 @@ class FakeAnthropic(FakeServer):
         """``{"input_tokens": N}``; N is the body's length over 10 (what a test can predict),
         and the real API's refusal of ``max_tokens`` and ``stream`` in this request."""
         recorded = await self.record(request)
-        if request.headers.get("x-api-key") != self.api_key:
+        if not self._authorized(request):
             return await self.play(request, anthropic_error(
                 401, "authentication_error", "invalid x-api-key"))
         body = recorded.json
@@ -151,7 +167,7 @@ class FakeAnthropic(FakeServer):
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
-        if request.headers.get("x-api-key") != self.api_key:
+        if not self._authorized(request):
             return await self.play(request, anthropic_error(
                 401, "authentication_error", "invalid x-api-key"))
         if not request.headers.get("anthropic-version"):

@@ -9,6 +9,7 @@ of the first tool when ``tool_choice`` requires one).
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -66,7 +67,34 @@ def stream_events(model: str, words: list[str], include_usage: bool) -> list[Any
 
 
 class FakeOpenAI(FakeServer):
+    """``keys``: the keys it accepts (default: :attr:`api_key`); a key put in
+    :attr:`revoked` is answered 401. :meth:`enqueue_for` scripts the answers to one key,
+    ahead of the shared :attr:`replies`."""
+
     api_key = "sk-fake-upstream-key"
+
+    def __init__(self, keys: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.keys = keys
+        self.revoked: set[str] = set()
+        self.by_key: dict[str, deque[Reply]] = {}
+
+    def accepts(self, key: str) -> bool:
+        return key not in self.revoked and (key in self.keys if self.keys
+                                            else key == self.api_key)
+
+    def enqueue_for(self, key: str, *replies: Reply) -> None:
+        self.by_key.setdefault(key, deque()).extend(replies)
+
+    def reset(self) -> None:
+        super().reset()
+        self.by_key.clear()
+
+    def _scripted(self, request: web.Request) -> Reply | None:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.by_key.get(key):
+            return self.by_key[key].popleft()
+        return self.replies.popleft() if self.replies else None
 
     def provider(self, name: str = "up", models: str = "m") -> str:
         """The config's line for an ``openai`` provider at this fake (under ``providers:``)."""
@@ -98,12 +126,13 @@ class FakeOpenAI(FakeServer):
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not self.accepts(key):
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided: sk-***. You can find your API key at ...",
                 "invalid_request_error", "invalid_api_key"))
-        if self.replies:
-            return await self.play(request, self.replies.popleft())
+        if (scripted := self._scripted(request)) is not None:
+            return await self.play(request, scripted)
         body = recorded.json
         model = body.get("model", "gpt-4o-mini")
         choice = body.get("tool_choice")

@@ -10,12 +10,23 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ProviderKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROVIDER_KEY_STATE_UNSPECIFIED: _ClassVar[ProviderKeyState]
+    PROVIDER_KEY_STATE_READY: _ClassVar[ProviderKeyState]
+    PROVIDER_KEY_STATE_RESTING: _ClassVar[ProviderKeyState]
+    PROVIDER_KEY_STATE_OPEN: _ClassVar[ProviderKeyState]
+
 class CircuitBreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CIRCUIT_BREAKER_STATE_UNSPECIFIED: _ClassVar[CircuitBreakerState]
     CIRCUIT_BREAKER_STATE_CLOSED: _ClassVar[CircuitBreakerState]
     CIRCUIT_BREAKER_STATE_OPEN: _ClassVar[CircuitBreakerState]
     CIRCUIT_BREAKER_STATE_HALF_OPEN: _ClassVar[CircuitBreakerState]
+PROVIDER_KEY_STATE_UNSPECIFIED: ProviderKeyState
+PROVIDER_KEY_STATE_READY: ProviderKeyState
+PROVIDER_KEY_STATE_RESTING: ProviderKeyState
+PROVIDER_KEY_STATE_OPEN: ProviderKeyState
 CIRCUIT_BREAKER_STATE_UNSPECIFIED: CircuitBreakerState
 CIRCUIT_BREAKER_STATE_CLOSED: CircuitBreakerState
 CIRCUIT_BREAKER_STATE_OPEN: CircuitBreakerState
@@ -231,18 +242,40 @@ class RotateApiKeyResponse(_message.Message):
     def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ..., revoked_key_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProviderInfo(_message.Message):
-    __slots__ = ("name", "type", "base_url", "models", "has_api_key")
+    __slots__ = ("name", "type", "base_url", "models", "has_api_key", "keys")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     HAS_API_KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     base_url: str
     models: _containers.RepeatedScalarFieldContainer[str]
     has_api_key: bool
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., base_url: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., has_api_key: _Optional[bool] = ...) -> None: ...
+    keys: _containers.RepeatedCompositeFieldContainer[ProviderKey]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., base_url: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., has_api_key: _Optional[bool] = ..., keys: _Optional[_Iterable[_Union[ProviderKey, _Mapping]]] = ...) -> None: ...
+
+class ProviderKey(_message.Message):
+    __slots__ = ("name", "index", "state", "weight", "requests_per_minute", "tokens_per_minute", "seconds_left", "consecutive_failures")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    index: int
+    state: ProviderKeyState
+    weight: float
+    requests_per_minute: int
+    tokens_per_minute: int
+    seconds_left: float
+    consecutive_failures: int
+    def __init__(self, name: _Optional[str] = ..., index: _Optional[int] = ..., state: _Optional[_Union[ProviderKeyState, str]] = ..., weight: _Optional[float] = ..., requests_per_minute: _Optional[int] = ..., tokens_per_minute: _Optional[int] = ..., seconds_left: _Optional[float] = ..., consecutive_failures: _Optional[int] = ...) -> None: ...
 
 class ListProvidersRequest(_message.Message):
     __slots__ = ()
