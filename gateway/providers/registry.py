@@ -11,6 +11,7 @@ from gateway.config import ProviderConfig
 from gateway.providers.anthropic import AnthropicCodec
 from gateway.providers.azure import AzureOpenAICodec
 from gateway.providers.base import Provider, WireCodec
+from gateway.providers.bedrock import bedrock_provider
 from gateway.providers.google import GoogleCodec
 from gateway.providers.http import http_provider
 from gateway.providers.mock import MockProvider
@@ -35,6 +36,7 @@ _FACTORIES: dict[str, Factory] = {
     "anthropic": _http(AnthropicCodec),
     "google": _http(GoogleCodec),
     "ollama": _http(OllamaCodec),
+    "bedrock": bedrock_provider,
 }
 
 
