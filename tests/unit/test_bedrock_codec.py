@@ -183,3 +183,31 @@ def test_embeddings_refuse_what_bedrock_cannot_take() -> None:
                             "amazon.titan-embed-text-v2:0")
     with pytest.raises(InvalidRequestError):
         codec.embed_request(EmbeddingRequest(model="t", inputs=("a",)), "amazon.nova-lite-v1:0")
+
+
+def test_without_botocore_the_start_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from gateway.providers.bedrock import bedrock_provider
+
+    monkeypatch.setitem(sys.modules, "botocore", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"pip install 'llm-gateway\[bedrock\]'"):
+        bedrock_provider("aws", CONFIG)
+
+
+def test_config_checks_bedrock_settings() -> None:
+    from gateway.config import ConfigError, load_settings
+
+    text = ("providers:\n  aws: {type: bedrock, access_key_id: AKIA1234567890,"
+            " endpoint_url: ftp://x}\n")
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(text)
+        f.flush()
+        with pytest.raises(ConfigError) as info:
+            load_settings(f.name, env={})
+    problems = "\n".join(info.value.problems)
+    assert "providers.aws.region: required" in problems
+    assert "providers.aws.endpoint_url: must start with http" in problems
+    assert "access_key_id and secret_access_key go together" in problems
