@@ -36,8 +36,12 @@ EXPIRING = 10.0  # seconds: credentials this close to expiry are refreshed befor
 log = logging.getLogger(__name__)
 
 
-def load_credentials(config: ProviderConfig) -> Any:
-    """botocore ``Credentials`` for ``config`` (blocking: call it off the event loop)."""
+def load_credentials(config: ProviderConfig, clients: list[Any] | None = None) -> Any:
+    """botocore ``Credentials`` for ``config`` (blocking: call it off the event loop).
+
+    The STS clients made here are appended to ``clients``; each is used for one fetch
+    (fetches are serialized), so the previous ones are closed when a new one is made and
+    the owner closes the last."""
     from botocore.credentials import (
         AssumeRoleCredentialFetcher,
         AssumeRoleWithWebIdentityProvider,
@@ -54,7 +58,12 @@ def load_credentials(config: ProviderConfig) -> Any:
         options = {"region_name": region, **kwargs}
         if config.sts_endpoint_url:
             options["endpoint_url"] = config.sts_endpoint_url
-        return session.create_client(service, **options)
+        client = session.create_client(service, **options)
+        if clients is not None:
+            while clients:
+                clients.pop().close()
+            clients.append(client)
+        return client
 
     if config.access_key_id:
         source = Credentials(config.access_key_id, config.secret_access_key,
@@ -91,12 +100,13 @@ class SigV4Signer:
         self._frozen: Any = None  # the ReadOnlyCredentials requests are signed with
         self._refresh: asyncio.Task[None] | None = None
         self._first = asyncio.Lock()
+        self._sts: list[Any] = []  # the STS client of the last fetch, closed at the end
 
     def _fetch(self) -> None:
         """Load (the first time) and freeze the credentials; botocore refreshes them
         here when they are in its refresh window. Runs in a worker thread."""
         if self._credentials is None:
-            self._credentials = load_credentials(self._config)
+            self._credentials = load_credentials(self._config, self._sts)
         self._frozen = self._credentials.get_frozen_credentials()
 
     def _refresh_needed(self, within: float | None = None) -> bool:
@@ -138,3 +148,6 @@ class SigV4Signer:
         if self._refresh is not None:
             self._refresh.cancel()
             self._refresh = None
+        for client in self._sts:
+            client.close()
+        self._sts.clear()

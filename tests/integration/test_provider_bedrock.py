@@ -4,6 +4,7 @@ identity). The fakes themselves are first proven against botocore's own client."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,46 +91,53 @@ def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
         yield c
 
 
-def _botocore_client(fake: FakeBedrock, secret: str = SECRET_KEY) -> Any:
-    return botocore.session.get_session().create_client(
+@contextlib.contextmanager
+def _botocore_client(fake: FakeBedrock, secret: str = SECRET_KEY) -> Iterator[Any]:
+    """botocore's own client at the fake; closed after (its pooled sockets too)."""
+    client = botocore.session.get_session().create_client(
         "bedrock-runtime", endpoint_url=fake.base_url, region_name=REGION,
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 # --- the fake, proven against botocore ----------------------------------------------------
 
 
 def test_fake_answers_botocore_itself(fake: FakeBedrock) -> None:
-    runtime = _botocore_client(fake)
-    answer = runtime.converse(modelId=CLAUDE, messages=[{"role": "user",
-                                                         "content": [{"text": "hi"}]}])
-    assert answer["output"]["message"]["content"] == [{"text": "Hello from fake-bedrock"}]
-    assert answer["usage"]["cacheReadInputTokens"] == 3
-    assert fake.requests[-1].path == f"/model/{CLAUDE}/converse"
-    events = list(runtime.converse_stream(modelId=NOVA, messages=[
-        {"role": "user", "content": [{"text": "hi"}]}])["stream"])
-    assert [next(iter(e)) for e in events] == [
-        "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta",
-        "contentBlockStop", "messageStop", "metadata"]
-    embedded = runtime.invoke_model(modelId="amazon.titan-embed-text-v2:0",
-                                    body=b'{"inputText": "x", "dimensions": 2}')
-    assert b'"embedding":[0.5,0.5]' in embedded["body"].read()
-    stream = runtime.invoke_model_with_response_stream(
-        modelId=CLAUDE, body=b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, '
-                             b'"messages": [{"role": "user", "content": "hi"}]}')
-    kinds = [e["chunk"]["bytes"][:30] for e in stream["body"]]
-    assert len(kinds) == 9 and b"message_start" in kinds[0]
-    fake.enqueue(Reply(events=[event("messageStart", {"role": "assistant"}),
-                               exception("throttlingException", "slow down")]))
-    with pytest.raises(Exception, match="slow down"):
-        list(runtime.converse_stream(modelId=NOVA, messages=[
+    with _botocore_client(fake) as runtime:
+        answer = runtime.converse(modelId=CLAUDE, messages=[{"role": "user",
+                                                             "content": [{"text": "hi"}]}])
+        assert answer["output"]["message"]["content"] == [{"text": "Hello from fake-bedrock"}]
+        assert answer["usage"]["cacheReadInputTokens"] == 3
+        assert fake.requests[-1].path == f"/model/{CLAUDE}/converse"
+        events = list(runtime.converse_stream(modelId=NOVA, messages=[
             {"role": "user", "content": [{"text": "hi"}]}])["stream"])
+        assert [next(iter(e)) for e in events] == [
+            "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta",
+            "contentBlockStop", "messageStop", "metadata"]
+        embedded = runtime.invoke_model(modelId="amazon.titan-embed-text-v2:0",
+                                        body=b'{"inputText": "x", "dimensions": 2}')
+        assert b'"embedding":[0.5,0.5]' in embedded["body"].read()
+        stream = runtime.invoke_model_with_response_stream(
+            modelId=CLAUDE, body=b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, '
+                                 b'"messages": [{"role": "user", "content": "hi"}]}')
+        kinds = [e["chunk"]["bytes"][:30] for e in stream["body"]]
+        assert len(kinds) == 9 and b"message_start" in kinds[0]
+        fake.enqueue(Reply(events=[event("messageStart", {"role": "assistant"}),
+                                   exception("throttlingException", "slow down")]))
+        with pytest.raises(Exception, match="slow down"):
+            list(runtime.converse_stream(modelId=NOVA, messages=[
+                {"role": "user", "content": [{"text": "hi"}]}])["stream"])
 
 
 def test_fake_refuses_a_wrong_signature(fake: FakeBedrock) -> None:
-    with pytest.raises(ClientError) as info:
-        _botocore_client(fake, secret="not-the-secret").converse(
-            modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    with _botocore_client(fake, secret="not-the-secret") as runtime, \
+            pytest.raises(ClientError) as info:
+        runtime.converse(modelId=NOVA,
+                         messages=[{"role": "user", "content": [{"text": "hi"}]}])
     assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
 
 
