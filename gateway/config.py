@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "azure_anthropic",
-                  "google", "ollama", "mock")
+                  "google", "ollama", "bedrock", "mock")
 
 
 class ConfigError(Exception):
@@ -673,6 +673,20 @@ def _check_pool(provider: ProviderConfig, where: str, problems: list[str]) -> No
         names.add(label)
 
 
+def _check_bedrock(where: str, provider: ProviderConfig, problems: list[str]) -> None:
+    if not provider.region:
+        problems.append(f"{where}.region: required for type bedrock (it is part of the "
+                        f"signature)")
+    for attr in ("endpoint_url", "sts_endpoint_url"):
+        value = getattr(provider, attr)
+        if value and not re.match(r"https?://", value):
+            problems.append(f"{where}.{attr}: must start with http:// or https://")
+    if bool(provider.access_key_id) != bool(provider.secret_access_key):
+        problems.append(f"{where}: access_key_id and secret_access_key go together")
+    if provider.session_token and not provider.access_key_id:
+        problems.append(f"{where}.session_token: needs access_key_id and secret_access_key")
+
+
 def _cross_check(settings: Settings, problems: list[str]) -> None:
     for name, provider in settings.providers.items():
         where = f"providers.{name}"
@@ -689,6 +703,8 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
         if provider.base_url and not re.match(r"https?://", provider.base_url):
             problems.append(f"{where}.base_url: must start with http:// or https://")
         _check_pool(provider, where, problems)
+        if provider.type == "bedrock":
+            _check_bedrock(where, provider, problems)
     names = set()
     for i, model in enumerate(settings.models):
         where = f"models[{i}]"

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from gateway.config import ProviderConfig
 from gateway.domain import (
@@ -91,9 +92,12 @@ class HttpProvider:
         elif lease is not None:  # a key of the configured pool
             headers.update(self.codec.auth_headers(lease.key.value))
         inject_headers(headers)  # traceparent of the attempt's span
+        # A signed request goes out byte for byte as signed: yarl would otherwise decode
+        # escapes such as %3A in the path, and the signature would no longer match.
+        url = URL(wire.url, encoded=True) if self._signer is not None else wire.url
         return self.session.request(
             wire.method,
-            wire.url,
+            url,
             data=wire.body,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),

@@ -70,8 +70,9 @@ class RedactingCodec:
     def __init__(self, name: str, config: ProviderConfig, codec: WireCodec):
         self._name = name
         self._codec = codec
-        self._configured = tuple(v for v in (config.api_key, *(k.key for k in config.api_keys),
-                                             *config.headers.values()) if v)
+        self._configured = tuple(v for v in (
+            config.api_key, *(k.key for k in config.api_keys), config.secret_access_key,
+            config.session_token, config.access_key_id, *config.headers.values()) if v)
         self.framing: Framing = codec.framing
         # The Messages API passed through, when the upstream speaks it.
         self.messages: MessagesWire | None = (

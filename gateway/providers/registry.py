@@ -11,6 +11,7 @@ from gateway.config import ProviderConfig
 from gateway.providers.anthropic import AnthropicCodec
 from gateway.providers.azure import AzureOpenAICodec
 from gateway.providers.base import Provider, WireCodec
+from gateway.providers.bedrock import bedrock_provider
 from gateway.providers.foundry import FoundryCodec
 from gateway.providers.google import GoogleCodec
 from gateway.providers.http import http_provider
@@ -37,6 +38,7 @@ _FACTORIES: dict[str, Factory] = {
     "azure_anthropic": _http(FoundryCodec),
     "google": _http(GoogleCodec),
     "ollama": _http(OllamaCodec),
+    "bedrock": bedrock_provider,
 }
 
 

@@ -11,11 +11,16 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 import aiohttp
+import orjson
 
 from gateway.providers.base import Framing, SseEvent
 
-__all__ = ["FrameDecoder", "NdjsonDecoder", "SseDecoder", "frame_decoder", "iter_events",
-           "new_session"]
+__all__ = ["EXCEPTION_EVENT", "EventStreamDecoder", "FrameDecoder", "NdjsonDecoder",
+           "SseDecoder", "frame_decoder", "iter_events", "new_session"]
+
+# The ``event`` of an AWS eventstream exception (or error) message: this prefix and the
+# exception's type, e.g. ``exception:throttlingException``; its ``data`` is the JSON payload.
+EXCEPTION_EVENT = "exception:"
 
 
 def new_session(max_connections: int) -> aiohttp.ClientSession:
@@ -114,6 +119,61 @@ class NdjsonDecoder:
         return bool(self._buffer.strip())
 
 
+class EventStreamDecoder:
+    """AWS eventstream framing (``application/vnd.amazon.eventstream``, Bedrock's streams),
+    parsed and CRC-checked by botocore's own ``EventStreamBuffer``.
+
+    An ``event`` message becomes ``SseEvent(data=<payload text>, event=<:event-type>)``; an
+    ``exception`` message ``SseEvent(data=<payload>, event="exception:<:exception-type>")``,
+    and an ``error`` message the same with ``data`` ``{"message": <:error-message>}`` and its
+    ``:error-code`` as the type. botocore is imported here, not at module load: only a
+    configured Bedrock provider needs it.
+
+    Example::
+
+        EventStreamDecoder().feed(frame)  # [SseEvent(data='{"role":"assistant"}',
+                                          #           event="messageStart")]
+    """
+
+    __slots__ = ("_buffer", "_corrupt", "_pending")
+
+    def __init__(self) -> None:
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        self._buffer = EventStreamBuffer()
+        self._corrupt = ParserError
+        self._pending = 0  # bytes fed that no whole message has consumed yet
+
+    def feed(self, data: bytes) -> list[SseEvent]:
+        self._buffer.add_data(data)
+        self._pending += len(data)
+        try:
+            return self._messages()
+        except self._corrupt:  # a bad CRC or length: the body was damaged on the way
+            raise aiohttp.ClientPayloadError("a corrupt eventstream frame") from None
+
+    def _messages(self) -> list[SseEvent]:
+        events: list[SseEvent] = []
+        for message in self._buffer:
+            self._pending -= message.prelude.total_length
+            headers = message.headers
+            kind = headers.get(":message-type")
+            payload = bytes(message.payload).decode("utf-8", "replace")
+            if kind == "event":
+                events.append(SseEvent(data=payload, event=str(headers.get(":event-type", ""))))
+            elif kind == "exception":
+                events.append(SseEvent(data=payload, event=EXCEPTION_EVENT + str(
+                    headers.get(":exception-type", ""))))
+            elif kind == "error":
+                body = orjson.dumps({"message": str(headers.get(":error-message", ""))})
+                events.append(SseEvent(data=body.decode(), event=EXCEPTION_EVENT + str(
+                    headers.get(":error-code", ""))))
+        return events
+
+    def pending(self) -> bool:
+        return self._pending > 0
+
+
 class FrameDecoder(Protocol):
     """Bytes in as they arrive, whole events out; ``pending`` when bytes of an incomplete
     event are buffered."""
@@ -128,7 +188,9 @@ def frame_decoder(framing: Framing) -> FrameDecoder:
         return SseDecoder()
     if framing == "ndjson":
         return NdjsonDecoder()
-    raise ValueError(f"no decoder for {framing} framing")  # eventstream: the bedrock issue
+    if framing == "eventstream":
+        return EventStreamDecoder()
+    raise ValueError(f"no decoder for {framing} framing")
 
 
 async def iter_events(response: aiohttp.ClientResponse, framing: Framing
