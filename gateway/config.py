@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "google", "ollama",
-                  "mock")
+                  "vertex", "mock")
 
 
 class ConfigError(Exception):
@@ -625,6 +625,9 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
             provider.base_url
         ):
             problems.append(f"{where}.base_url: required for type {provider.type}")
+        if provider.type == "vertex":
+            problems.extend(f"{where}.{attr}: required for type vertex"
+                            for attr in ("project", "location") if not getattr(provider, attr))
         if provider.base_url and not re.match(r"https?://", provider.base_url):
             problems.append(f"{where}.base_url: must start with http:// or https://")
     names = set()
