@@ -16,6 +16,7 @@ from gateway.providers.http import http_provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.ollama import OllamaCodec
 from gateway.providers.openai import OpenAICodec
+from gateway.providers.vertex import vertex_provider
 
 __all__ = ["build_providers"]
 
@@ -35,6 +36,7 @@ _FACTORIES: dict[str, Factory] = {
     "anthropic": _http(AnthropicCodec),
     "google": _http(GoogleCodec),
     "ollama": _http(OllamaCodec),
+    "vertex": vertex_provider,
 }
 
 
