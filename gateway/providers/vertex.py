@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +46,9 @@ __all__ = ["ANTHROPIC_VERSION", "VertexCodec", "base_url", "classify_error", "is
            "vertex_provider"]
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"  # what Vertex wants in the body, not the header
+# Google's OAuth2 access tokens: the signer's are not in the config, so the redacting codec
+# cannot know them; an upstream message that echoes one loses it here.
+_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9._~+/=-]+")
 
 
 def is_claude(model: str) -> bool:
@@ -165,7 +169,12 @@ class VertexCodec:
         return []
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
-        return classify_error(self.name, status, headers, body)
+        exc = classify_error(self.name, status, headers, body)
+        message = _ACCESS_TOKEN.sub("[redacted]", exc.message)
+        if message != exc.message:
+            exc.message = message
+            exc.args = (message, *exc.args[1:])
+        return exc
 
     # --- the Messages API passed through to Claude (MessagesWire) ---
 

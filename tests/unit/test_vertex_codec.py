@@ -126,6 +126,11 @@ def test_google_shaped_errors() -> None:
     assert server.retryable  # type: ignore[attr-defined]
 
 
+def test_an_echoed_access_token_is_redacted() -> None:
+    exc = CODEC.error(400, {}, _google(400, "INVALID_ARGUMENT", "bad token ya29.a0AfB_x-y.z"))
+    assert exc.message == "bad token [redacted]" and "ya29" not in str(exc.args)
+
+
 def test_anthropic_shaped_errors() -> None:
     body = orjson.dumps({"type": "error", "error": {"type": "overloaded_error",
                                                     "message": "Overloaded"}})
