@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "azure_anthropic",
-                  "google", "ollama", "bedrock", "mock")
+                  "google", "ollama", "bedrock", "vertex", "mock")
 
 
 class ConfigError(Exception):
@@ -700,6 +700,9 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
             provider.base_url
         ):
             problems.append(f"{where}.base_url: required for type {provider.type}")
+        if provider.type == "vertex":
+            problems.extend(f"{where}.{attr}: required for type vertex"
+                            for attr in ("project", "location") if not getattr(provider, attr))
         if provider.base_url and not re.match(r"https?://", provider.base_url):
             problems.append(f"{where}.base_url: must start with http:// or https://")
         _check_pool(provider, where, problems)

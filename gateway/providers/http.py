@@ -55,13 +55,17 @@ class HttpProvider:
 
     def __init__(self, name: str, config: ProviderConfig, codec: WireCodec,
                  messages: MessagesWire | None = None, signer: RequestSigner | None = None,
-                 keys: KeyPool | None = None):
+                 keys: KeyPool | None = None,
+                 messages_for: Callable[[str], bool] | None = None):
         self.name = name
         self.type = config.type
         self.endpoint = config.base_url
         self.codec = codec
         # Set when the upstream speaks Anthropic's Messages API: such requests pass through.
         self.messages = messages
+        # Which models the Messages API reaches natively (None: all of them), for an upstream
+        # that serves it for some models only (Claude on Vertex, not Gemini).
+        self._messages_for = messages_for
         self._signer = signer  # per-request credentials (SigV4, OAuth2 tokens)
         # Several configured keys: each request takes one (a tenant's own key bypasses it).
         self.keys = keys
@@ -217,6 +221,11 @@ class HttpProvider:
 
     # --- the Messages API, passed through (only when ``self.messages`` is set) ---
 
+    def speaks_messages(self, model: str) -> bool:
+        """Whether a Messages request for ``model`` passes through (else it is translated)."""
+        return self.messages is not None and (
+            self._messages_for is None or self._messages_for(model))
+
     def _messages_wire(self) -> MessagesWire:
         if self.messages is None:  # the router asks only providers that have one
             raise InvalidRequestError(f"{self.name} does not speak the Messages API")
@@ -346,10 +355,12 @@ def _item_tokens(item: object) -> int:
 
 
 def http_provider(name: str, config: ProviderConfig, codec: WireCodec,
-                  signer: RequestSigner | None = None) -> HttpProvider:
+                  signer: RequestSigner | None = None, *,
+                  messages_for: Callable[[str], bool] | None = None) -> HttpProvider:
     """An HTTP provider for ``codec``, its errors redacted of the provider's credentials,
-    passing Messages requests through when the codec speaks that API, drawing on a key
-    pool when the config lists ``api_keys``."""
+    passing Messages requests through when the codec speaks that API (for the models
+    ``messages_for`` accepts, when given), drawing on a key pool when the config lists
+    ``api_keys``."""
     wrapped = RedactingCodec(name, config, codec)
     keys = None
     if config.api_keys:
@@ -357,4 +368,4 @@ def http_provider(name: str, config: ProviderConfig, codec: WireCodec,
                        on_rest=report_key_rest)
         for key in keys.keys:
             metrics.key_state(name, key.label, 0)
-    return HttpProvider(name, config, wrapped, wrapped.messages, signer, keys)
+    return HttpProvider(name, config, wrapped, wrapped.messages, signer, keys, messages_for)

@@ -25,9 +25,9 @@ from gateway.providers.http import HttpProvider
 __all__ = ["count_message_tokens", "create_message", "native", "stream_message"]
 
 
-def native(provider: Provider) -> HttpProvider | None:
-    """``provider`` when its upstream speaks the Messages API, else None."""
-    if isinstance(provider, HttpProvider) and provider.messages is not None:
+def native(provider: Provider, model: str) -> HttpProvider | None:
+    """``provider`` when its upstream speaks the Messages API for ``model``, else None."""
+    if isinstance(provider, HttpProvider) and provider.speaks_messages(model):
         return provider
     return None
 
@@ -35,7 +35,7 @@ def native(provider: Provider) -> HttpProvider | None:
 async def create_message(provider: Provider, body: Mapping[str, Any], model: str,
                          headers: AnthropicHeaders, *, timeout: float) -> dict[str, Any]:
     """The ``message`` object answering ``body``, from ``model`` at ``provider``."""
-    passthrough = native(provider)
+    passthrough = native(provider, model)
     if passthrough is not None:
         return await passthrough.create_message(body, model, headers, timeout=timeout)
     completion = await provider.chat(translation.chat_request(dict(body)), model,
@@ -47,7 +47,7 @@ async def stream_message(provider: Provider, body: Mapping[str, Any], model: str
                          headers: AnthropicHeaders, *, timeout: float
                          ) -> AsyncIterator[dict[str, Any]]:
     """The stream's event objects, ``message_start`` to ``message_stop``."""
-    passthrough = native(provider)
+    passthrough = native(provider, model)
     if passthrough is not None:
         async for event in passthrough.stream_message(body, model, headers, timeout=timeout):
             yield event
@@ -72,7 +72,7 @@ async def count_message_tokens(provider: Provider, body: Mapping[str, Any], mode
                                timeout: float) -> tuple[int, bool]:
     """``(input tokens, estimated)``: the upstream's own count when it speaks the Messages
     API, else the documented estimate (no upstream call)."""
-    passthrough = native(provider)
+    passthrough = native(provider, model)
     if passthrough is not None:
         count = await passthrough.count_message_tokens(body, model, headers, timeout=timeout)
         return count, False

@@ -18,6 +18,7 @@ from gateway.providers.http import http_provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.ollama import OllamaCodec
 from gateway.providers.openai import OpenAICodec
+from gateway.providers.vertex import vertex_provider
 
 __all__ = ["build_providers"]
 
@@ -39,6 +40,7 @@ _FACTORIES: dict[str, Factory] = {
     "google": _http(GoogleCodec),
     "ollama": _http(OllamaCodec),
     "bedrock": bedrock_provider,
+    "vertex": vertex_provider,
 }
 
 
