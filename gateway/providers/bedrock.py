@@ -29,6 +29,7 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.domain import (
+    CacheControl,
     ChatChoice,
     ChatChunk,
     ChatCompletion,
@@ -90,7 +91,13 @@ def bedrock_provider(name: str, config: ProviderConfig) -> HttpProvider:
     codec = BedrockCodec(name, config)
     config = dataclasses.replace(config, base_url=codec.endpoint)
     signer = None if config.api_key else SigV4Signer(name, config)
-    return http_provider(name, config, codec, signer)
+    return http_provider(name, config, codec, signer, messages_for=is_claude)
+
+
+def is_claude(model: str) -> bool:
+    """Claude (``anthropic.claude...``, or under an inference profile ``us.anthropic...``)
+    takes the Messages body through InvokeModel; other models are translated to Converse."""
+    return "anthropic.claude" in model
 
 
 class BedrockCodec:
@@ -240,8 +247,8 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
     if request.n is not None and request.n > 1:
         raise InvalidRequestError("bedrock returns one choice; 'n' must be 1", param="n")
     body: dict[str, Any] = {"messages": _encode_turns(request.messages)}
-    system = [{"text": t} for m in request.messages
-              if m.role in ("system", "developer") and (t := m.text())]
+    system = [block for m in request.messages if m.role in ("system", "developer")
+              for block in _system_blocks(m)]
     if system:
         body["system"] = system
     if request.tools:
@@ -253,6 +260,7 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
             schema = {"type": "object", **tool.parameters} if tool.parameters else _EMPTY_SCHEMA
             spec["inputSchema"] = {"json": schema}
             tools.append({"toolSpec": spec})
+            tools.extend(_cache_point(tool.cache_control))
         config: dict[str, Any] = {"tools": tools}
         choice = request.tool_choice
         if choice is not None and choice.mode != "none":
@@ -296,19 +304,43 @@ def _encode_turns(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return turns
 
 
+def _cache_point(cache: CacheControl | None) -> list[dict[str, Any]]:
+    """A prompt-cache breakpoint: Converse's ``cachePoint`` block after the cached content
+    (a ``ttl`` of ``5m`` or ``1h`` passes on; Bedrock refuses other values)."""
+    if cache is None:
+        return []
+    point: dict[str, Any] = {"type": "default"}
+    if cache.ttl:
+        point["ttl"] = cache.ttl
+    return [{"cachePoint": point}]
+
+
+def _system_blocks(message: Message) -> list[dict[str, Any]]:
+    if not message.parts:
+        if not message.content:
+            return []
+        return [{"text": message.content}, *_cache_point(message.cache_control)]
+    return [block for part in message.parts if part.type == "text" and part.text
+            for block in ({"text": part.text}, *_cache_point(part.cache_control))]
+
+
 def _blocks(message: Message, index: int) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [{"toolResult": {"toolUseId": message.tool_call_id,
-                                "content": [{"text": message.text() or " "}]}}]
+                                "content": [{"text": message.text() or " "}]}},
+                *_cache_point(message.cache_control)]
     blocks: list[dict[str, Any]] = []
     if not message.parts and message.content:
         blocks.append({"text": message.content})
+        blocks.extend(_cache_point(message.cache_control))
     for j, part in enumerate(message.parts):
         if part.type == "text":
             if part.text:
                 blocks.append({"text": part.text})
+                blocks.extend(_cache_point(part.cache_control))
         elif part.type == "image_url":
             blocks.append({"image": _image(part, f"messages[{index}].content[{j}].image_url.url")})
+            blocks.extend(_cache_point(part.cache_control))
         else:
             raise InvalidRequestError("bedrock Converse does not take audio input here",
                                       param=f"messages[{index}].content[{j}]")

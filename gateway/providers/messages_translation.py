@@ -29,11 +29,16 @@ Request (:func:`chat_request`):
 - ``output_config.format`` (a JSON schema) -> a ``json_schema`` response format named
   ``output``.
 
-Ignored, with no effect on the answer: ``cache_control`` anywhere (a caching hint; other
-providers cache on their own), ``stream`` (the caller streams or not), ``service_tier`` (both
-values hold for an upstream that has one tier), ``speed: "standard"``, top-level fields sent
-as null, block fields other than those above (``citations``, ...), and tool fields other than
-name, description, input_schema and strict (``input_examples``, ``defer_loading``, ...).
+``cache_control`` on system blocks, user text and image blocks, ``tool_result`` blocks and
+tools is carried to the canonical request: Bedrock's Converse turns it into a ``cachePoint``
+after the block; providers without breakpoints (OpenAI, Gemini, Ollama) cache on their own
+and ignore it.
+
+Ignored, with no effect on the answer: ``cache_control`` on assistant blocks, ``stream``
+(the caller streams or not), ``service_tier`` (both values hold for an upstream that has one
+tier), ``speed: "standard"``, top-level fields sent as null, block fields other than those
+above (``citations``, ...), and tool fields other than name, description, input_schema,
+strict and cache_control (``input_examples``, ``defer_loading``, ...).
 
 Dropped: ``thinking`` and ``redacted_thinking`` blocks of earlier assistant turns. The
 canonical messages cannot carry them, they are the model's own reasoning, and the Anthropic
@@ -74,6 +79,7 @@ from typing import Any, Literal
 import orjson
 
 from gateway.domain import (
+    CacheControl,
     ChatChunk,
     ChatCompletion,
     ChatRequest,
@@ -104,7 +110,7 @@ _TRANSLATED = frozenset({
     "model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p",
     "top_k", "metadata", "tools", "tool_choice", "thinking", "output_config",
 })
-_IGNORED = frozenset({"stream", "cache_control", "service_tier"})
+_IGNORED = frozenset({"stream", "cache_control", "service_tier"})  # the top-level hint
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 _JSON_SCHEMA_NAME = "output"
 
@@ -162,8 +168,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
         raise _refuse(f"'{key}'", key)
     messages: list[Message] = []
     if (system := body.get("system")) is not None:
-        if text := _system_text(system, "system"):
-            messages.append(Message(role="system", content=text))
+        messages.extend(_system(system, "system"))
     for i, turn in enumerate(_list(body.get("messages"), "messages")):
         messages.extend(_turn(_dict(turn, f"messages.{i}"), f"messages.{i}"))
     tools = tuple(_tool(_dict(t, f"tools.{n}"), f"tools.{n}")
@@ -201,23 +206,44 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     )
 
 
-def _system_text(system: Any, param: str) -> str:
+def _cache(block: dict[str, Any], where: str) -> CacheControl | None:
+    """A block's ``cache_control`` breakpoint: ``{"type": "ephemeral", "ttl"?}``."""
+    value = block.get("cache_control")
+    if value is None:
+        return None
+    value = _dict(value, f"{where}.cache_control")
+    if value.get("type") != "ephemeral":
+        raise InvalidRequestError(f"'{where}.cache_control.type' must be 'ephemeral'",
+                                  param=f"{where}.cache_control.type")
+    ttl = value.get("ttl")
+    return CacheControl(ttl="" if ttl is None else _str(ttl, f"{where}.cache_control.ttl"))
+
+
+def _system(system: Any, param: str) -> list[Message]:
+    """The system prompt: one text, its blocks joined by blank lines, unless a block sets a
+    cache breakpoint; then its blocks as parts, each keeping its ``cache_control``."""
     if isinstance(system, str):
-        return system
-    texts = []
+        return [Message(role="system", content=system)] if system else []
+    parts = []
     for n, block in enumerate(_list(system, param)):
         block = _dict(block, f"{param}.{n}")
         if block.get("type") != "text":
             raise _refuse(f"{block.get('type')} blocks in a system prompt", f"{param}.{n}")
-        texts.append(_str(block.get("text"), f"{param}.{n}.text"))
-    return "\n\n".join(t for t in texts if t)
+        text = _str(block.get("text"), f"{param}.{n}.text")
+        if text:
+            parts.append(ContentPart(type="text", text=text,
+                                     cache_control=_cache(block, f"{param}.{n}")))
+    if not parts:
+        return []
+    if any(p.cache_control for p in parts):
+        return [Message(role="system", parts=tuple(parts))]
+    return [Message(role="system", content="\n\n".join(p.text for p in parts))]
 
 
 def _turn(turn: dict[str, Any], path: str) -> list[Message]:
     role, content = turn.get("role"), turn.get("content")
     if role == "system":
-        text = _system_text(content, f"{path}.content")
-        return [Message(role="system", content=text)] if text else []
+        return _system(content, f"{path}.content")
     if role not in ("user", "assistant"):
         raise InvalidRequestError(f"'{path}.role' must be user, assistant or system",
                                   param=f"{path}.role")
@@ -238,7 +264,8 @@ def _user(blocks: list[Any], path: str) -> list[Message]:
         block = _dict(block, where)
         kind = block.get("type")
         if kind == "text":
-            parts.append(ContentPart(type="text", text=_str(block.get("text"), f"{where}.text")))
+            parts.append(ContentPart(type="text", text=_str(block.get("text"), f"{where}.text"),
+                                     cache_control=_cache(block, where)))
         elif kind == "image":
             parts.append(_image(block, where))
         elif kind == "tool_result":
@@ -248,7 +275,8 @@ def _user(blocks: list[Any], path: str) -> list[Message]:
     if not parts:
         return results
     if len(parts) == 1 and parts[0].type == "text":
-        return [*results, Message(role="user", content=parts[0].text)]
+        return [*results, Message(role="user", content=parts[0].text,
+                                  cache_control=parts[0].cache_control)]
     return [*results, Message(role="user", parts=tuple(parts))]
 
 
@@ -258,9 +286,11 @@ def _image(block: dict[str, Any], where: str) -> ContentPart:
     if kind == "base64":
         media_type = _str(source.get("media_type"), f"{where}.source.media_type")
         data = _str(source.get("data"), f"{where}.source.data")
-        return ContentPart(type="image_url", url=f"data:{media_type};base64,{data}")
+        return ContentPart(type="image_url", url=f"data:{media_type};base64,{data}",
+                           cache_control=_cache(block, where))
     if kind == "url":
-        return ContentPart(type="image_url", url=_str(source.get("url"), f"{where}.source.url"))
+        return ContentPart(type="image_url", url=_str(source.get("url"), f"{where}.source.url"),
+                           cache_control=_cache(block, where))
     raise _refuse(f"{kind} image sources", f"{where}.source")
 
 
@@ -283,7 +313,8 @@ def _tool_result(block: dict[str, Any], where: str) -> Message:
     if block.get("is_error") is True:
         text = f"Error: {text}" if text else "Error"
     return Message(role="tool", content=text,
-                   tool_call_id=_str(block.get("tool_use_id"), f"{where}.tool_use_id"))
+                   tool_call_id=_str(block.get("tool_use_id"), f"{where}.tool_use_id"),
+                   cache_control=_cache(block, where))
 
 
 def _assistant(blocks: list[Any], path: str) -> Message | None:
@@ -327,6 +358,7 @@ def _tool(tool: dict[str, Any], where: str) -> Tool:
         description="" if description is None else _str(description, f"{where}.description"),
         parameters=None if schema is None else _dict(schema, f"{where}.input_schema"),
         strict=strict,
+        cache_control=_cache(tool, where),
     )
 
 

@@ -128,9 +128,11 @@ def test_fake_answers_botocore_itself(fake: FakeBedrock) -> None:
         assert len(kinds) == 9 and b"message_start" in kinds[0]
         fake.enqueue(Reply(events=[event("messageStart", {"role": "assistant"}),
                                    exception("throttlingException", "slow down")]))
+        cut = runtime.converse_stream(modelId=NOVA, messages=[
+            {"role": "user", "content": [{"text": "hi"}]}])["stream"]
         with pytest.raises(Exception, match="slow down"):
-            list(runtime.converse_stream(modelId=NOVA, messages=[
-                {"role": "user", "content": [{"text": "hi"}]}])["stream"])
+            list(cut)
+        cut.close()  # a stream left mid-way keeps its connection out of the pool
 
 
 def test_fake_refuses_a_wrong_signature(fake: FakeBedrock) -> None:
@@ -320,6 +322,50 @@ def test_messages_passthrough(gateway: RunningGateway, fake: FakeBedrock) -> Non
                                              messages=[{"role": "user", "content": "hi"}])
         assert count.input_tokens > 0
         assert fake.requests[-1].path == f"/model/{CLAUDE}/count-tokens"
+
+
+def test_messages_to_a_model_that_is_not_claude_are_translated_to_converse(
+        gateway: RunningGateway, fake: FakeBedrock) -> None:
+    """Only Claude takes the Messages body; a /v1/messages request to Nova goes through
+    Converse, and the answer and its cached usage come back in Messages form."""
+    with anthropic.Anthropic(base_url=gateway.http_url, api_key="sk-client",
+                             max_retries=0) as claude:
+        answer = claude.messages.create(
+            model="nova", max_tokens=20, system=[
+                {"type": "text", "text": "A long manual.", "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "hi"}])
+    assert answer.content[0].text == "Hello from fake-bedrock"  # type: ignore[union-attr]
+    assert answer.usage.cache_read_input_tokens == 3
+    sent = fake.requests[-1]
+    assert sent.path == f"/model/{NOVA}/converse"
+    assert sent.json["system"] == [{"text": "A long manual."},
+                                   {"cachePoint": {"type": "default"}}]
+
+
+def test_cache_control_becomes_cache_points(client: openai.OpenAI, fake: FakeBedrock) -> None:
+    """Prompt caching end to end: ``cache_control`` on OpenAI-style parts, messages and
+    tools becomes a Converse ``cachePoint`` after the matching block; cached tokens come
+    back in ``prompt_tokens_details``."""
+    ephemeral = {"type": "ephemeral"}
+    response = client.chat.completions.create(
+        model="claude",
+        messages=[
+            {"role": "system", "content": [  # type: ignore[list-item]
+                {"type": "text", "text": "A long manual. " * 200,
+                 "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+            {"role": "user", "content": "first question", "cache_control": ephemeral},
+        ],
+        tools=[{**WEATHER[0], "cache_control": ephemeral}],  # type: ignore[list-item]
+    )
+    assert response.usage is not None and response.usage.prompt_tokens_details is not None
+    assert response.usage.prompt_tokens_details.cached_tokens == 3
+    sent = fake.requests[-1]
+    assert sent.path == f"/model/{CLAUDE}/converse"
+    assert sent.json["system"] == [{"text": "A long manual. " * 200},
+                                   {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    assert sent.json["messages"] == [{"role": "user", "content": [
+        {"text": "first question"}, {"cachePoint": {"type": "default"}}]}]
+    assert sent.json["toolConfig"]["tools"][1] == {"cachePoint": {"type": "default"}}
 
 
 # --- credentials ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from botocore.eventstream import EventStreamBuffer
 
 from gateway.config import ProviderConfig
 from gateway.domain import (
+    CacheControl,
     ChatRequest,
     ContentPart,
     EmbeddingRequest,
@@ -32,6 +33,7 @@ from gateway.providers.bedrock import (
     classify_error,
     decode_converse,
     encode_converse,
+    is_claude,
 )
 from gateway.providers.transport import EventStreamDecoder, frame_decoder
 from tests.fakes.bedrock import claude_chunks, event, exception, frame, text_stream
@@ -211,3 +213,48 @@ def test_config_checks_bedrock_settings() -> None:
     assert "providers.aws.region: required" in problems
     assert "providers.aws.endpoint_url: must start with http" in problems
     assert "access_key_id and secret_access_key go together" in problems
+
+
+def test_cache_control_becomes_cache_points_after_the_cached_blocks() -> None:
+    """OpenAI-style ``cache_control`` on system parts, messages, parts and tools becomes a
+    Converse ``cachePoint`` right after the matching block, and the body is one botocore's
+    own Converse input model accepts."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    ephemeral = CacheControl()
+    request = ChatRequest(model="m", messages=(
+        Message(role="system", parts=(
+            ContentPart(type="text", text="You are terse."),
+            ContentPart(type="text", text="A long manual.", cache_control=CacheControl(ttl="1h")),
+        )),
+        Message(role="user", content="first question", cache_control=ephemeral),
+        Message(role="assistant", content="first answer"),
+        Message(role="user", parts=(
+            ContentPart(type="text", text="second question", cache_control=ephemeral),)),
+    ), tools=(Tool(name="weather", parameters={"properties": {}}, cache_control=ephemeral),))
+    body = encode_converse(request)
+    assert body["system"] == [{"text": "You are terse."}, {"text": "A long manual."},
+                              {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"text": "first question"},
+                                     {"cachePoint": {"type": "default"}}]},
+        {"role": "assistant", "content": [{"text": "first answer"}]},
+        {"role": "user", "content": [{"text": "second question"},
+                                     {"cachePoint": {"type": "default"}}]}]
+    assert body["toolConfig"]["tools"][1] == {"cachePoint": {"type": "default"}}
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    report = ParamValidator().validate({"modelId": "m", **body},
+                                       model.operation_model("Converse").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    plain = encode_converse(ChatRequest(model="m", messages=(
+        Message(role="system", content="s"), Message(role="user", content="hi"))))
+    assert plain == {"system": [{"text": "s"}],
+                     "messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+
+
+def test_only_claude_takes_the_messages_body() -> None:
+    assert is_claude("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert is_claude("anthropic.claude-3-haiku-20240307-v1:0")
+    assert not is_claude("amazon.nova-pro-v1:0")
+    assert not is_claude("meta.llama3-70b-instruct-v1:0")

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from gateway.domain import (
+    CacheControl,
     ChatChoice,
     ChatChunk,
     ChatCompletion,
@@ -65,11 +66,20 @@ def test_system_string() -> None:
     assert req.messages[1].role == "user"
 
 
-def test_system_blocks_joined_and_cache_control_ignored() -> None:
-    system = [{"type": "text", "text": "One.", "cache_control": {"type": "ephemeral"}},
-              {"type": "text", "text": "Two."}]
+def test_system_blocks_joined_unless_a_block_sets_a_cache_breakpoint() -> None:
+    system = [{"type": "text", "text": "One."}, {"type": "text", "text": "Two."}]
     req = chat_request(body(system=system, cache_control={"type": "ephemeral"}))
     assert req.messages[0] == Message(role="system", content="One.\n\nTwo.")
+    system[0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}  # type: ignore[assignment]
+    assert chat_request(body(system=system)).messages[0] == Message(role="system", parts=(
+        ContentPart(type="text", text="One.", cache_control=CacheControl(ttl="1h")),
+        ContentPart(type="text", text="Two.")))
+
+
+def test_a_cache_control_that_is_not_ephemeral_is_refused() -> None:
+    msg = [{"role": "user", "content": [{"type": "text", "text": "hello",
+                                         "cache_control": {"type": "forever"}}]}]
+    assert refused(body(messages=msg)).param == "messages.0.content.0.cache_control.type"
 
 
 def test_empty_system_sends_nothing() -> None:
@@ -90,7 +100,8 @@ def test_system_block_not_text_is_refused() -> None:
 def test_user_blocks_single_text_becomes_content() -> None:
     msg = [{"role": "user", "content": [{"type": "text", "text": "hello",
                                          "cache_control": {"type": "ephemeral"}}]}]
-    assert chat_request(body(messages=msg)).messages == (Message(role="user", content="hello"),)
+    assert chat_request(body(messages=msg)).messages == (
+        Message(role="user", content="hello", cache_control=CacheControl()),)
 
 
 def test_user_images() -> None:
@@ -121,7 +132,8 @@ def test_tools_and_tool_choice_kinds() -> None:
     req = chat_request(body(tools=tools))
     assert req.tools == (Tool(name="weather", description="Weather of a city",
                               parameters=SCHEMA),
-                         Tool(name="clock", parameters={"type": "object"}, strict=True))
+                         Tool(name="clock", parameters={"type": "object"}, strict=True,
+                              cache_control=CacheControl()))
     cases = {
         "auto": ToolChoice("auto"), "any": ToolChoice("required"),
         "none": ToolChoice("none"),
