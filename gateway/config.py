@@ -655,8 +655,8 @@ def _check_pool(provider: ProviderConfig, where: str, problems: list[str]) -> No
         return
     if provider.api_key:
         problems.append(f"{where}: set api_key or api_keys, not both")
-    if provider.type == "mock":
-        problems.append(f"{where}.api_keys: the mock provider takes no keys")
+    if provider.type in ("mock", "vertex"):
+        problems.append(f"{where}.api_keys: the {provider.type} provider takes no keys")
     names: set[str] = set()
     for i, key in enumerate(provider.api_keys):
         at = f"{where}.api_keys[{i}]"

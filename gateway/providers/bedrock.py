@@ -90,7 +90,7 @@ def bedrock_provider(name: str, config: ProviderConfig) -> HttpProvider:
 
     codec = BedrockCodec(name, config)
     config = dataclasses.replace(config, base_url=codec.endpoint)
-    signer = None if config.api_key else SigV4Signer(name, config)
+    signer = None if config.api_key or config.api_keys else SigV4Signer(name, config)
     return http_provider(name, config, codec, signer, messages_for=is_claude)
 
 
@@ -278,6 +278,9 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
     if inference:
         body["inferenceConfig"] = inference
     fmt = request.response_format
+    if fmt is not None and fmt.type == "json_object":
+        raise InvalidRequestError("bedrock Converse has no JSON mode: send response_format "
+                                  "json_schema with a schema", param="response_format")
     if fmt is not None and fmt.json_schema is not None and fmt.json_schema.schema is not None:
         schema_format: dict[str, Any] = {"schema": orjson.dumps(fmt.json_schema.schema).decode(),
                                          "name": fmt.json_schema.name}

@@ -113,12 +113,14 @@ def claude_chunks(anthropic_events: list[dict[str, Any]]) -> list[bytes]:
 
 
 class FakeBedrock(FakeServer):
-    """Set ``credentials[access_key] = (secret, session_token or None)`` to accept a key."""
+    """Set ``credentials[access_key] = (secret, session_token or None)`` to accept a key,
+    add to ``api_keys`` to accept a Bedrock API key."""
 
     def __init__(self) -> None:
         super().__init__()
         self.credentials: dict[str, tuple[str, str | None]] = {ACCESS_KEY: (SECRET_KEY, None)}
-        self.signed_with: list[str] = []  # the access key of each accepted request
+        self.api_keys: set[str] = set()  # Bedrock API keys it takes (Authorization: Bearer)
+        self.signed_with: list[str] = []  # each accepted request's access key or "Bearer <key>"
         self.raw_paths: list[str] = []  # each request's path as sent, escapes kept
 
     def routes(self, app: web.Application) -> None:
@@ -142,6 +144,12 @@ class FakeBedrock(FakeServer):
     def check_signature(self, request: web.Request, body: bytes) -> Reply | None:
         """None when the request is signed right, else AWS's refusal."""
         auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):  # a Bedrock API key instead of a signature
+            if auth.removeprefix("Bearer ") not in self.api_keys:
+                return bedrock_error(403, "UnrecognizedClientException",
+                                     "The security token included in the request is invalid.")
+            self.signed_with.append(auth)
+            return None
         try:
             scheme, _, rest = auth.partition(" ")
             fields = dict(p.strip().split("=", 1) for p in rest.split(","))

@@ -5,6 +5,8 @@ identity). The fakes themselves are first proven against botocore's own client."
 from __future__ import annotations
 
 import contextlib
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -384,6 +386,74 @@ def test_wrong_secret_names_the_provider_not_the_key(fake: FakeBedrock) -> None:
         assert len(fake.requests) == 1  # not retried
     finally:
         assert gw.stop() == 0
+
+
+def test_fake_takes_bedrock_api_keys_as_botocore_sends_them(
+        fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends ``AWS_BEARER_TOKEN_BEDROCK`` as ``Authorization: Bearer``, unsigned
+    (and only over https, so its request is caught before sending and replayed here)."""
+
+    class Caught(Exception):
+        pass
+
+    sent: list[Any] = []
+
+    def catch(request: Any, **_: Any) -> None:
+        sent.append(request)
+        raise Caught
+
+    def replay(token: str) -> int:
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+        client = botocore.session.get_session().create_client(
+            "bedrock-runtime", region_name=REGION)
+        client.meta.events.register("before-send.bedrock-runtime.Converse", catch)
+        with pytest.raises(Caught):
+            client.converse(modelId=NOVA,
+                            messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        client.close()
+        request = sent[-1]
+        assert request.headers["Authorization"] == f"Bearer {token}".encode()
+        assert "X-Amz-Date" not in request.headers
+        path = request.url.split("amazonaws.com", 1)[1]
+        replayed = urllib.request.Request(
+            fake.base_url + path, data=request.body, method="POST",
+            headers={k: v.decode() if isinstance(v, bytes) else v
+                     for k, v in request.headers.items()})
+        try:
+            with urllib.request.urlopen(replayed, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    fake.api_keys = {"ABSKbedrock-key-1"}
+    try:
+        assert replay("ABSKbedrock-key-1") == 200
+        assert fake.signed_with[-1] == "Bearer ABSKbedrock-key-1"
+        assert replay("ABSKnot-a-key") == 403
+    finally:
+        fake.api_keys = set()
+
+
+def test_a_pool_of_bedrock_api_keys(fake: FakeBedrock) -> None:
+    """``api_keys`` on a bedrock provider: Bedrock API keys as bearer tokens, spread over
+    the pool, no SigV4; a key Bedrock refuses is set aside and the others serve."""
+    fake.api_keys = {"ABSKkey-one", "ABSKkey-two"}
+    pool = '    api_keys: ["ABSKkey-one", "ABSKkey-two", {key: "ABSKrevoked", name: old}]'
+    gw = start_in_process(_config(fake, extra=pool))
+    try:
+        with openai.OpenAI(base_url=gw.http_url + "/v1", api_key="sk-client",
+                           max_retries=0, timeout=20) as c:
+            for _ in range(6):
+                answer = c.chat.completions.create(model="nova", messages=USER)
+                assert answer.choices[0].message.content == "Hello from fake-bedrock"
+        assert set(fake.signed_with) == {"Bearer ABSKkey-one", "Bearer ABSKkey-two"}
+        assert all(not r.headers.get("X-Amz-Date") for r in fake.requests)
+        refused = [r for r in fake.requests if r.headers["Authorization"] == "Bearer ABSKrevoked"]
+        assert len(refused) == 1  # tried once, refused, set aside; its request served by another
+        assert "ABSKrevoked" not in gw.logs()
+    finally:
+        assert gw.stop() == 0
+        fake.api_keys = set()
 
 
 def test_web_identity_credentials_are_refreshed(fake: FakeBedrock, tmp_path: Path,

@@ -16,6 +16,7 @@ from gateway.domain import (
     ContentPart,
     EmbeddingRequest,
     Message,
+    ResponseFormat,
     Tool,
     ToolCall,
     ToolChoice,
@@ -258,3 +259,11 @@ def test_only_claude_takes_the_messages_body() -> None:
     assert is_claude("anthropic.claude-3-haiku-20240307-v1:0")
     assert not is_claude("amazon.nova-pro-v1:0")
     assert not is_claude("meta.llama3-70b-instruct-v1:0")
+
+
+def test_json_object_has_no_converse_form() -> None:
+    request = ChatRequest(model="m", messages=(Message(role="user", content="hi"),),
+                          response_format=ResponseFormat(type="json_object"))
+    with pytest.raises(InvalidRequestError) as info:
+        encode_converse(request)
+    assert info.value.param == "response_format"

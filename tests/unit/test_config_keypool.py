@@ -94,3 +94,12 @@ def test_the_environment_key_replaces_a_pool(tmp_path: Path) -> None:
 """, env={**ENV, "OPENAI_API_KEY": "sk-from-env-123"})
     provider = settings.providers["openai"]  # type: ignore[attr-defined]
     assert provider.api_key == "sk-from-env-123" and provider.api_keys == ()
+
+
+def test_providers_without_keys_take_no_pool(tmp_path: Path) -> None:
+    text = problems(tmp_path, """
+  up: {type: vertex, project: p, location: us-east5, api_keys: ["${K1}"]}
+  fake: {type: mock, api_keys: ["${K2}"]}
+""")
+    assert "providers.up.api_keys: the vertex provider takes no keys" in text
+    assert "providers.fake.api_keys: the mock provider takes no keys" in text
