@@ -26,8 +26,9 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY gateway ./gateway
 COPY gen ./gen
-# constraints.txt pins every dependency to the versions CI tested.
-RUN pip wheel . -w /wheels -c constraints.txt
+# constraints.txt pins every dependency to the versions CI tested. The cloud providers' extras
+# (botocore for Bedrock, google-auth for Vertex) are in the image, so every provider works.
+RUN pip wheel '.[bedrock,vertex]' -w /wheels -c constraints.txt
 
 # ---- runtime: wheels only, no compilers, no pip cache, no source tree ---------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -49,7 +50,7 @@ RUN groupadd --system --gid 1000 gateway \
 # The wheels are bind-mounted from the builder, so they add no layer to this image. pip
 # compiles the .pyc files here, at build time, so nothing is written at run time.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels /wheels/llm_gateway-*.whl \
+    pip install --no-index --find-links=/wheels 'llm-gateway[bedrock,vertex]' \
  && rm -rf /root/.cache
 
 # Read-only root filesystem: no bytecode writes, HOME and TMPDIR on the /tmp volume.

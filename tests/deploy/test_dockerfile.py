@@ -139,8 +139,9 @@ def test_base_images_are_pinned_python_311_slim(dockerfile: Dockerfile) -> None:
 def test_multi_stage_build_ships_wheels_only(dockerfile: Dockerfile) -> None:
     assert len(dockerfile.stages) >= 2
     builder = next(s for s in dockerfile.stages if s.name == "builder")
-    assert any(re.search(r"\bpip wheel \. -w /wheels\b", r.args) for r in builder.all("RUN")), (
-        "the builder builds every wheel with `pip wheel . -w /wheels`"
+    assert any(re.search(r"\bpip wheel '\.\[bedrock,vertex\]' -w /wheels\b", r.args)
+               for r in builder.all("RUN")), (
+        "the builder builds every wheel, the cloud extras' too, into /wheels"
     )
     final = dockerfile.final
     assert final is not builder and final.image == builder.image, "one base for both stages"
@@ -152,6 +153,8 @@ def test_multi_stage_build_ships_wheels_only(dockerfile: Dockerfile) -> None:
     assert takes_wheels, "the runtime stage takes the wheels from the builder"
     installs = [r for r in final.all("RUN") if re.search(r"\bpip install\b", r.args)]
     assert installs and all("--no-index" in r.args for r in installs), "wheels only, no index"
+    assert any("'llm-gateway[bedrock,vertex]'" in r.args for r in installs), (
+        "the image installs the Bedrock and Vertex extras")
     for copy in final.all("COPY") + final.all("ADD"):
         assert "--from=" in copy.args, f"line {copy.line}: the runtime stage copies no source"
 
