@@ -48,6 +48,7 @@ from gateway.resilience.breaker import Breaker, report_transition
 from gateway.resilience.redis_breaker import RedisBreakerGroup
 from gateway.routing import ModelRegistry, Router
 from gateway.service import CoreServer, CoreServices, create_server
+from gateway.service.charge import cost_estimator
 from gateway.service.interceptors import Guard
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
@@ -277,10 +278,12 @@ class Gateway:
             self._fallbacks.append(
                 (cast(Fallback, cache), "redis: unreachable, the response cache is bypassed"))
         assert self.breakers is not None
+        pricing = Pricing(s.pricing)
         return CoreServices(
-            settings=s, router=router, breakers=self.breakers, pricing=Pricing(s.pricing),
+            settings=s, router=router, breakers=self.breakers, pricing=pricing,
             admission=Admission(limiter, budgets, recorder,
-                                identity_limits=identity_limits, cipher=cipher),
+                                identity_limits=identity_limits, cipher=cipher,
+                                cost=cost_estimator(router, pricing)),
             budgets=budgets,
             guard=Guard(authenticator, TrustedProxies(s.server.trusted_proxy_cidrs),
                         FailedAuthLimiter(limit=s.auth.max_failed_attempts,

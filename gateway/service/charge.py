@@ -1,4 +1,8 @@
-"""What a stream is charged, whatever ends it.
+"""What a request is reserved at admission, and what a stream is charged, whatever ends it.
+
+Admission reserves an :class:`~gateway.tenancy.admission.Estimate`: the prompt estimated
+from its text and the answer's ``max_tokens`` (else ``DEFAULT_OUTPUT_RESERVATION``),
+priced by :func:`cost_estimator` at the dearest deployment the model may be served by.
 
 The upstream's usage arrives in a stream's last chunk (chat) or last events (messages). A
 stream that ends before it (the client left, the upstream was cut, a deadline passed) is
@@ -16,11 +20,17 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from gateway.domain import ChatChunk, ChatRequest, Usage
+from gateway.domain import ChatChunk, ChatRequest, EmbeddingRequest, Usage
+from gateway.errors import GatewayError
+from gateway.routing import Router
+from gateway.tenancy.admission import DEFAULT_OUTPUT_RESERVATION, CostEstimator, Estimate
+from gateway.tenancy.pricing import Pricing
 
-__all__ = ["ESTIMATE_CHARS_PER_TOKEN", "StreamCharge", "estimate_prompt_tokens"]
+__all__ = ["ESTIMATE_CHARS_PER_TOKEN", "StreamCharge", "chat_estimate", "cost_estimator",
+           "embeddings_estimate", "estimate_prompt_tokens", "messages_estimate"]
 
 ESTIMATE_CHARS_PER_TOKEN = 4
 
@@ -38,6 +48,42 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     for tool in request.tools:
         chars += len(tool.name) + len(tool.description) + len(str(tool.parameters or ""))
     return max(1, _tokens(chars))
+
+
+def chat_estimate(request: ChatRequest) -> Estimate:
+    limit = request.output_limit
+    return Estimate(estimate_prompt_tokens(request),
+                    DEFAULT_OUTPUT_RESERVATION if limit is None else limit)
+
+
+def embeddings_estimate(request: EmbeddingRequest) -> Estimate:
+    return Estimate(max(1, _tokens(sum(len(text) for text in request.inputs))), 0)
+
+
+def messages_estimate(input_tokens: int, body: Mapping[str, Any]) -> Estimate:
+    """``input_tokens`` from ``estimate_input_tokens``; ``max_tokens`` is required there."""
+    limit = body.get("max_tokens")
+    return Estimate(input_tokens, limit if isinstance(limit, int) and limit > 0
+                    else DEFAULT_OUTPUT_RESERVATION)
+
+
+def cost_estimator(router: Router, pricing: Pricing) -> CostEstimator:
+    """Prices an estimate at the dearest of the model's deployments (its targets and
+    fallbacks' targets, each looked up as the answer's cost would be, then by the name
+    asked for): a reservation must not be short whichever deployment answers."""
+
+    def cost(model: str, prompt_tokens: int, output_tokens: int) -> float:
+        names: list[tuple[str, ...]] = [(model,)]
+        try:
+            route = router.registry.resolve(model)
+            routes = [route, *(router.registry.resolve(f) for f in route.fallbacks)]
+        except GatewayError:
+            routes = []
+        for target in (t for r in routes for t in r.targets):
+            names.append((target.model, f"{target.provider.name}/{target.model}", model))
+        return max(pricing.cost(n, prompt_tokens, output_tokens) for n in names)
+
+    return cost
 
 
 class StreamCharge:

@@ -13,6 +13,7 @@ import hashlib
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message as ProtoMessage
@@ -42,10 +43,16 @@ from gateway.providers.messages_translation import estimate_input_tokens
 from gateway.routing import Router
 from gateway.routing.router import RoutingHints, Served
 from gateway.service import responses
-from gateway.service.charge import StreamCharge, estimate_prompt_tokens
+from gateway.service.charge import (
+    StreamCharge,
+    chat_estimate,
+    embeddings_estimate,
+    estimate_prompt_tokens,
+    messages_estimate,
+)
 from gateway.service.keepalive import keepalive
 from gateway.state.base import ConversationRecord, ConversationStore, ResponseCache
-from gateway.tenancy.admission import Admission, Admitted
+from gateway.tenancy.admission import Admission, Admitted, Estimate
 from gateway.tenancy.auth import Identity, current_identity
 from gateway.tenancy.models import UsageRow
 from gateway.tenancy.pricing import Pricing
@@ -174,6 +181,10 @@ def _message_usage(usage: messages_pb2.MessageUsage) -> Usage:
 _PING: dict[str, Any] = {"type": "ping"}
 
 
+def _messages_estimate(body: dict[str, Any]) -> Estimate:
+    return messages_estimate(estimate_input_tokens(body), body)
+
+
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def __init__(self, router: Router, pricing: Pricing, admission: Admission, budgets: Budgets,
                  conversations: ConversationStore, conversation_ttl: float,
@@ -193,11 +204,12 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         self._conversations = conversations
         self._conversation_ttl = conversation_ttl
 
-    async def _admit(self, model: str, context: aio.ServicerContext, *,
+    async def _admit(self, model: str, context: aio.ServicerContext,
+                     estimate: Callable[[], Estimate] | None, *,
                      send: bool = True) -> Admitted:
-        """Limits and budget; the rate-limit headers go out at once unless ``send`` is
-        False (the caller adds to them and calls :func:`_send_headers`)."""
-        admitted = await self._admission.admit(_identity(), model)
+        """Limits and budget, ``estimate`` reserved; the rate-limit headers go out at once
+        unless ``send`` is False (the caller adds to them and calls :func:`_send_headers`)."""
+        admitted = await self._admission.admit(_identity(), model, estimate)
         if send:
             await _send_headers(context, admitted.headers)
         credentials.use(admitted.credentials)
@@ -252,7 +264,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         key = None
         if self._cache is not None:
             key = _cache_key(_identity().owner, request.request)
-        admitted = await self._admit(chat.model, context, send=key is None)
+        admitted = await self._admit(chat.model, context, partial(chat_estimate, chat),
+                                     send=key is None)
         try:
             if key is not None:
                 hit = None
@@ -307,7 +320,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         chat = proto.chat_request_from_proto(request.request)
         ctx, served = _context(chat.model), Served()
         ctx.stream = True
-        admitted = await self._admit(chat.model, context)
+        admitted = await self._admit(chat.model, context, partial(chat_estimate, chat))
         chunks = self._router.stream_chat(chat, served, include_usage=request.include_usage,
                                           deadline=_deadline(context),
                                           hints=_hints(context, admitted))
@@ -345,7 +358,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         started = time.perf_counter()
         embed = proto.embedding_request_from_proto(request)
         ctx, served = _context(embed.model), Served()
-        admitted = await self._admit(embed.model, context)
+        admitted = await self._admit(embed.model, context, partial(embeddings_estimate, embed))
         try:
             result = await self._router.embed(embed, served, deadline=_deadline(context),
                                               hints=_hints(context, admitted))
@@ -398,7 +411,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         key = None
         if self._cache is not None:
             key = _message_cache_key(_identity().owner, request)
-        admitted = await self._admit(req.model, context, send=key is None)
+        admitted = await self._admit(req.model, context, partial(_messages_estimate, body),
+                                     send=key is None)
         try:
             if key is not None:
                 hit = None
@@ -436,7 +450,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         body = _messages_body(req)
         ctx, served = _context(req.model), Served()
         ctx.stream = True
-        admitted = await self._admit(req.model, context)
+        admitted = await self._admit(req.model, context, partial(_messages_estimate, body))
         events = self._router.stream_message(body, served, _anthropic_headers(request),
                                              deadline=_deadline(context),
                                              hints=_hints(context, admitted))
@@ -481,7 +495,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         req = request.request
         body = _messages_body(req, count=True)
         ctx, served = _context(req.model), Served()
-        admitted = await self._admit(req.model, context)
+        admitted = await self._admit(req.model, context, None)
         try:
             count, estimated = await self._router.count_message_tokens(
                 body, served, _anthropic_headers(request), deadline=_deadline(context),
@@ -546,7 +560,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
-        admitted = await self._admit(chat.model, context)
+        admitted = await self._admit(chat.model, context, partial(chat_estimate, chat))
         try:
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
                                                  hints=_hints(context, admitted))
@@ -571,7 +585,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
         ctx.stream = True
-        admitted = await self._admit(chat.model, context)
+        admitted = await self._admit(chat.model, context, partial(chat_estimate, chat))
         chunks = self._router.stream_chat(chat, served, include_usage=True,
                                           deadline=_deadline(context),
                                           hints=_hints(context, admitted))

@@ -3,14 +3,17 @@
 :meth:`Admission.admit` runs before routing: the tenant's allowed models, its
 monthly budget (402 when spent), then the rate limits, per identity (the config's
 ``rate_limit``) and per tenant (the tenant's limits), each one atomic check. It
-hands back an :class:`Admitted` whose ``headers`` are the ``X-RateLimit-*`` values
-and whose ``credentials`` are the tenant's own provider keys, decrypted.
-:meth:`Admission.settle` runs after the answer, stream or not: it gives back the
-concurrency slots, charges the real tokens, records the usage row and the spend.
+reserves the request's :class:`Estimate` (its tokens from tokens per minute and the
+daily quota, its cost from the budget), so a burst of concurrent requests cannot all
+pass on one reading. It hands back an :class:`Admitted` whose ``headers`` are the
+``X-RateLimit-*`` values and whose ``credentials`` are the tenant's own provider keys,
+decrypted. :meth:`Admission.settle` runs after the answer, stream or not: it gives back
+the concurrency slots and the reservations, charges the real tokens, records the usage
+row and the spend.
 
 Example::
 
-    admitted = await admission.admit(identity, "gpt-4o-mini")
+    admitted = await admission.admit(identity, "gpt-4o-mini", lambda: Estimate(1200, 1024))
     try:
         ...  # route, answer
     finally:
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import (
@@ -37,9 +40,30 @@ from gateway.tenancy.limits import LimitDecision, RateLimiter
 from gateway.tenancy.models import Limits, UsageRow
 from gateway.tenancy.usage import Budgets, UsageRecorder
 
-__all__ = ["Admission", "Admitted"]
+__all__ = ["DEFAULT_OUTPUT_RESERVATION", "Admission", "Admitted", "CostEstimator", "Estimate"]
+
+# Output tokens reserved for a request that sets no limit on its answer.
+DEFAULT_OUTPUT_RESERVATION = 1024
+
+# The cost of (model asked for, prompt tokens, output tokens), at the dearest of the
+# deployments the model may be served by.
+CostEstimator = Callable[[str, int, int], float]
 
 log = logging.getLogger("gateway.tenancy")
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a request is expected to use, reserved at admission: its prompt (estimated
+    from its text) and its answer (its ``max_tokens``, else
+    :data:`DEFAULT_OUTPUT_RESERVATION`)."""
+
+    prompt_tokens: int
+    output_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens
 
 
 @dataclass(slots=True)
@@ -48,6 +72,8 @@ class Admitted:
     leases: list[tuple[str, Limits, str]] = field(default_factory=list)  # subject, limits, lease
     headers: dict[str, str] = field(default_factory=dict)
     credentials: Mapping[str, str] | None = None
+    reserved_tokens: int = 0  # taken from each subject's token limits
+    reserved_cost: float = 0.0  # held against the tenant's budget
 
 
 def _headers(decision: LimitDecision) -> dict[str, str]:
@@ -60,7 +86,9 @@ def _headers(decision: LimitDecision) -> dict[str, str]:
 
 class Admission:
     def __init__(self, limiter: RateLimiter, budgets: Budgets, recorder: UsageRecorder, *,
-                 identity_limits: Limits | None, cipher: CredentialCipher | None):
+                 identity_limits: Limits | None, cipher: CredentialCipher | None,
+                 cost: CostEstimator | None = None):
+        self._cost = cost
         self._limiter = limiter
         self._budgets = budgets
         self._recorder = recorder
@@ -75,21 +103,36 @@ class Admission:
             checks.append((f"tenant:{identity.tenant.id}", identity.tenant.limits))
         return checks
 
-    async def admit(self, identity: Identity, model: str) -> Admitted:
+    async def admit(self, identity: Identity, model: str,
+                    estimate: Callable[[], Estimate] | None = None) -> Admitted:
+        """``estimate`` (None: nothing is reserved) is made only when a budget or a token
+        limit applies, and held until :meth:`settle`."""
         admitted = Admitted(identity)
         tenant = identity.tenant
+        checks = self._checks(identity)
+        budget = tenant.monthly_budget_usd if tenant is not None else None
+        expected = None
+        if estimate is not None and (budget is not None or any(
+                limits.tokens_per_minute is not None or limits.daily_token_quota is not None
+                for _, limits in checks)):
+            expected = estimate()
         if tenant is not None:
             if tenant.allowed_models and model not in tenant.allowed_models:
                 raise PermissionDeniedError(f"this tenant may not use the model '{model}'",
                                             param="model")
-            budget = tenant.monthly_budget_usd
-            if budget is not None and await self._budgets.spent(tenant.id) >= budget:
-                raise BudgetExceededError(
-                    "the tenant's monthly budget is spent", code="budget_exceeded")
+            if budget is not None:
+                cost = 0.0
+                if expected is not None and self._cost is not None:
+                    cost = self._cost(model, expected.prompt_tokens, expected.output_tokens)
+                if not await self._budgets.reserve(tenant.id, budget, cost):
+                    raise BudgetExceededError(
+                        "the tenant's monthly budget is spent", code="budget_exceeded")
+                admitted.reserved_cost = cost
+        admitted.reserved_tokens = expected.tokens if expected is not None else 0
         try:
             closest: LimitDecision | None = None
-            for subject, limits in self._checks(identity):
-                decision = await self._limiter.acquire(subject, limits)
+            for subject, limits in checks:
+                decision = await self._limiter.acquire(subject, limits, admitted.reserved_tokens)
                 if not decision.allowed:
                     metrics.rate_limited(decision.scope or "unknown")
                     raise RateLimitedError(
@@ -104,11 +147,11 @@ class Admission:
                 admitted.headers = _headers(closest)
             if tenant is not None and tenant.provider_keys:
                 admitted.credentials = self._open_credentials(tenant.id, tenant.provider_keys)
-        except Exception:
-            # Nobody settles a request that was not admitted: the slots taken go back here,
-            # whether a later limit refused or failed (a limiter's error is a 500, not an
-            # outage) or the credentials cannot be opened.
-            await self._release(admitted)
+        except BaseException:
+            # Nobody settles a request that was not admitted: the slots and reservations
+            # taken go back here, whether a later limit refused or failed (a limiter's error
+            # is a 500, not an outage), the credentials cannot be opened, or the caller left.
+            await self._unreserve(admitted)
             raise
         return admitted
 
@@ -136,16 +179,35 @@ class Admission:
                 await self._limiter.release(subject, lease)
         admitted.leases.clear()
 
-    async def settle(self, admitted: Admitted, row: UsageRow | None) -> None:
-        """After the answer (or the failure): slots back, tokens charged, usage recorded."""
+    async def _unreserve(self, admitted: Admitted) -> None:
+        """Slots and reservations back (a request that used nothing)."""
         leases = list(admitted.leases)
         await self._release(admitted)
+        await self._settle_tokens(admitted, leases, 0)
+
+    async def _settle_tokens(self, admitted: Admitted,
+                             leases: list[tuple[str, Limits, str]], used: int) -> None:
+        """Each subject charged what was used less what was reserved (negative: a refund);
+        the budget's reservation given back."""
+        delta = used - admitted.reserved_tokens
+        admitted.reserved_tokens = 0
+        if delta:
+            for subject, limits, _ in leases:
+                await self._limiter.charge(subject, limits, delta)
+        tenant = admitted.identity.tenant
+        if admitted.reserved_cost and tenant is not None:
+            self._budgets.release(tenant.id, admitted.reserved_cost)
+            admitted.reserved_cost = 0.0
+
+    async def settle(self, admitted: Admitted, row: UsageRow | None) -> None:
+        """After the answer (or the failure): slots and reservations back, tokens charged,
+        usage recorded."""
+        leases = list(admitted.leases)
+        await self._release(admitted)
+        used = row.prompt_tokens + row.completion_tokens if row is not None else 0
+        await self._settle_tokens(admitted, leases, used)
         if row is None:
             return
-        tokens = row.prompt_tokens + row.completion_tokens
-        if tokens:
-            for subject, limits, _ in leases:
-                await self._limiter.charge(subject, limits, tokens)
         tenant = admitted.identity.tenant
         if row.tenant_id:
             self._recorder.record(row)

@@ -7,8 +7,10 @@ is down (rows are kept, up to a bound) and flushing what is left at shutdown.
 :class:`Budgets` answers "how much has this tenant spent this month": the store's
 total, refreshed every few seconds, plus what this process added since. It is
 exact within one refresh interval across replicas, which is the precision a
-monthly budget needs. Crossing 80% and 95% logs a warning once per tenant and
-month and moves ``gateway_budget_usage_ratio``.
+monthly budget needs. Admission reserves each request's estimated cost
+(:meth:`Budgets.reserve`) and admits while what is spent and held is below the
+budget, so concurrent requests cannot all pass on one reading. Crossing 80% and 95%
+logs a warning once per tenant and month and moves ``gateway_budget_usage_ratio``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class Budgets:
         self._clock = clock
         self._wall = wall
         self._spend: dict[str, _Spend] = {}
+        self._held: dict[str, float] = {}  # tenant -> estimated cost of requests in flight
 
     async def _current(self, tenant_id: str) -> _Spend:
         period = month_start(self._wall())
@@ -137,6 +140,28 @@ class Budgets:
 
     async def spent(self, tenant_id: str) -> float:
         return (await self.totals(tenant_id))[1].cost_usd
+
+    async def reserve(self, tenant_id: str, budget: float, cost: float) -> bool:
+        """Admit a request while the month's spend and the reservations held are below
+        ``budget``, then hold its estimated ``cost`` until :meth:`release`. The check and
+        the hold run with no await between them, so concurrent requests see each other."""
+        spent = await self.spent(tenant_id)
+        held = self._held.get(tenant_id, 0.0)
+        if spent + held >= budget:
+            return False
+        if cost > 0:
+            self._held[tenant_id] = held + cost
+        return True
+
+    def release(self, tenant_id: str, cost: float) -> None:
+        """Give back a reservation (the real cost is added by :meth:`add`)."""
+        if cost <= 0:
+            return
+        left = self._held.get(tenant_id, 0.0) - cost
+        if left > 1e-12:
+            self._held[tenant_id] = left
+        else:
+            self._held.pop(tenant_id, None)
 
     async def add(self, tenant_id: str, budget: float | None, cost: float) -> None:
         """Count a served request's cost. Runs after the answer, so it never fails it: with

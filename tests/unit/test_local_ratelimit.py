@@ -252,3 +252,23 @@ async def test_the_protocol_methods(limiter: LocalRateLimiter) -> None:
     assert (await limiter.acquire("s", limits)).scope == "tpm"
     await limiter.aclose()
     assert len(limiter) == 0
+
+
+def test_a_reservation_is_taken_with_the_request_and_settled_after(
+        limiter: LocalRateLimiter) -> None:
+    limits = Limits(tokens_per_minute=1000, daily_token_quota=5000)
+    assert limiter.acquire_now("s", limits, reserve=600).allowed
+    assert limiter.acquire_now("s", limits, reserve=600).allowed  # 600 < 1000: admitted
+    third = limiter.acquire_now("s", limits, reserve=600)  # 1200 reserved: refused
+    assert not third.allowed and third.scope == "tpm"
+    limiter.charge_now("s", limits, 10 - 600)  # the first used 10: the rest given back
+    assert limiter.acquire_now("s", limits, reserve=600).allowed  # 610 < 1000
+    limiter.charge_now("s", limits, -100_000)  # a refund never goes below zero
+    assert limiter.acquire_now("s", Limits(daily_token_quota=1), reserve=1).allowed
+
+
+def test_a_refused_request_reserves_nothing(limiter: LocalRateLimiter) -> None:
+    limits = Limits(tokens_per_minute=1000, requests_per_minute=1)
+    assert limiter.acquire_now("s", limits, reserve=10).allowed
+    assert not limiter.acquire_now("s", limits, reserve=900).allowed  # rpm refuses
+    assert limiter.acquire_now("s", Limits(tokens_per_minute=1000), reserve=1).allowed  # 10 held

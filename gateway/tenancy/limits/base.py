@@ -2,22 +2,24 @@
 
 One :meth:`RateLimiter.acquire` checks every configured limit of a subject
 together and, only when all pass, takes one request from each: the token bucket
-(``requests_per_second`` + ``burst``), requests per minute, a concurrency slot;
-tokens per minute and the daily token quota are checked (not taken) here and
-charged with the real usage by :meth:`RateLimiter.charge` after the answer.
+(``requests_per_second`` + ``burst``), requests per minute, a concurrency slot,
+and the request's estimated tokens (``reserve``) from its tokens per minute and daily
+quota, which admit while what is used and reserved is below the limit. After the answer
+:meth:`RateLimiter.charge` settles the difference between the real usage and the
+reservation (negative: a refund), so concurrent requests cannot all pass on one check.
 Local implementations keep state in process; Redis ones do each call as one Lua
 script, so N replicas enforce one limit.
 
 Example::
 
-    decision = await limiter.acquire("tenant:acme", limits)
+    decision = await limiter.acquire("tenant:acme", limits, reserve=900)
     if not decision.allowed:
         raise RateLimitedError(..., retry_after=decision.retry_after)
     try:
         ...
     finally:
         await limiter.release("tenant:acme", decision.lease)
-    await limiter.charge("tenant:acme", limits, tokens=123)
+    await limiter.charge("tenant:acme", limits, tokens=123 - 900)  # used minus reserved
 """
 
 from __future__ import annotations
@@ -51,14 +53,17 @@ class LimitDecision:
 
 
 class RateLimiter(Protocol):
-    async def acquire(self, subject: str, limits: Limits) -> LimitDecision: ...
+    async def acquire(self, subject: str, limits: Limits, reserve: int = 0) -> LimitDecision:
+        """Check every limit; when all admit, take from each, ``reserve`` tokens included."""
+        ...
 
     async def release(self, subject: str, lease: str) -> None:
         """Give back a concurrency slot (a no-op for an empty lease)."""
         ...
 
     async def charge(self, subject: str, limits: Limits, tokens: int) -> None:
-        """Add tokens actually used to the per-minute and daily counts."""
+        """Add ``tokens`` to the per-minute and daily counts: the used tokens less what was
+        reserved (negative gives back, never below zero)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -117,11 +117,12 @@ class LocalRateLimiter:
       the one before it, and ``estimate = previous * (60 - elapsed) / 60 + current``.
       O(1) time and memory per subject, exact when traffic is even within a minute and
       never more than one minute's worth off. A limit admits while ``estimate <
-      limit``; requests per minute then adds one, tokens per minute only checks (the
-      tokens are added by :meth:`charge`). ``retry_after`` solves ``estimate(t) < limit``
-      for ``t``, moving into the next minute when the current one alone is at the limit.
-    - **Daily token quota**: tokens charged during the current UTC day (wall clock);
-      refused once ``used >= quota``, until the next UTC midnight.
+      limit``; requests per minute then adds one, tokens per minute the request's
+      ``reserve`` (:meth:`charge` later adds the real tokens less it). ``retry_after``
+      solves ``estimate(t) < limit`` for ``t``, moving into the next minute when the
+      current one alone is at the limit.
+    - **Daily token quota**: tokens reserved and charged during the current UTC day (wall
+      clock); refused once ``used >= quota``, until the next UTC midnight.
     - **Concurrency**: admitted requests hold a lease until :meth:`release`; leases
       expire after ``lease_ttl`` (10 minutes) so a lost release cannot leak a slot
       forever. Refused: ``retry_after`` is :data:`CONCURRENCY_RETRY` (1 s), as nobody
@@ -155,8 +156,8 @@ class LocalRateLimiter:
         """Subjects with state held (idle ones go at the next sweep)."""
         return len(self._states)
 
-    async def acquire(self, subject: str, limits: Limits) -> LimitDecision:
-        return self.acquire_now(subject, limits)
+    async def acquire(self, subject: str, limits: Limits, reserve: int = 0) -> LimitDecision:
+        return self.acquire_now(subject, limits, reserve)
 
     async def release(self, subject: str, lease: str) -> None:
         self.release_now(subject, lease)
@@ -167,7 +168,7 @@ class LocalRateLimiter:
     async def aclose(self) -> None:
         self._states.clear()
 
-    def acquire_now(self, subject: str, limits: Limits) -> LimitDecision:
+    def acquire_now(self, subject: str, limits: Limits, reserve: int = 0) -> LimitDecision:
         if unlimited(limits):
             return ALLOWED
         now = self._clock()
@@ -229,6 +230,8 @@ class LocalRateLimiter:
             if slots is not None:
                 lease = f"{next(self._ids):x}"
                 st.leases[lease] = now + self.lease_ttl
+            if reserve > 0:
+                self._add_tokens(st, limits, reserve, now)
         if rps is not None:
             st.tokens, st.stamp = tokens, now
             st.full_at = now + (burst - tokens) / rps if rps > 0 else math.inf
@@ -253,22 +256,26 @@ class LocalRateLimiter:
                 st.leases.pop(lease, None)
 
     def charge_now(self, subject: str, limits: Limits, tokens: int) -> None:
-        tpm, quota = limits.tokens_per_minute, limits.daily_token_quota
-        if tokens <= 0 or (tpm is None and quota is None):
+        if tokens == 0 or (limits.tokens_per_minute is None and limits.daily_token_quota is None):
             return
         now = self._clock()
         self._tick(now)
         st = self._states.get(subject)
         if st is None:
             st = self._states[subject] = _Subject()
-        if tpm is not None:
+        self._add_tokens(st, limits, tokens, now)
+
+    def _add_tokens(self, st: _Subject, limits: Limits, tokens: int, now: float) -> None:
+        """Tokens into this minute and today (a refund, negative, stops at zero: the minute
+        or day reserved in may be over)."""
+        if limits.tokens_per_minute is not None:
             st.roll(int(now // WINDOW))
-            st.tok_cur += tokens
-        if quota is not None:
+            st.tok_cur = max(0, st.tok_cur + tokens)
+        if limits.daily_token_quota is not None:
             today = int(self._wall() // DAY)
             if st.day != today:
                 st.day, st.day_tokens = today, 0
-            st.day_tokens += tokens
+            st.day_tokens = max(0, st.day_tokens + tokens)
 
     def _tick(self, now: float) -> None:
         self._calls += 1

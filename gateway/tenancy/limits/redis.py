@@ -74,7 +74,8 @@ end
 """
 
 # KEYS: hash, day counter, lease zset. ARGV[1]: one comma-separated string of rps, burst,
-# rpm, tpm, daily quota, concurrency ('' when not enforced), lease id, lease ttl (ms).
+# rpm, tpm, daily quota, concurrency ('' when not enforced), lease id, lease ttl (ms),
+# tokens to reserve.
 # Returns one string: "allowed(1/0) scope limit remaining reset_after retry_after".
 # (One argument and one string instead of eight and an array of six: each element is
 # packed and parsed in Python.)
@@ -131,6 +132,15 @@ if allowed then
     redis.call('ZADD', KEYS[3], now * 1000 + ttl, a[7])
     redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))
   end
+  local reserve = tonumber(a[9]) or 0
+  if reserve > 0 then
+    if tpm then tc = tc + reserve end
+    if quota then
+      redis.call('INCRBY', KEYS[2], reserve)
+      local midnight = (math.floor(now / DAY) + 1) * DAY * 1000
+      redis.call('PEXPIREAT', KEYS[2], string.format('%d', midnight))
+    end
+  end
 end
 if rps or rpm or tpm then
   local keep = window_ttl()
@@ -154,11 +164,12 @@ return table.concat({allowed and 1 or 0, scope == '' and '-' or scope, limit, re
                      tostring(reset), tostring(math.max(0, wait))}, ' ')
 """).substitute(_CONSTANTS)
 
-# KEYS: hash, day counter. ARGV: tokens, per-minute enforced (1/0), daily enforced (1/0).
+# KEYS: hash, day counter. ARGV: tokens (negative: a refund of a reservation; counts stop
+# at zero), per-minute enforced (1/0), daily enforced (1/0).
 _CHARGE = Template(_PRELUDE + """
 local n = tonumber(ARGV[1])
 if ARGV[2] == '1' then
-  tc = tc + n
+  tc = math.max(0, tc + n)
   redis.call('HSET', KEYS[1], 'w', index, 'rc', rc, 'rp', rp, 'tc', tc, 'tp', tp)
   -- Only ever lengthen: the bucket in the same hash may need longer.
   local keep = math.ceil((window_ttl() + 1) * 1000)
@@ -167,7 +178,7 @@ if ARGV[2] == '1' then
   end
 end
 if ARGV[3] == '1' then
-  redis.call('INCRBY', KEYS[2], n)
+  if redis.call('INCRBY', KEYS[2], n) < 0 then redis.call('SET', KEYS[2], 0) end
   redis.call('PEXPIREAT', KEYS[2], string.format('%d', (math.floor(now / $DAY) + 1) * $DAY * 1000))
 end
 return 1
@@ -182,8 +193,9 @@ class RedisRateLimiter:
     """The :class:`~gateway.tenancy.limits.base.RateLimiter` shared through Redis.
 
     :meth:`acquire` is ONE script (EVALSHA) that checks every limit and, only when all
-    admit, takes a token, a request and a lease; :meth:`charge` is one script adding
-    tokens to the minute window and the day's count; :meth:`release` is one ``ZREM``.
+    admit, takes a token, a request, a lease and the reserved tokens; :meth:`charge` is
+    one script adding tokens (or giving a reservation back) to the minute window and the
+    day's count; :meth:`release` is one ``ZREM``.
     A request cancelled while its acquire is on the wire releases the slot the script may
     have leased it (the ``ZREM`` follows the script on the same connection, so it finds
     the lease if there is one).
@@ -196,7 +208,7 @@ class RedisRateLimiter:
                                        rc, rp       requests this minute / the minute before
                                        tc, tp       tokens this minute / the minute before
                                  expires when both minutes are over and the bucket is full
-        llmgw:rl:{<subject>}:d   string             tokens charged this UTC day;
+        llmgw:rl:{<subject>}:d   string             tokens reserved and charged this UTC day;
                                  expires at the next UTC midnight (the daily reset)
         llmgw:rl:{<subject>}:c   zset   lease id -> expiry (ms): the concurrency slots held;
                                  expired members are dropped by the next acquire, the key
@@ -230,7 +242,7 @@ class RedisRateLimiter:
     def _key(subject: str) -> bytes:
         return f"{KEY_PREFIX}{{{subject}}}".encode()
 
-    async def acquire(self, subject: str, limits: Limits) -> LimitDecision:
+    async def acquire(self, subject: str, limits: Limits, reserve: int = 0) -> LimitDecision:
         if unlimited(limits):
             return ALLOWED
         if self._clock() < self._down_until:
@@ -241,7 +253,7 @@ class RedisRateLimiter:
         args = ",".join((_arg(rps), _arg(burst_of(limits, rps) if rps is not None else None),
                          _arg(limits.requests_per_minute), _arg(limits.tokens_per_minute),
                          _arg(limits.daily_token_quota), _arg(slots), lease,
-                         self._lease_ttl_ms))
+                         self._lease_ttl_ms, str(max(0, reserve))))
         try:
             reply = await self._acquire(keys=(key, key + b":d", key + b":c"),
                                         args=(args.encode(),))
@@ -278,7 +290,7 @@ class RedisRateLimiter:
 
     async def charge(self, subject: str, limits: Limits, tokens: int) -> None:
         tpm, quota = limits.tokens_per_minute, limits.daily_token_quota
-        if tokens <= 0 or (tpm is None and quota is None):
+        if tokens == 0 or (tpm is None and quota is None):
             return
         if self._clock() < self._down_until:
             return  # lost: part of failing open
