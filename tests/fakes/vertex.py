@@ -15,7 +15,9 @@ embeddings; ``anthropic`` models ``rawPredict`` / ``streamRawPredict`` with Anth
 message objects and named SSE events (:mod:`tests.fakes.anthropic`), after checking the
 body as Vertex does (``anthropic_version`` ``vertex-2023-10-16``, no ``model``), and
 ``count-tokens:rawPredict`` (the model in the body). Scripted :class:`Reply` objects answer
-the next Vertex call; ``grants`` records the verified assertions' claims.
+the next Vertex call; ``grants`` records the verified assertions' claims. Tokens issued
+elsewhere (a metadata server's, :mod:`tests.fakes.gce_metadata`) are honoured once
+registered with :meth:`FakeVertex.accept`.
 
 Example::
 
@@ -114,6 +116,11 @@ class FakeVertex(FakeServer):
 
     def trust(self, account: ServiceAccount) -> None:
         self.accounts[account.client_email] = account.key.public_key()
+
+    def accept(self, token: str, lifetime: float) -> None:
+        """Honour an access token issued elsewhere (a metadata server's) for ``lifetime``
+        seconds from now."""
+        self.tokens[token] = time.monotonic() + lifetime
 
     def reset(self) -> None:
         super().reset()
