@@ -55,6 +55,7 @@ from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.factory import build_conversation_store, build_response_cache
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
+from gateway.tenancy.budget_ledger import RedisBudgetLedger
 from gateway.tenancy.failed_auth import FailedAuthLimiter
 from gateway.tenancy.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.tenancy.memory_store import MemoryTenantStore
@@ -264,7 +265,13 @@ class Gateway:
         rl = s.rate_limit
         identity_limits = (Limits(requests_per_second=rl.requests_per_second, burst=rl.burst)
                            if rl.enabled else None)
-        budgets = Budgets(store)
+        ledger = None
+        if s.redis.url:
+            ledger = await self._opened("budget ledger", RedisBudgetLedger(self.redis()))
+        budgets = Budgets(store, ledger=ledger)
+        if ledger is not None:
+            self._fallbacks.append(
+                (budgets, "redis: unreachable, budgets are held per replica"))
         # Usage rows are flushed before the store closes (built after it, closed before).
         recorder = await self._opened("usage recorder", UsageRecorder(store))
         conversations = build_conversation_store(s.conversations, s.redis.url, self.redis)

@@ -38,7 +38,7 @@ from gateway.tenancy.auth import Identity
 from gateway.tenancy.crypto import CredentialCipher, CredentialError
 from gateway.tenancy.limits import LimitDecision, RateLimiter
 from gateway.tenancy.models import Limits, UsageRow
-from gateway.tenancy.usage import Budgets, UsageRecorder
+from gateway.tenancy.usage import Budgets, Hold, UsageRecorder
 
 __all__ = ["DEFAULT_OUTPUT_RESERVATION", "Admission", "Admitted", "CostEstimator", "Estimate"]
 
@@ -73,7 +73,7 @@ class Admitted:
     headers: dict[str, str] = field(default_factory=dict)
     credentials: Mapping[str, str] | None = None
     reserved_tokens: int = 0  # taken from each subject's token limits
-    reserved_cost: float = 0.0  # held against the tenant's budget
+    hold: Hold | None = None  # the estimated cost held against the tenant's budget
 
 
 def _headers(decision: LimitDecision) -> dict[str, str]:
@@ -124,10 +124,10 @@ class Admission:
                 cost = 0.0
                 if expected is not None and self._cost is not None:
                     cost = self._cost(model, expected.prompt_tokens, expected.output_tokens)
-                if not await self._budgets.reserve(tenant.id, budget, cost):
+                admitted.hold = await self._budgets.reserve(tenant.id, budget, cost)
+                if admitted.hold is None:
                     raise BudgetExceededError(
                         "the tenant's monthly budget is spent", code="budget_exceeded")
-                admitted.reserved_cost = cost
         admitted.reserved_tokens = expected.tokens if expected is not None else 0
         try:
             closest: LimitDecision | None = None
@@ -183,21 +183,21 @@ class Admission:
         """Slots and reservations back (a request that used nothing)."""
         leases = list(admitted.leases)
         await self._release(admitted)
-        await self._settle_tokens(admitted, leases, 0)
+        await self._settle_reservations(admitted, leases, 0, 0.0)
 
-    async def _settle_tokens(self, admitted: Admitted,
-                             leases: list[tuple[str, Limits, str]], used: int) -> None:
-        """Each subject charged what was used less what was reserved (negative: a refund);
-        the budget's reservation given back."""
+    async def _settle_reservations(self, admitted: Admitted,
+                                   leases: list[tuple[str, Limits, str]], used: int,
+                                   cost: float) -> None:
+        """Each subject charged the tokens used less those reserved (negative: a refund);
+        the budget's hold settled to the real cost."""
         delta = used - admitted.reserved_tokens
         admitted.reserved_tokens = 0
         if delta:
             for subject, limits, _ in leases:
                 await self._limiter.charge(subject, limits, delta)
-        tenant = admitted.identity.tenant
-        if admitted.reserved_cost and tenant is not None:
-            self._budgets.release(tenant.id, admitted.reserved_cost)
-            admitted.reserved_cost = 0.0
+        hold, admitted.hold = admitted.hold, None
+        if hold is not None:
+            await self._budgets.settle(hold, cost)
 
     async def settle(self, admitted: Admitted, row: UsageRow | None) -> None:
         """After the answer (or the failure): slots and reservations back, tokens charged,
@@ -205,7 +205,8 @@ class Admission:
         leases = list(admitted.leases)
         await self._release(admitted)
         used = row.prompt_tokens + row.completion_tokens if row is not None else 0
-        await self._settle_tokens(admitted, leases, used)
+        await self._settle_reservations(admitted, leases, used,
+                                        row.cost_usd if row is not None else 0.0)
         if row is None:
             return
         tenant = admitted.identity.tenant

@@ -9,7 +9,10 @@ total, refreshed every few seconds, plus what this process added since. It is
 exact within one refresh interval across replicas, which is the precision a
 monthly budget needs. Admission reserves each request's estimated cost
 (:meth:`Budgets.reserve`) and admits while what is spent and held is below the
-budget, so concurrent requests cannot all pass on one reading. Crossing 80% and 95%
+budget, so concurrent requests cannot all pass on one reading; with Redis the
+reservations and the month's spend live in a :class:`RedisBudgetLedger` that every
+replica shares (an unreachable Redis falls back to this replica's own holds, logged
+once and shown by :attr:`Budgets.degraded`). Crossing 80% and 95%
 logs a warning once per tenant and month and moves ``gateway_budget_usage_ratio``.
 """
 
@@ -18,16 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.backends.redis_failures import unreachable
 from gateway.errors import GatewayError, UnavailableError
 from gateway.observability import metrics
+from gateway.tenancy.budget_ledger import RedisBudgetLedger
 from gateway.tenancy.models import TenantStore, UsageRow, UsageTotals
 
-__all__ = ["Budgets", "UsageRecorder", "month_start"]
+__all__ = ["Budgets", "Hold", "UsageRecorder", "month_start"]
 
 log = logging.getLogger("gateway.tenancy")
 
@@ -35,6 +42,7 @@ FLUSH_INTERVAL = 1.0
 BATCH = 500
 MAX_PENDING = 100_000
 ALERT_RATIOS = (0.8, 0.95)
+RETRY_LEDGER_AFTER = 2.0  # seconds on this replica's own holds after a Redis failure
 
 
 def month_start(now: float) -> float:
@@ -107,10 +115,25 @@ class _Spend:
     alerted: float = 0.0  # the highest alert ratio already raised this period
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A request's estimated cost, held against its tenant's budget until settled."""
+
+    tenant_id: str
+    cost: float
+    period: float  # the month it was held in
+    id: str = ""  # its id in the shared ledger; empty: held by this replica
+
+
 class Budgets:
-    def __init__(self, store: TenantStore, *, refresh: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic,
+    def __init__(self, store: TenantStore, *, ledger: RedisBudgetLedger | None = None,
+                 refresh: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time):
+        self._ledger = ledger
+        self._ledger_down_until = 0.0
+        self.degraded = False  # the shared ledger unreachable: holds are this replica's
+        self._ids = itertools.count(1)
+        self._prefix = secrets.token_hex(6) + "-"  # hold ids unique across replicas
         self._store = store
         self._refresh = refresh
         self._clock = clock
@@ -141,27 +164,65 @@ class Budgets:
     async def spent(self, tenant_id: str) -> float:
         return (await self.totals(tenant_id))[1].cost_usd
 
-    async def reserve(self, tenant_id: str, budget: float, cost: float) -> bool:
+    async def reserve(self, tenant_id: str, budget: float, cost: float) -> Hold | None:
         """Admit a request while the month's spend and the reservations held are below
-        ``budget``, then hold its estimated ``cost`` until :meth:`release`. The check and
-        the hold run with no await between them, so concurrent requests see each other."""
+        ``budget``, then hold its estimated ``cost`` until :meth:`settle`; None when the
+        budget is spent. In the shared ledger when there is one (one script), else here,
+        with no await between the check and the hold, so concurrent requests see each
+        other."""
         spent = await self.spent(tenant_id)
+        period = month_start(self._wall())
+        if self._ledger is not None and self._clock() >= self._ledger_down_until:
+            hold = f"{self._prefix}{next(self._ids):x}"
+            try:
+                admitted = await self._ledger.reserve(tenant_id, period, hold, budget=budget,
+                                                      cost=cost, seed=spent)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self._ledger_failed(exc)
+            else:
+                self._ledger_recovered()
+                return Hold(tenant_id, cost, period, hold) if admitted else None
         held = self._held.get(tenant_id, 0.0)
         if spent + held >= budget:
-            return False
+            return None
         if cost > 0:
             self._held[tenant_id] = held + cost
-        return True
+        return Hold(tenant_id, cost, period)
 
-    def release(self, tenant_id: str, cost: float) -> None:
-        """Give back a reservation (the real cost is added by :meth:`add`)."""
-        if cost <= 0:
+    async def settle(self, hold: Hold, cost: float) -> None:
+        """Give back ``hold``; in the shared ledger, add the request's real ``cost`` to the
+        month (this replica's view of it is :meth:`add`'s). Never fails the request: a
+        ledger that cannot be reached lets the hold expire there."""
+        if hold.id:
+            assert self._ledger is not None
+            try:
+                await self._ledger.settle(hold.tenant_id, hold.period, hold.id, cost=cost)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self._ledger_failed(exc)
             return
-        left = self._held.get(tenant_id, 0.0) - cost
+        if hold.cost <= 0:
+            return
+        left = self._held.get(hold.tenant_id, 0.0) - hold.cost
         if left > 1e-12:
-            self._held[tenant_id] = left
+            self._held[hold.tenant_id] = left
         else:
-            self._held.pop(tenant_id, None)
+            self._held.pop(hold.tenant_id, None)
+
+    def _ledger_failed(self, exc: Exception) -> None:
+        self._ledger_down_until = self._clock() + RETRY_LEDGER_AFTER
+        if not self.degraded:
+            self.degraded = True
+            log.warning("redis unreachable: budgets are held per replica until it is back",
+                        extra={"fields": {"error": type(exc).__name__}})
+
+    def _ledger_recovered(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.info("redis reachable again: budgets are shared")
 
     async def add(self, tenant_id: str, budget: float | None, cost: float) -> None:
         """Count a served request's cost. Runs after the answer, so it never fails it: with

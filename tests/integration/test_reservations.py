@@ -3,7 +3,8 @@ limit or a daily quota. Each request reserves its estimate at admission (prompt 
 text, answer from ``max_tokens`` or 1024) and settles the difference afterwards, so the
 attacks of the red team's report are reproduced here and must fail: 30 parallel requests
 against a budget a single one exceeds, 20 against 200 tokens a minute, 20 against a daily
-quota of 100, on one replica and on two that share Redis."""
+quota of 100, on one replica and on two that share Redis (token limits in the rate
+limiter's script, budgets in the budget ledger's)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,10 @@ def test_two_replicas_share_the_reservations(gateway_factory: Factory, postgres_
                                              "daily_token_quota": 100_000})
     codes = burst([gw.http_url for gw in replicas], key, 20)
     assert codes == Counter({200: 1, 429: 19}), codes
+    # The budget too: holds and spend live in Redis, not in each replica.
+    _, spender = new_tenant(replicas[1], monthly_budget_usd=0.05)
+    codes = burst([gw.http_url for gw in replicas], spender, 30)
+    assert codes == Counter({200: 1, 402: 29}), codes
 
 
 def test_what_was_not_used_is_given_back(gateway_factory: Factory) -> None:
