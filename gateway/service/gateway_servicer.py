@@ -225,10 +225,11 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             ctx.status = "CANCELLED"
         elif failure is not None:
             ctx.status = "INTERNAL"
-        if not admitted.leases and not admitted.identity.tenant_id:
-            return  # no limits held, no tenant to charge: nothing to settle
+        account = admitted.identity.usage_account
+        if not admitted.leases and not account:
+            return  # no limits held, nobody to charge: nothing to settle
         row = UsageRow(
-            tenant_id=admitted.identity.tenant_id, model=ctx.model, provider=ctx.provider,
+            tenant_id=account, model=ctx.model, provider=ctx.provider,
             prompt_tokens=ctx.prompt_tokens, completion_tokens=ctx.completion_tokens,
             cost_usd=ctx.cost_usd, latency_ms=round((time.perf_counter() - started) * 1000, 3),
             status=ctx.status, request_id=ctx.request_id)
@@ -386,11 +387,12 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_service_pb2.GetUsageRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.GetUsageResponse:
         identity = _identity()
-        if not identity.tenant_id:
+        account = identity.usage_account
+        if not account:
             raise AuthenticationError("usage is tracked per tenant: authenticate with a key")
-        period, totals = await self._budgets.totals(identity.tenant_id)
+        period, totals = await self._budgets.totals(account)
         response = gateway_service_pb2.GetUsageResponse(
-            tenant_id=identity.tenant_id, period_start=int(period), requests=totals.requests,
+            tenant_id=account, period_start=int(period), requests=totals.requests,
             prompt_tokens=totals.prompt_tokens, completion_tokens=totals.completion_tokens,
             cost_usd=round(totals.cost_usd, 6))
         budget = identity.tenant.monthly_budget_usd if identity.tenant is not None else None

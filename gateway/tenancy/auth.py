@@ -39,6 +39,8 @@ __all__ = ["DEFAULT_TENANT", "Authenticator", "Identity", "current_identity", "s
 CACHE_TTL = 5.0
 _CACHE_MAX = 10_000
 DEFAULT_TENANT = "default"
+# The usage account of the admin key, which has no tenant (tenant ids are ``ten_...``).
+ADMIN_ACCOUNT = "admin"
 
 Kind = Literal["admin", "api_key", "static_key", "oidc", "ip"]
 
@@ -54,6 +56,12 @@ class Identity:
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin" or "admin" in self.roles
+
+    @property
+    def usage_account(self) -> str:
+        """Whom usage rows and spend are recorded for: the tenant, or :data:`ADMIN_ACCOUNT`
+        for the admin key (which skips limits but not accounting); empty: nobody."""
+        return self.tenant_id or (ADMIN_ACCOUNT if self.kind == "admin" else "")
 
     @property
     def rate_subject(self) -> str:

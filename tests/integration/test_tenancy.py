@@ -111,6 +111,21 @@ def test_static_keys_and_allowed_models(gateway_factory: Factory) -> None:
     assert denied.status_code == 403 and denied.json()["error"]["param"] == "model"
 
 
+def test_the_admin_keys_inference_is_accounted(gateway_factory: Factory) -> None:
+    """Issue 19 item 13: the admin key skips limits, not accounting: its requests are usage
+    rows of the ``admin`` account, with their cost, readable at ``/v1/usage``."""
+    gw = gateway_factory(keyed("""
+pricing:
+  echo: {input_per_mtok: 1000000, output_per_mtok: 1000000}
+"""), env={"GATEWAY_ADMIN_KEY": ADMIN})
+    for _ in range(2):
+        assert chat(gw, ADMIN).status_code == 200
+    usage = httpx.get(gw.http_url + "/v1/usage", headers={"Authorization": f"Bearer {ADMIN}"})
+    body = usage.json()
+    assert usage.status_code == 200 and body["tenant_id"] == "admin"
+    assert body["requests"] == 2 and body["cost_usd"] == 10.0  # 2 x (2 + 3 tokens) at $1
+
+
 def test_grpc_authenticates_the_same_way(gateway_factory: Factory) -> None:
     gw = gateway_factory(keyed(), env={"GATEWAY_ADMIN_KEY": ADMIN})
     _, key = new_tenant(gw)
