@@ -4,8 +4,10 @@ mapping, the request log.
 For every RPC it takes ``x-request-id`` from metadata (or makes one), echoes it in
 the trailing metadata, opens a :class:`RequestContext`, authenticates the caller
 (the same way for REST, which arrives through the facade, and for gRPC clients),
-refuses AdminService to non-admins, refuses request bytes that are not a valid
-message (INVALID_ARGUMENT, where grpc would answer UNKNOWN), turns a
+refuses AdminService to non-admins, decodes a gRPC client's request message only once
+its caller is authenticated (an unauthenticated call costs no parsing), refuses
+request bytes that are not a valid message (INVALID_ARGUMENT, where grpc would answer
+UNKNOWN), turns a
 :class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
 into a bare INTERNAL (logged with its traceback, never sent), and logs one line when
 the RPC ends. Wrapped handlers are cached per method.
@@ -168,38 +170,44 @@ async def _identify(guard: Guard, method: str, context: aio.ServicerContext,
     set_identity(identity)
 
 
-class _Undecodable:
-    """A request whose bytes are not a valid message: refused after authentication."""
+class _Encoded:
+    """A gRPC client's request bytes, decoded by the handler once the caller is
+    authenticated (grpc would decode them before any of our code runs)."""
 
-    __slots__ = ("error",)
+    __slots__ = ("raw",)
 
-    def __init__(self, error: DecodeError):
-        self.error = error
+    def __init__(self, raw: bytes):
+        self.raw = raw
 
 
-def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """``deserialize`` that returns :class:`_Undecodable` instead of raising, so that bad
-    bytes get INVALID_ARGUMENT from us rather than grpc's UNKNOWN."""
+Decoder = Callable[[Any], Any]
+
+
+def _deferred(deserialize: Callable[[bytes], Any] | None
+              ) -> tuple[Callable[[bytes], Any] | None, Decoder]:
+    """The deserializer grpc calls (it keeps the bytes) and the decoder the handler calls
+    after authentication: bad bytes are INVALID_ARGUMENT from us rather than grpc's
+    UNKNOWN. The in-process channel hands over messages, which pass as they are."""
     if deserialize is None:
-        return None
+        return None, _as_is
 
-    def parse(raw: bytes) -> Any:
+    def decode(request: Any) -> Any:
+        if not isinstance(request, _Encoded):
+            return request
         try:
-            return deserialize(raw)
+            return deserialize(request.raw)
         except DecodeError as exc:
-            return _Undecodable(exc)
+            raise InvalidRequestError(f"the request is not a valid message: {exc}") from None
 
-    return parse
+    return _Encoded, decode
 
 
-def _decoded(request: Any) -> Any:
-    if isinstance(request, _Undecodable):
-        raise InvalidRequestError(f"the request is not a valid message: {request.error}")
+def _as_is(request: Any) -> Any:
     return request
 
 
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
-                in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
+                in_flight: InFlight, guard: Guard, decode: Decoder) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
@@ -209,7 +217,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            return await behavior(_decoded(request), context)
+            return await behavior(decode(request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
@@ -224,7 +232,7 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
 
 
 def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
-                 in_flight: InFlight, guard: Guard) -> Callable[..., Any]:
+                 in_flight: InFlight, guard: Guard, decode: Decoder) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
@@ -234,7 +242,7 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
         trace_id, span_id = tracing.trace_ids()
         try:
             await _identify(guard, method, context, metadata, ctx)
-            async for response in behavior(_decoded(request), context):
+            async for response in behavior(decode(request), context):
                 yield response
         except aio.AbortError:
             raise
@@ -276,16 +284,17 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         the in-process channel's alike)."""
         if method.startswith(tracing.INFRASTRUCTURE_PREFIXES):
             return handler  # health and reflection: no auth, no request log
+        keep, decode = _deferred(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard),
-                request_deserializer=_lenient(handler.request_deserializer),
+                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard, decode),
+                request_deserializer=keep,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard),
-                request_deserializer=_lenient(handler.request_deserializer),
+                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard, decode),
+                request_deserializer=keep,
                 response_serializer=handler.response_serializer,
             )
         return handler  # client or bidi streaming: none in this API

@@ -81,3 +81,25 @@ def test_a_message_over_the_body_limit_after_decompression_is_refused(
                                        compression=grpc.Compression.Gzip)
     assert answer.completion.choices
     assert decoded == [within.ByteSize()]
+
+
+def test_an_unauthenticated_call_is_refused_before_its_message_is_decoded(
+        decoded: list[int], stub: gateway_service_pb2_grpc.GatewayServiceStub) -> None:
+    """The red team's attack, at the body limit: 16 concurrent calls without a credential
+    (or with a wrong one) cost no parsing; a bad message is still INVALID_ARGUMENT once
+    the caller is known."""
+    big = request(LIMIT - 1024)
+    calls = [stub.CreateChatCompletion.future(big, timeout=20,
+                                              compression=grpc.Compression.Gzip)
+             for _ in range(16)]
+    calls += [stub.StreamChatCompletion(  # type: ignore[misc]
+        gateway_service_pb2.StreamChatCompletionRequest(request=big.request), timeout=20,
+        metadata=(("authorization", "Bearer sk-wrong"),)) for _ in range(4)]
+    codes = [code_of(call.result if hasattr(call, "result") else lambda c=call: list(c))
+             for call in calls]
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 20
+    assert decoded == []
+    channel_call = stub.CreateChatCompletion.with_call
+    auth = (("authorization", f"Bearer {KEY}"),)
+    answer, _ = channel_call(big, timeout=20, metadata=auth)
+    assert answer.completion.choices and decoded == [big.ByteSize()]
