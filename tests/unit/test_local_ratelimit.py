@@ -272,3 +272,14 @@ def test_a_refused_request_reserves_nothing(limiter: LocalRateLimiter) -> None:
     assert limiter.acquire_now("s", limits, reserve=10).allowed
     assert not limiter.acquire_now("s", limits, reserve=900).allowed  # rpm refuses
     assert limiter.acquire_now("s", Limits(tokens_per_minute=1000), reserve=1).allowed  # 10 held
+
+
+def test_a_refund_reaches_the_minute_the_reservation_was_made_in(
+        limiter: LocalRateLimiter, clock: Clock) -> None:
+    limits = Limits(tokens_per_minute=1000)
+    assert limiter.acquire_now("s", limits, reserve=900).allowed
+    clock.now += 59.9  # the minute turns while the request runs: 900 weigh on the next
+    clock.now += 0.2
+    limiter.charge_now("s", limits, 10 - 900)  # settled: 890 back, out of the minute before
+    assert limiter.acquire_now("s", limits, reserve=900).allowed
+    assert limiter.acquire_now("s", limits, reserve=1).allowed  # ~10 weigh + 900 < 1000

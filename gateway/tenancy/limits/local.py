@@ -266,11 +266,17 @@ class LocalRateLimiter:
         self._add_tokens(st, limits, tokens, now)
 
     def _add_tokens(self, st: _Subject, limits: Limits, tokens: int, now: float) -> None:
-        """Tokens into this minute and today (a refund, negative, stops at zero: the minute
-        or day reserved in may be over)."""
+        """Tokens into this minute and today. A refund (negative) comes out of this minute,
+        then the one before (where a reservation made before the minute turned sits), and
+        stops at zero."""
         if limits.tokens_per_minute is not None:
             st.roll(int(now // WINDOW))
-            st.tok_cur = max(0, st.tok_cur + tokens)
+            if tokens >= 0:
+                st.tok_cur += tokens
+            else:
+                taken = min(-tokens, st.tok_cur)
+                st.tok_cur -= taken
+                st.tok_prev = max(0, st.tok_prev - (-tokens - taken))
         if limits.daily_token_quota is not None:
             today = int(self._wall() // DAY)
             if st.day != today:

@@ -164,12 +164,19 @@ return table.concat({allowed and 1 or 0, scope == '' and '-' or scope, limit, re
                      tostring(reset), tostring(math.max(0, wait))}, ' ')
 """).substitute(_CONSTANTS)
 
-# KEYS: hash, day counter. ARGV: tokens (negative: a refund of a reservation; counts stop
-# at zero), per-minute enforced (1/0), daily enforced (1/0).
+# KEYS: hash, day counter. ARGV: tokens (negative: a refund of a reservation, from this
+# minute then the one before; counts stop at zero), per-minute enforced (1/0), daily
+# enforced (1/0).
 _CHARGE = Template(_PRELUDE + """
 local n = tonumber(ARGV[1])
 if ARGV[2] == '1' then
-  tc = math.max(0, tc + n)
+  if n >= 0 then
+    tc = tc + n
+  else  -- a refund: this minute first, then the one before, where it may have been reserved
+    local taken = math.min(-n, tc)
+    tc = tc - taken
+    tp = math.max(0, tp - (-n - taken))
+  end
   redis.call('HSET', KEYS[1], 'w', index, 'rc', rc, 'rp', rp, 'tc', tc, 'tp', tp)
   -- Only ever lengthen: the bucket in the same hash may need longer.
   local keep = math.ceil((window_ttl() + 1) * 1000)
