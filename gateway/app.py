@@ -53,6 +53,7 @@ from gateway.service.interceptors import Guard
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.factory import build_conversation_store, build_response_cache
+from gateway.state.request_log import MemoryRequestLog
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.budget_ledger import RedisBudgetLedger
@@ -298,6 +299,7 @@ class Gateway:
             tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
             conversations=conversations, conversation_ttl=float(s.conversations.ttl),
             cache=cache, cache_ttl=float(s.cache.ttl),
+            request_log=MemoryRequestLog(capacity=s.request_log.memory_records),
             in_flight=self.drain.in_flight, degraded=self.degraded)
 
     def _build_breakers(self) -> BreakerBoard:

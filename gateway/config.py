@@ -157,6 +157,13 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestLogConfig:
+    """The request log behind the admin API's ListRequests and GetUsageSeries."""
+
+    memory_records: int = 10_000  # the last N requests kept in memory
+
+
+@dataclass(frozen=True, slots=True)
 class CircuitBreakerConfig:
     distributed: bool = False
     failure_ratio: float = 0.5
@@ -295,6 +302,7 @@ class Settings:
     database: UrlConfig = UrlConfig()
     conversations: ConversationsConfig = ConversationsConfig()
     cache: CacheConfig = CacheConfig()
+    request_log: RequestLogConfig = RequestLogConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     retry: RetryConfig = RetryConfig()
     auth: AuthConfig = AuthConfig()
@@ -748,6 +756,8 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
     for key in ("max_request_body_size", "max_header_size", "max_concurrent_streams"):
         if getattr(settings.server, key) <= 0:
             problems.append(f"server.{key}: must be positive")
+    if not 0 < settings.request_log.memory_records <= 10_000_000:
+        problems.append("request_log.memory_records: must be 1 to 10,000,000")
 
 
 def load_settings(

@@ -405,6 +405,17 @@ def admin_schemas() -> dict[str, Schema]:
         "CircuitBreakerAnswer": obj({"circuit_breaker": ref("CircuitBreaker")},
                                     ("circuit_breaker",)),
         "SystemInfo": system,
+        "RequestLogPage": obj({"requests": arr(obj({
+            "time": TIMESTAMP, "request_id": STR, "method": STR, "tenant_id": STR,
+            "model": STR, "provider": STR, "status": STR, "latency_ms": NUM,
+            "prompt_tokens": INT64_TEXT, "completion_tokens": INT64_TEXT, "cost_usd": NUM,
+            "stream": BOOL}, ("request_id", "method", "model", "status"))),
+            "next_page_token": STR}, ("requests",)),
+        "UsageSeries": obj({"points": arr(obj({
+            "time": TIMESTAMP, "key": STR, "requests": INT64_TEXT, "errors": INT64_TEXT,
+            "latency_p50_ms": NUM, "latency_p95_ms": NUM, "prompt_tokens": INT64_TEXT,
+            "completion_tokens": INT64_TEXT, "cost_usd": NUM}, ("time", "requests")))},
+            ("points",)),
     }
 
 

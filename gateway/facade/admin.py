@@ -47,6 +47,25 @@ def _parse(raw: bytes, message: Message) -> None:
         raise ApiError(400, "Invalid request body: nested too deeply.") from None
 
 
+_GROUPS = {"": "USAGE_SERIES_GROUP_UNSPECIFIED", "tenant": "USAGE_SERIES_GROUP_TENANT",
+           "model": "USAGE_SERIES_GROUP_MODEL", "provider": "USAGE_SERIES_GROUP_PROVIDER"}
+
+
+def _query(request: Request, message: Message, names: tuple[str, ...]) -> None:
+    """The query parameters ``names`` (the last value of each) read into ``message``."""
+    data: dict[str, Any] = {}
+    for name in names:
+        values = request.args(name)
+        if values and values[-1] != "":
+            data[name] = values[-1]
+    if isinstance(message, pb.GetUsageSeriesRequest) and "group_by" in data:
+        data["group_by"] = _GROUPS.get(data["group_by"].lower(), data["group_by"])
+    try:
+        json_format.ParseDict(data, message)
+    except json_format.ParseError as exc:
+        raise ApiError(400, f"Invalid query parameter: {exc}") from None
+
+
 class AdminHandlers:
     """The ``/admin`` operations, over the core's ``AdminService``."""
 
@@ -113,6 +132,18 @@ class AdminHandlers:
     async def reset_circuit_breaker(self, request: Request) -> Answer:
         return await self._answer(self._stub.ResetCircuitBreaker, pb.ResetCircuitBreakerRequest(
             provider=request.params["provider"]), request)
+
+    async def list_requests(self, request: Request) -> Answer:
+        message = pb.ListRequestsRequest()
+        _query(request, message, ("tenant_id", "model", "provider", "status", "request_id",
+                                  "since", "until", "page_size", "page_token"))
+        return await self._answer(self._stub.ListRequests, message, request)
+
+    async def usage_series(self, request: Request) -> Answer:
+        message = pb.GetUsageSeriesRequest()
+        _query(request, message, ("since", "until", "step_seconds", "group_by", "tenant_id",
+                                  "model"))
+        return await self._answer(self._stub.GetUsageSeries, message, request)
 
     async def system(self, request: Request) -> Answer:
         return await self._answer(self._stub.GetSystemInfo, pb.GetSystemInfoRequest(), request)

@@ -24,6 +24,7 @@ from gateway.facade._openapi_schemas import (
     NONEMPTY,
     OBJ,
     STR,
+    TIMESTAMP,
     Schema,
     admin_schemas,
     answer_schemas,
@@ -31,6 +32,7 @@ from gateway.facade._openapi_schemas import (
     chat_schemas,
     const,
     enum,
+    integer,
     messages_schemas,
     ref,
     responses_schemas,
@@ -178,6 +180,11 @@ def _op(op_id: str, summary: str, tag: str, answers: dict[str, Schema], *,
 
 def _path_param(name: str, description: str) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": NONEMPTY,
+            "description": description}
+
+
+def _query_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
             "description": description}
 
 
@@ -337,6 +344,32 @@ def _admin_paths() -> dict[str, Schema]:
         "/admin/system": {"get": admin(
             "getSystemInfo", "Version, instance and configuration summary.",
             _ok("SystemInfo", "The summary."))},
+        "/admin/requests": {"get": admin(
+            "listRequests", "The request log: recent requests (never their text), newest "
+            "first.", _ok("RequestLogPage", "A page of requests."), params=(
+                *(_query_param(n, STR, d) for n, d in (
+                    ("tenant_id", "Only this tenant's."), ("model", "Only this model's."),
+                    ("provider", "Only this provider's."),
+                    ("status", "Only this gRPC status (OK, RESOURCE_EXHAUSTED, ...)."),
+                    ("request_id", "Only this request."),
+                    ("page_token", "`next_page_token` of the page before."))),
+                *(_query_param(n, TIMESTAMP, d) for n, d in (
+                    ("since", "From this time (RFC 3339)."),
+                    ("until", "Before this time (RFC 3339)."))),
+                _query_param("page_size", integer(1, 1000), "At most this many (100)."),
+            ))},
+        "/admin/usage/series": {"get": admin(
+            "getUsageSeries", "Requests, errors, latency, tokens and spend over time.",
+            _ok("UsageSeries", "The points, oldest first."), params=(
+                _query_param("since", TIMESTAMP, "From this time (default: an hour ago)."),
+                _query_param("until", TIMESTAMP, "Until this time (default: now)."),
+                _query_param("step_seconds", {"type": "integer", "minimum": 60,
+                                              "multipleOf": 60}, "Step (60)."),
+                _query_param("group_by", enum("tenant", "model", "provider"),
+                             "One series per tenant, model or provider."),
+                _query_param("tenant_id", STR, "Only this tenant's."),
+                _query_param("model", STR, "Only this model's."),
+            ))},
     }
 
 

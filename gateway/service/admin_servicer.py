@@ -22,10 +22,63 @@ from gateway.providers.keypool import KeyPool, KeySnapshot, KeyState
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
 from gateway.service.tenant_admin import TenantAdmin
+from gateway.state.request_log import (
+    Group,
+    MemoryRequestLog,
+    RequestFilter,
+    RequestLog,
+    RequestRecord,
+    SeriesPoint,
+)
 
 __all__ = ["MAX_KEY_TTL", "AdminServicer"]
 
 MAX_KEY_TTL = 100 * 365 * 86400  # seconds: the longest lifetime an API key may be given
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000  # ListRequests
+MAX_SERIES_POINTS = 10_000  # GetUsageSeries: (until - since) / step, at most
+
+_GROUPS: dict[int, Group] = {
+    admin_service_pb2.USAGE_SERIES_GROUP_UNSPECIFIED: "",
+    admin_service_pb2.USAGE_SERIES_GROUP_TENANT: "tenant",
+    admin_service_pb2.USAGE_SERIES_GROUP_MODEL: "model",
+    admin_service_pb2.USAGE_SERIES_GROUP_PROVIDER: "provider",
+}
+
+
+def _seconds(ts: timestamp_pb2.Timestamp) -> float:
+    return ts.seconds + ts.nanos / 1e9
+
+
+def _entry(record: RequestRecord) -> admin_service_pb2.RequestLogEntry:
+    return admin_service_pb2.RequestLogEntry(
+        time=_timestamp(record.at), request_id=record.request_id, method=record.method,
+        tenant_id=record.tenant, model=record.model, provider=record.provider,
+        status=record.status, latency_ms=round(record.latency_ms, 3),
+        prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+        cost_usd=record.cost_usd, stream=record.stream)
+
+
+def _point(point: SeriesPoint) -> admin_service_pb2.UsagePoint:
+    return admin_service_pb2.UsagePoint(
+        time=_timestamp(point.at), key=point.key, requests=point.requests,
+        errors=point.errors, latency_p50_ms=round(point.latency_ms(0.5), 3),
+        latency_p95_ms=round(point.latency_ms(0.95), 3), prompt_tokens=point.prompt_tokens,
+        completion_tokens=point.completion_tokens, cost_usd=point.cost_usd)
+
+
+def _page_token(record: RequestRecord) -> str:
+    return f"{record.at!r}/{record.request_id}"
+
+
+def _after(token: str) -> tuple[float, str] | None:
+    if not token:
+        return None
+    at, _, request_id = token.partition("/")
+    try:
+        return float(at), request_id
+    except ValueError:
+        raise InvalidRequestError("page_token is not one this API gave",
+                                  param="page_token") from None
 
 _STATES = {
     BreakerState.CLOSED: admin_service_pb2.CIRCUIT_BREAKER_STATE_CLOSED,
@@ -66,7 +119,9 @@ def _breaker_to_proto(snap: BreakerSnapshot) -> admin_service_pb2.CircuitBreaker
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     def __init__(self, settings: Settings, breakers: BreakerBoard,
                  degraded: Callable[[], Sequence[str]], tenants: TenantAdmin,
-                 providers: Mapping[str, Provider] | None = None):
+                 providers: Mapping[str, Provider] | None = None,
+                 requests: RequestLog | None = None):
+        self._requests: RequestLog = requests if requests is not None else MemoryRequestLog()
         self._settings = settings
         self._providers = providers or {}  # the built providers, for their key pools
         self._breakers = breakers
@@ -189,6 +244,49 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         await breaker.reset()
         return admin_service_pb2.ResetCircuitBreakerResponse(
             circuit_breaker=_breaker_to_proto(await breaker.snapshot()))
+
+    async def ListRequests(self, request: admin_service_pb2.ListRequestsRequest,
+                           context: aio.ServicerContext
+                           ) -> admin_service_pb2.ListRequestsResponse:
+        self._require_admin(context)
+        size = request.page_size or PAGE_SIZE
+        if not 0 < size <= MAX_PAGE_SIZE:
+            raise InvalidRequestError(f"page_size must be 1 to {MAX_PAGE_SIZE}",
+                                      param="page_size")
+        where = RequestFilter(
+            tenant=request.tenant_id, model=request.model, provider=request.provider,
+            status=request.status, request_id=request.request_id,
+            since=_seconds(request.since) if request.HasField("since") else 0.0,
+            until=_seconds(request.until) if request.HasField("until") else 0.0)
+        found = await self._requests.query(where, size + 1, _after(request.page_token))
+        response = admin_service_pb2.ListRequestsResponse(
+            requests=[_entry(r) for r in found[:size]])
+        if len(found) > size:
+            response.next_page_token = _page_token(found[size - 1])
+        return response
+
+    async def GetUsageSeries(self, request: admin_service_pb2.GetUsageSeriesRequest,
+                             context: aio.ServicerContext
+                             ) -> admin_service_pb2.GetUsageSeriesResponse:
+        self._require_admin(context)
+        now = time.time()
+        until = _seconds(request.until) if request.HasField("until") else now
+        since = _seconds(request.since) if request.HasField("since") else until - 3600
+        step = request.step_seconds or 60
+        if step <= 0 or step % 60:
+            raise InvalidRequestError("step_seconds must be a positive multiple of 60",
+                                      param="step_seconds")
+        if since >= until:
+            raise InvalidRequestError("since must be before until", param="since")
+        if (until - since) / step > MAX_SERIES_POINTS:
+            raise InvalidRequestError(f"at most {MAX_SERIES_POINTS} steps: widen step_seconds",
+                                      param="step_seconds")
+        group = _GROUPS.get(request.group_by)
+        if group is None:
+            raise InvalidRequestError("group_by is not a known grouping", param="group_by")
+        points = await self._requests.series(since, until, step, group=group,
+                                             tenant=request.tenant_id, model=request.model)
+        return admin_service_pb2.GetUsageSeriesResponse(points=[_point(p) for p in points])
 
     async def GetSystemInfo(self, request: admin_service_pb2.GetSystemInfoRequest,
                             context: aio.ServicerContext

@@ -10,7 +10,8 @@ request bytes that are not a valid message (INVALID_ARGUMENT, where grpc would a
 UNKNOWN), turns a
 :class:`GatewayError` into its status with ``ErrorInfo``, turns any other exception
 into a bare INTERNAL (logged with its traceback, never sent), and logs one line when
-the RPC ends. Wrapped handlers are cached per method.
+the RPC ends, an inference RPC's outcome also in the request log. Wrapped handlers are
+cached per method.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from gateway.lifecycle import InFlight
 from gateway.observability import context as reqctx
 from gateway.observability import metrics, tracing
 from gateway.service.status import STATUS_DETAILS_KEY, bounded, status_details
+from gateway.state.request_log import MemoryRequestLog, RequestLog, RequestRecord
 from gateway.tenancy.auth import Authenticator, Identity, set_identity
 from gateway.tenancy.failed_auth import FailedAuthLimiter
 
@@ -134,9 +136,15 @@ async def _fail(
                         trailing_metadata=(("x-request-id", ctx.request_id),))
 
 
-def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: str) -> None:
+def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: str,
+            requests: RequestLog) -> None:
     elapsed = time.perf_counter() - started
     if ctx.model:  # an inference RPC (not ListModels, admin, ...)
+        requests.record(RequestRecord(
+            at=time.time(), request_id=ctx.request_id, method=ctx.method.rpartition("/")[2],
+            tenant=ctx.tenant, model=ctx.model, provider=ctx.provider, status=ctx.status,
+            latency_ms=elapsed * 1000, prompt_tokens=ctx.prompt_tokens,
+            completion_tokens=ctx.completion_tokens, cost_usd=ctx.cost_usd, stream=ctx.stream))
         # A name takes a label value of its own only if it is configured or an upstream
         # answered it: unknown names (404s, typos, junk) stay `other` and use no room.
         admit = ctx.known_model or (ctx.status == "OK" and bool(ctx.provider))
@@ -206,8 +214,8 @@ def _as_is(request: Any) -> Any:
     return request
 
 
-def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
-                in_flight: InFlight, guard: Guard, decode: Decoder) -> Callable[..., Any]:
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]], in_flight: InFlight,
+                guard: Guard, decode: Decoder, requests: RequestLog) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
         in_flight.enter()
         started = time.perf_counter()
@@ -226,13 +234,13 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]],
             # Runs on a client's disconnect too (the generator is closed from elsewhere):
             # nothing here may depend on the context it runs in.
             in_flight.exit()
-            _finish(ctx, started, trace_id, span_id)
+            _finish(ctx, started, trace_id, span_id, requests)
 
     return handler
 
 
-def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
-                 in_flight: InFlight, guard: Guard, decode: Decoder) -> Callable[..., Any]:
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]], in_flight: InFlight,
+                 guard: Guard, decode: Decoder, requests: RequestLog) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         in_flight.enter()
         started = time.perf_counter()
@@ -252,14 +260,16 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]],
             # Runs on a client's disconnect too (the generator is closed from elsewhere):
             # nothing here may depend on the context it runs in.
             in_flight.exit()
-            _finish(ctx, started, trace_id, span_id)
+            _finish(ctx, started, trace_id, span_id, requests)
 
     return handler
 
 
 class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, in_flight: InFlight, guard: Guard) -> None:
+    def __init__(self, in_flight: InFlight, guard: Guard,
+                 requests: RequestLog | None = None) -> None:
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        self._requests: RequestLog = requests if requests is not None else MemoryRequestLog()
         self._in_flight = in_flight
         self._guard = guard
 
@@ -287,13 +297,15 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         keep, decode = _deferred(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard, decode),
+                _wrap_unary(method, handler.unary_unary, self._in_flight, self._guard, decode,
+                            self._requests),
                 request_deserializer=keep,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard, decode),
+                _wrap_stream(method, handler.unary_stream, self._in_flight, self._guard, decode,
+                             self._requests),
                 request_deserializer=keep,
                 response_serializer=handler.response_serializer,
             )

@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc import aio
@@ -34,6 +34,7 @@ from gateway.service.interceptors import Guard, RequestInterceptor
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.base import ConversationStore, ResponseCache
+from gateway.state.request_log import MemoryRequestLog, RequestLog
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.pricing import Pricing
 from gateway.tenancy.usage import Budgets
@@ -72,6 +73,7 @@ class CoreServices:
     cache_ttl: float
     in_flight: InFlight
     degraded: Callable[[], Sequence[str]] = tuple
+    request_log: RequestLog = field(default_factory=MemoryRequestLog)
 
 
 @dataclass(slots=True)
@@ -127,7 +129,7 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
     With ``traced``, OpenTelemetry's interceptor runs first, so the request
     interceptor (and its log line) sees the server span.
     """
-    interceptor = RequestInterceptor(services.in_flight, services.guard)
+    interceptor = RequestInterceptor(services.in_flight, services.guard, services.request_log)
     interceptors = [tracing.grpc_server_interceptor()] if traced else []
     interceptors.append(interceptor)
     server = aio.server(interceptors=interceptors, options=(
@@ -150,7 +152,8 @@ async def create_server(services: CoreServices, addresses: Sequence[str], *,
                               max_record_bytes=services.settings.conversations
                               .max_record_bytes)
     admin = AdminServicer(services.settings, services.breakers, services.degraded,
-                          services.tenants, services.router.registry.providers)
+                          services.tenants, services.router.registry.providers,
+                          services.request_log)
     health = HealthServicer()
     served = _GenericHandlersOnly(server)
     for target in (served, local):

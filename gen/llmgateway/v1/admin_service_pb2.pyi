@@ -23,6 +23,13 @@ class CircuitBreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CIRCUIT_BREAKER_STATE_CLOSED: _ClassVar[CircuitBreakerState]
     CIRCUIT_BREAKER_STATE_OPEN: _ClassVar[CircuitBreakerState]
     CIRCUIT_BREAKER_STATE_HALF_OPEN: _ClassVar[CircuitBreakerState]
+
+class UsageSeriesGroup(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    USAGE_SERIES_GROUP_UNSPECIFIED: _ClassVar[UsageSeriesGroup]
+    USAGE_SERIES_GROUP_TENANT: _ClassVar[UsageSeriesGroup]
+    USAGE_SERIES_GROUP_MODEL: _ClassVar[UsageSeriesGroup]
+    USAGE_SERIES_GROUP_PROVIDER: _ClassVar[UsageSeriesGroup]
 PROVIDER_KEY_STATE_UNSPECIFIED: ProviderKeyState
 PROVIDER_KEY_STATE_READY: ProviderKeyState
 PROVIDER_KEY_STATE_RESTING: ProviderKeyState
@@ -31,6 +38,10 @@ CIRCUIT_BREAKER_STATE_UNSPECIFIED: CircuitBreakerState
 CIRCUIT_BREAKER_STATE_CLOSED: CircuitBreakerState
 CIRCUIT_BREAKER_STATE_OPEN: CircuitBreakerState
 CIRCUIT_BREAKER_STATE_HALF_OPEN: CircuitBreakerState
+USAGE_SERIES_GROUP_UNSPECIFIED: UsageSeriesGroup
+USAGE_SERIES_GROUP_TENANT: UsageSeriesGroup
+USAGE_SERIES_GROUP_MODEL: UsageSeriesGroup
+USAGE_SERIES_GROUP_PROVIDER: UsageSeriesGroup
 
 class TenantLimits(_message.Message):
     __slots__ = ("requests_per_second", "burst", "requests_per_minute", "tokens_per_minute", "concurrent_requests", "daily_token_quota")
@@ -354,3 +365,105 @@ class GetSystemInfoResponse(_message.Message):
     database_configured: bool
     degraded: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, version: _Optional[str] = ..., pod_name: _Optional[str] = ..., pod_namespace: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., providers: _Optional[_Iterable[str]] = ..., model_aliases: _Optional[int] = ..., distributed_circuit_breakers: _Optional[bool] = ..., redis_configured: _Optional[bool] = ..., database_configured: _Optional[bool] = ..., degraded: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RequestLogEntry(_message.Message):
+    __slots__ = ("time", "request_id", "method", "tenant_id", "model", "provider", "status", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "stream")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    request_id: str
+    method: str
+    tenant_id: str
+    model: str
+    provider: str
+    status: str
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    stream: bool
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., method: _Optional[str] = ..., tenant_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., status: _Optional[str] = ..., latency_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., stream: _Optional[bool] = ...) -> None: ...
+
+class ListRequestsRequest(_message.Message):
+    __slots__ = ("tenant_id", "model", "provider", "status", "request_id", "since", "until", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    model: str
+    provider: str
+    status: str
+    request_id: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., status: _Optional[str] = ..., request_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRequestsResponse(_message.Message):
+    __slots__ = ("requests", "next_page_token")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[RequestLogEntry]
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[RequestLogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetUsageSeriesRequest(_message.Message):
+    __slots__ = ("since", "until", "step_seconds", "group_by", "tenant_id", "model")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    step_seconds: int
+    group_by: UsageSeriesGroup
+    tenant_id: str
+    model: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step_seconds: _Optional[int] = ..., group_by: _Optional[_Union[UsageSeriesGroup, str]] = ..., tenant_id: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class UsagePoint(_message.Message):
+    __slots__ = ("time", "key", "requests", "errors", "latency_p50_ms", "latency_p95_ms", "prompt_tokens", "completion_tokens", "cost_usd")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    key: str
+    requests: int
+    errors: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key: _Optional[str] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., latency_p50_ms: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
+class GetUsageSeriesResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[UsagePoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[UsagePoint, _Mapping]]] = ...) -> None: ...

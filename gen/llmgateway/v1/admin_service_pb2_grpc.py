@@ -101,6 +101,16 @@ class AdminServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoResponse.FromString,
                 _registered_method=True)
+        self.ListRequests = channel.unary_unary(
+                '/llmgateway.v1.AdminService/ListRequests',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsResponse.FromString,
+                _registered_method=True)
+        self.GetUsageSeries = channel.unary_unary(
+                '/llmgateway.v1.AdminService/GetUsageSeries',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -197,6 +207,20 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRequests(self, request, context):
+        """The request log: recent requests (never their text), newest first, filtered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsageSeries(self, request, context):
+        """Requests, errors, latency, tokens and spend over time, from per-minute aggregates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +288,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetSystemInfo,
                     request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoResponse.SerializeToString,
+            ),
+            'ListRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequests,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsResponse.SerializeToString,
+            ),
+            'GetUsageSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsageSeries,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -619,6 +653,60 @@ class AdminService:
             '/llmgateway.v1.AdminService/GetSystemInfo',
             llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoRequest.SerializeToString,
             llmgateway_dot_v1_dot_admin__service__pb2.GetSystemInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/ListRequests',
+            llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.ListRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsageSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/GetUsageSeries',
+            llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
