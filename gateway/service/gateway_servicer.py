@@ -516,14 +516,30 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         made it (SPEC section 9), or its whole tenant with ``share_within_tenant``."""
         return identity.owner if self._share_within_tenant else identity.rate_subject
 
-    async def _history(self, previous_id: str, identity: Identity) -> list[chat_pb2.ChatMessage]:
+    async def _history(self, previous_id: str, identity: Identity
+                       ) -> tuple[list[chat_pb2.ChatMessage], list[str]]:
+        """The conversation ``previous_id`` ends, and the ids of its stored turns (oldest
+        first, ``previous_id`` last), which the next turn's record names instead of
+        copying them."""
         if not previous_id:
-            return []
-        record = await self._conversations.get(previous_id, self._owner(identity))
+            return [], []
+        owner = self._owner(identity)
+        record = await self._conversations.get(previous_id, owner)
         if record is None:
             raise NotFoundError(f"no response '{previous_id}' (it may have expired)",
                                 param="previous_response_id")
-        return list(responses_pb2.StoredResponse.FromString(record.document).history)
+        last = responses_pb2.StoredResponse.FromString(record.document)
+        ancestors = list(last.ancestors)
+        earlier = await asyncio.gather(*(self._conversations.get(a, owner) for a in ancestors))
+        history: list[chat_pb2.ChatMessage] = []
+        for turn in earlier:
+            if turn is None:  # its turns are kept as long as its last: deleted on purpose
+                raise NotFoundError(f"an earlier turn of '{previous_id}' is gone (deleted, or "
+                                    "evicted from a full memory store)",
+                                    param="previous_response_id")
+            history.extend(responses_pb2.StoredResponse.FromString(turn.document).history)
+        history.extend(last.history)
+        return history, [*ancestors, previous_id]
 
     def _check_size(self, req: gateway_service_pb2.ResponseRequest,
                     history: list[chat_pb2.ChatMessage]) -> None:
@@ -540,25 +556,27 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                 code="conversation_too_large")
 
     async def _keep(self, response: responses_pb2.Response, identity: Identity,
-                    history: list[chat_pb2.ChatMessage],
-                    new_input: Sequence[chat_pb2.ChatMessage]) -> None:
+                    ancestors: list[str], new_input: Sequence[chat_pb2.ChatMessage]) -> None:
+        """Store this turn alone, naming the turns before; they live as long as it does."""
         now = time.time()
-        document = responses.stored(response, history, new_input)
+        document = responses.stored(response, ancestors, new_input)
         if len(document) > self._max_record_bytes:
             raise InvalidRequestError(
-                f"the response and its history are over {self._max_record_bytes} bytes and "
-                "cannot be stored; start a new conversation, or send store: false",
+                f"the response is over {self._max_record_bytes} bytes and cannot be "
+                "stored; start a new conversation, or send store: false",
                 code="conversation_too_large")
+        owner, expires = self._owner(identity), now + self._conversation_ttl
         await self._conversations.put(ConversationRecord(
-            id=response.id, owner=self._owner(identity), document=document,
-            created_at=now, expires_at=now + self._conversation_ttl))
+            id=response.id, owner=owner, document=document, created_at=now,
+            expires_at=expires))
+        await self._conversations.extend(ancestors, owner, expires)
 
     async def CreateResponse(
         self, request: gateway_service_pb2.CreateResponseRequest, context: aio.ServicerContext
     ) -> gateway_service_pb2.CreateResponseResponse:
         started = time.perf_counter()
         req, identity = request.request, _identity()
-        history = await self._history(req.previous_response_id, identity)
+        history, ancestors = await self._history(req.previous_response_id, identity)
         self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
@@ -574,7 +592,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         response = responses.build_response(responses.new_response(req), completion)
         response.gateway.CopyFrom(self._info(ctx, served, started))
         if response.store:
-            await self._keep(response, identity, history, req.input)
+            await self._keep(response, identity, ancestors, req.input)
         return gateway_service_pb2.CreateResponseResponse(response=response)
 
     async def StreamResponse(
@@ -582,7 +600,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[gateway_service_pb2.StreamResponseResponse]:
         started = time.perf_counter()
         req, identity = request.request, _identity()
-        history = await self._history(req.previous_response_id, identity)
+        history, ancestors = await self._history(req.previous_response_id, identity)
         self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
@@ -622,7 +640,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             # Stored before the client hears ``response.completed``: a response it saw
             # complete can be read back (a store failure ends the stream with an error).
             if events.response.store:
-                await self._keep(events.response, identity, history, req.input)
+                await self._keep(events.response, identity, ancestors, req.input)
             for event in final:
                 yield event
         finally:

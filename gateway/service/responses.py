@@ -139,12 +139,11 @@ def _assistant(output: Iterable[responses_pb2.ResponseOutputItem]) -> chat_pb2.C
     return message
 
 
-def stored(response: responses_pb2.Response, history: Sequence[chat_pb2.ChatMessage],
+def stored(response: responses_pb2.Response, ancestors: Sequence[str],
            new_input: Sequence[chat_pb2.ChatMessage]) -> bytes:
-    """What the conversation store keeps: the response and the whole history up to and
-    including its output."""
-    record = responses_pb2.StoredResponse(response=response)
-    record.history.extend(history)
+    """What the conversation store keeps: the response, the ids of the stored responses
+    it continues, and its turn (its input and output); the turns before are theirs."""
+    record = responses_pb2.StoredResponse(response=response, ancestors=ancestors)
     record.history.extend(new_input)
     record.history.append(_assistant(response.output))
     return bytes(record.SerializeToString())

@@ -14,6 +14,7 @@ cannot be reached, so callers answer a clear 503.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +47,11 @@ class ConversationStore(Protocol):
 
     async def get(self, record_id: str, owner: str) -> ConversationRecord | None:
         """The record when it exists, is not expired, and belongs to ``owner``."""
+        ...
+
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float) -> None:
+        """Keep the records of ``owner`` among ``record_ids`` that are alive until at least
+        ``expires_at`` (the earlier turns of a conversation live as long as its last)."""
         ...
 
     async def delete(self, record_id: str, owner: str) -> bool:

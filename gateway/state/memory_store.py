@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Self
 
 from gateway.errors import StorageQuotaError
@@ -130,6 +131,12 @@ class MemoryConversationStore:
             self._drop(record_id)
             return None
         return record if record.owner == owner else None
+
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float) -> None:
+        for record_id in record_ids:
+            record = await self.get(record_id, owner)
+            if record is not None and record.expires_at < expires_at:
+                self._records[record_id] = dataclasses.replace(record, expires_at=expires_at)
 
     async def delete(self, record_id: str, owner: str) -> bool:
         if await self.get(record_id, owner) is None:

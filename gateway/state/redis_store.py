@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
@@ -49,6 +49,20 @@ return 0
 """
 
 
+# KEYS[1] the record, ARGV: the owner, the new expiry (unix seconds, its text; ms); extends
+# an owned record only (never creates one), never shortens it.
+_EXTEND_OWNED = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  local expires = tonumber(redis.call('HGET', KEYS[1], 'expires')) or 0
+  if expires < tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[1], 'expires', ARGV[2])
+    redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  end
+end
+return 0
+"""
+
+
 class RedisConversationStore:
     """:class:`~gateway.state.base.ConversationStore` on Redis; see the module docstring.
 
@@ -60,6 +74,7 @@ class RedisConversationStore:
         self._redis = redis
         self._owns_client = owns_client
         self._delete = redis.register_script(_DELETE_OWNED)
+        self._extend = redis.register_script(_EXTEND_OWNED)
 
     def __repr__(self) -> str:
         return "RedisConversationStore(url=<hidden>)"
@@ -109,6 +124,15 @@ class RedisConversationStore:
             return None
         return ConversationRecord(id=record_id, owner=owner, document=_bytes(document),
                                   created_at=float(created or 0), expires_at=float(expires or 0))
+
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float) -> None:
+        if not record_ids:
+            return
+        args = [owner, repr(expires_at), str(max(1, int(expires_at * 1000)))]
+        async with self._guard(), self._redis.pipeline(transaction=False) as pipe:
+            for record_id in record_ids:  # one script per key: each may sit in its own slot
+                await self._extend(keys=[KEY_PREFIX + record_id], args=args, client=pipe)
+            await pipe.execute()
 
     async def delete(self, record_id: str, owner: str) -> bool:
         async with self._guard():

@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol, Self, TypeVar
 
@@ -76,13 +76,17 @@ _UPSERT = """INSERT INTO conversations (id, owner, document, created_at, expires
 _GET = """SELECT owner, document, created_at, expires_at FROM conversations
     WHERE id = {0} AND expires_at > {1}"""
 _DELETE = "DELETE FROM conversations WHERE id = {0} AND owner = {1} AND expires_at > {2}"
+_EXTEND = """UPDATE conversations SET expires_at = {2}
+    WHERE id = {0} AND owner = {1} AND expires_at > {3} AND expires_at < {2}"""
 _SWEEP = ("DELETE FROM conversations WHERE id IN (SELECT id FROM conversations"
           f" WHERE expires_at <= {{0}} LIMIT {SWEEP_BATCH})")
 # The same statements in each driver's parameter style.
 _PG = {name: sql.format("$1", "$2", "$3", "$4", "$5") for name, sql in (
-    ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP))}
+    ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP),
+    ("extend", _EXTEND))}
 _LITE = {name: sql.format(*"?????") for name, sql in (
-    ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP))}
+    ("upsert", _UPSERT), ("get", _GET), ("delete", _DELETE), ("sweep", _SWEEP),
+    ("extend", _EXTEND))}
 
 T = TypeVar("T")
 
@@ -94,6 +98,8 @@ class _Backend(Protocol):
     async def put(self, record: ConversationRecord) -> None: ...
     async def get(self, record_id: str, now: float) -> ConversationRecord | None: ...
     async def delete(self, record_id: str, owner: str, now: float) -> bool: ...
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float,
+                     now: float) -> None: ...
     async def sweep(self, now: float) -> int: ...
 
 
@@ -162,6 +168,10 @@ class SqlConversationStore:
     async def delete(self, record_id: str, owner: str) -> bool:
         return await self._backend.delete(record_id, owner, self._clock())
 
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float) -> None:
+        if record_ids:
+            await self._backend.extend(record_ids, owner, expires_at, self._clock())
+
     async def sweep(self) -> int:
         """Delete the expired rows now; return how many."""
         return await self._backend.sweep(self._clock())
@@ -209,6 +219,12 @@ class _Postgres:
         async with self._db.connection() as conn:
             status = await conn.execute(_PG["delete"], record_id, owner, _ts(now))
         return bool(status == "DELETE 1")
+
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float,
+                     now: float) -> None:
+        async with self._db.connection() as conn:
+            await conn.executemany(_PG["extend"], [(i, owner, _ts(expires_at), _ts(now))
+                                                   for i in record_ids])
 
     async def sweep(self, now: float) -> int:
         total = 0
@@ -261,6 +277,12 @@ class _Sqlite:
         count = await self._run(lambda c: c.execute(
             _LITE["delete"], (record_id, owner, now)).rowcount)
         return count == 1
+
+    async def extend(self, record_ids: Sequence[str], owner: str, expires_at: float,
+                     now: float) -> None:
+        # "?" parameters go in the statement's order: expires_at, id, owner, now, expires_at
+        rows = [(expires_at, i, owner, now, expires_at) for i in record_ids]
+        await self._run(lambda c: c.executemany(_LITE["extend"], rows))
 
     async def sweep(self, now: float) -> int:
         def sweep(conn: sqlite3.Connection) -> int:

@@ -200,6 +200,28 @@ async def test_records_expire(backend: Backend) -> None:
     assert await store.get("resp_past", "ten_acme") is None
 
 
+async def test_extend_keeps_a_conversations_earlier_turns(backend: Backend) -> None:
+    """A conversation's earlier turns live as long as its last: extend lengthens only the
+    owner's live records, never shortens one, never creates one."""
+    store = await backend.open()
+    await store.put(record("resp_1", ttl=0.4))
+    await store.put(record("resp_2", ttl=0.4))
+    await store.put(record("resp_other", "ten_globex", ttl=0.4))
+    await store.put(record("resp_long", ttl=60))
+    later = time.time() + 30
+    await store.extend(["resp_1", "resp_2", "resp_other", "resp_long", "resp_missing"],
+                       "ten_acme", later)
+    await asyncio.sleep(0.6)
+    kept = await store.get("resp_1", "ten_acme")
+    assert kept is not None and abs(kept.expires_at - later) < 0.01
+    assert await store.get("resp_2", "ten_acme") is not None
+    assert await store.get("resp_other", "ten_globex") is None  # not the owner's: expired
+    long = await store.get("resp_long", "ten_acme")
+    assert long is not None and long.expires_at > later + 20  # never shortened
+    assert await store.get("resp_missing", "ten_acme") is None  # never created
+    await store.extend([], "ten_acme", later)
+
+
 async def test_expired_records_are_removed_not_only_hidden(backend: Backend) -> None:
     store = await backend.open(ttl=0.3)  # the sweeper runs every 0.3 s
     await store.put(record("resp_short", ttl=0.3))
@@ -331,7 +353,8 @@ def assert_unavailable(exc: pytest.ExceptionInfo[UnavailableError], *secrets: st
 
 def calls_of(store: ConversationStore) -> list[Callable[[], Awaitable[object]]]:
     return [store.ping, lambda: store.put(record("resp_new")),
-            lambda: store.get("resp_1", "ten_acme"), lambda: store.delete("resp_1", "ten_acme")]
+            lambda: store.get("resp_1", "ten_acme"), lambda: store.delete("resp_1", "ten_acme"),
+            lambda: store.extend(["resp_1"], "ten_acme", 1e10)]
 
 
 async def test_redis_outage_is_unavailable_then_recovers(redis_server: RedisServer) -> None:

@@ -193,6 +193,28 @@ def test_stored_conversations_are_bounded_in_bytes(gateway_factory: Factory,
     assert refused[0].json()["error"]["code"] == "storage_quota_exceeded"
 
 
+def test_a_chain_stores_each_turn_once(gateway_factory: Factory,
+                                      fake_openai: FakeOpenAI) -> None:
+    """Issue 19, item 6: 12 chained requests once stored the whole history each turn
+    (quadratic: +230 MB for 12 x 1 MiB). Each turn is stored once, naming the turns before:
+    12 turns of ~12 KB fit a 400 KB quota that copies would exceed by the fifth turn, and
+    the upstream still gets every earlier turn, in order."""
+    gw = gateway_factory(config(fake_openai, "{store: memory, max_record_bytes: 1000000, "
+                                             "max_owner_bytes: 400000}"))
+    previous = None
+    for turn in range(12):
+        answer = httpx.post(gw.http_url + "/v1/responses", timeout=10, json={
+            "model": "up/gpt-4o-mini", "input": f"turn {turn} " + "x" * 12000,
+            **({"previous_response_id": previous} if previous else {})})
+        assert answer.status_code == 200, (turn, answer.text)
+        previous = answer.json()["id"]
+    sent = fake_openai.requests[-1].json["messages"]
+    users = [m["content"] for m in sent if m["role"] == "user"]
+    assert [u.split(" x")[0].removesuffix("x") for u in users] == [
+        f"turn {n}" for n in range(12)]
+    assert sum(m["role"] == "assistant" for m in sent) == 11
+
+
 def test_bad_responses_requests(channel_factory: Factory, fake_openai: FakeOpenAI) -> None:
     gw = channel_factory(config(fake_openai, "{store: memory}"))
     for body, param in [
