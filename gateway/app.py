@@ -47,6 +47,7 @@ from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
 from gateway.resilience.breaker import Breaker, report_transition
 from gateway.resilience.redis_breaker import RedisBreakerGroup
 from gateway.routing import ModelRegistry, Router
+from gateway.routing.registry import Target
 from gateway.service import CoreServer, CoreServices, create_server
 from gateway.service.charge import cost_estimator
 from gateway.service.interceptors import Guard
@@ -207,7 +208,13 @@ class Gateway:
         self.breakers = self._build_breakers()
         await self.breakers.export_states(s.providers)
         retry = RetryPolicy(s.retry.attempts, float(s.retry.backoff), float(s.retry.max_backoff))
-        router = Router(registry, Pipeline(self.breakers, retry))
+        pricing = Pricing(s.pricing)
+
+        def price(target: Target) -> float | None:
+            found = pricing.price((target.model, target.label))
+            return None if found is None else found.input_per_mtok + found.output_per_mtok
+
+        router = Router(registry, Pipeline(self.breakers, retry), price=price)
         services = await self._build_services(router)
         addresses = [_grpc_bind_address(s.server.grpc_address)]
         unix_path = ""

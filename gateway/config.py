@@ -37,6 +37,9 @@ __all__ = [
     "parse_duration",
 ]
 
+# How a model alias orders its targets (gateway/routing/strategies.py).
+RoutingStrategy = Literal["weighted", "ordered", "least_latency", "least_busy", "cost"]
+
 PROVIDER_TYPES = ("openai", "openai_compatible", "azure_openai", "anthropic", "azure_anthropic",
                   "google", "ollama", "bedrock", "vertex", "mock")
 
@@ -273,6 +276,7 @@ class ModelConfig:
     targets: tuple[TargetConfig, ...]
     fallbacks: tuple[str, ...] = ()
     timeout: Duration | None = None
+    strategy: RoutingStrategy = "weighted"  # how the targets are ordered: docs/routing.md
 
 
 @dataclass(frozen=True, slots=True)

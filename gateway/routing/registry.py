@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.config import ModelConfig, ProviderConfig
+from gateway.config import ModelConfig, ProviderConfig, RoutingStrategy
 from gateway.domain import ModelInfo
 from gateway.errors import ModelNotFoundError
 from gateway.providers.base import Provider
@@ -53,6 +53,7 @@ class Route:
     fallbacks: tuple[str, ...] = ()
     timeout: float | None = None
     configured: bool = False  # a name from the config (`models:` or a provider's `models`)
+    strategy: RoutingStrategy = "weighted"
 
 
 def weighted_order(targets: Sequence[Target], rng: random.Random) -> list[Target]:
@@ -90,6 +91,7 @@ class ModelRegistry:
                 fallbacks=m.fallbacks,
                 timeout=m.timeout,
                 configured=True,
+                strategy=m.strategy,
             )
             for m in models
         }

@@ -1,9 +1,10 @@
 """The router: a canonical request in, an answer from the first deployment that gives one.
 
-Candidates are the route's targets in weighted random order, then each fallback
-model's targets in theirs, then the tenant's fallback providers asked for the same
-upstream model; an ``X-Provider`` pin keeps only that provider's targets (or,
-when the route has none, sends the model name straight to it). A bare name no
+Candidates are the route's targets in the order of its strategy (weighted random by
+default; :mod:`~gateway.routing.strategies`), then each fallback model's targets in
+theirs, then the tenant's fallback providers asked for the same upstream model; an
+``X-Provider`` pin keeps only that provider's targets (or, when the route has none,
+sends the model name straight to it). A bare name no
 alias knows goes to the tenant's default provider, else the config's. The
 resilience pipeline tries the candidates with breakers, retries and the deadline.
 
@@ -37,7 +38,8 @@ from gateway.providers import messages
 from gateway.providers.base import AnthropicHeaders
 from gateway.resilience import Outcome, Pipeline
 from gateway.resilience.pipeline import Candidate
-from gateway.routing.registry import ModelRegistry, Route, Target, weighted_order
+from gateway.routing.registry import ModelRegistry, Route, Target
+from gateway.routing.strategies import TargetStats, order
 
 __all__ = ["RoutingHints", "Router", "Served"]
 
@@ -87,11 +89,17 @@ class Served:
 
 
 class Router:
+    """``price`` tells the ``cost`` strategy a target's price per million tokens (input plus
+    output; None: not in the table)."""
+
     def __init__(self, registry: ModelRegistry, pipeline: Pipeline, *,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None,
+                 price: Callable[[Target], float | None] = lambda target: None):
         self.registry = registry
         self.pipeline = pipeline
         self._rng = rng or random.Random()
+        self._price = price
+        self.stats = TargetStats()
 
     def _resolve(self, model: str, hints: RoutingHints) -> Route:
         try:
@@ -117,7 +125,7 @@ class Router:
         pin = hints.pin
         out: list[Candidate[Target]] = []
         for group in groups:
-            targets = weighted_order(group.targets, self._rng)
+            targets = order(group.strategy, group.targets, self._rng, self.stats, self._price)
             if pin:
                 targets = [t for t in targets if t.provider.name == pin]
             timeout = group.timeout or DEFAULT_TIMEOUT
@@ -151,12 +159,16 @@ class Router:
         async def call(target: Target, timeout: float) -> R:
             provider = target.provider
             started = time.perf_counter()
+            self.stats.started(target.label)
             with inference_span(operation, provider.name, provider.type, target.model,
                                 provider.endpoint) as span:
                 try:
                     result = await invoke(target, timeout)
                 finally:
-                    served.upstream_seconds += time.perf_counter() - started
+                    elapsed = time.perf_counter() - started
+                    served.upstream_seconds += elapsed
+                    self.stats.finished(target.label)
+                self.stats.observed(target.label, elapsed)
                 record_response(span, *describe(result))
                 return result
 
@@ -242,6 +254,8 @@ class Router:
         async def open_stream(target: Target, timeout: float
                               ) -> tuple[AsyncIterator[T], T, Span]:
             provider = target.provider
+            started = time.perf_counter()
+            self.stats.started(target.label)  # in flight until the stream ends (below)
             # The span lasts as long as the stream: ended below, when the stream ends.
             with inference_span("chat", provider.name, provider.type, target.model,
                                 provider.endpoint, end=False) as span:
@@ -249,12 +263,15 @@ class Router:
                 try:
                     first = await anext(items)
                 except StopAsyncIteration:
+                    self.stats.finished(target.label)
                     raise UpstreamError(f"{provider.name} sent an empty stream",
                                         provider=provider.name,
                                         error_type="empty_stream") from None
                 except BaseException:
+                    self.stats.finished(target.label)
                     await _close(items)
                     raise
+            self.stats.observed(target.label, time.perf_counter() - started)
             return items, first, span
 
         (items, first, span), _, ticket = await self.pipeline.run(
@@ -277,6 +294,7 @@ class Router:
             fail_span(span, exc)
             raise
         finally:
+            self.stats.finished(f"{served.provider}/{served.model}")
             await _close(items)
             await ticket.report(outcome)
             record_response(span, seen.model, seen.prompt_tokens, seen.completion_tokens,

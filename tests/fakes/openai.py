@@ -8,6 +8,7 @@ of the first tool when ``tool_choice`` requires one).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import Any
@@ -78,6 +79,7 @@ class FakeOpenAI(FakeServer):
         self.keys = keys
         self.revoked: set[str] = set()
         self.by_key: dict[str, deque[Reply]] = {}
+        self.delay = 0.0  # seconds every chat answer waits before it starts
 
     def accepts(self, key: str) -> bool:
         return key not in self.revoked and (key in self.keys if self.keys
@@ -131,6 +133,8 @@ class FakeOpenAI(FakeServer):
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided: sk-***. You can find your API key at ...",
                 "invalid_request_error", "invalid_api_key"))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if (scripted := self._scripted(request)) is not None:
             return await self.play(request, scripted)
         body = recorded.json

@@ -1,0 +1,118 @@
+"""Routing strategies end to end (issue 23, item 1): two fake OpenAI deployments behind one
+alias; least_latency moves traffic to the faster and back when it slows, least_busy sends
+new requests away from the one holding them, cost picks the cheaper until its breaker
+opens, ordered tries them in the config's order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import Reply
+from tests.inprocess import start_in_process
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeOpenAI, FakeOpenAI]]:
+    with FakeOpenAI() as a, FakeOpenAI() as b:
+        yield a, b  # type: ignore[misc]
+
+
+def gateway(fakes: tuple[FakeOpenAI, FakeOpenAI], strategy: str,
+            extra: str = "") -> RunningGateway:
+    a, b = fakes
+    return start_in_process(f"""
+retry: {{attempts: 2, backoff: 1ms, max_backoff: 1ms}}
+circuit_breaker: {{consecutive_failures: 3, min_requests: 100000, open_timeout: 60s}}
+providers:
+{a.provider("a", "gpt-a")}
+{b.provider("b", "gpt-b")}
+models:
+  - name: smart
+    strategy: {strategy}
+    targets: [{{provider: a, model: gpt-a}}, {{provider: b, model: gpt-b}}]
+{extra}""")
+
+
+def ask(gw: RunningGateway, n: int = 1) -> None:
+    with httpx.Client(base_url=gw.http_url, timeout=20) as client:
+        for _ in range(n):
+            answer = client.post("/v1/chat/completions", json={"model": "smart", "messages": HI})
+            assert answer.status_code == 200, answer.text
+
+
+def test_least_latency_follows_the_faster(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "least_latency")
+    try:
+        a.delay, b.delay = 0.12, 0.0
+        ask(gw, 40)
+        assert len(b.requests) >= 34, (len(a.requests), len(b.requests))
+        a.reset(), b.reset()
+        a.delay, b.delay = 0.0, 0.12  # b slows down; exploration finds a fast again
+        ask(gw, 80)
+        assert len(a.requests) >= 55, (len(a.requests), len(b.requests))
+    finally:
+        assert gw.stop() == 0
+
+
+def test_least_busy_avoids_the_one_holding_requests(
+        fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "least_busy")
+    try:
+        a.delay = 0.5  # a holds its requests
+        threads = [threading.Thread(target=ask, args=(gw, 6)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(a.requests) + len(b.requests) == 24
+        assert len(b.requests) >= 18, (len(a.requests), len(b.requests))
+    finally:
+        assert gw.stop() == 0
+
+
+def test_cost_picks_the_cheaper_while_it_is_healthy(
+        fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "cost", """
+pricing:
+  gpt-a: {input_per_mtok: 0.1, output_per_mtok: 0.4}
+  gpt-b: {input_per_mtok: 3, output_per_mtok: 15}
+""")
+    try:
+        ask(gw, 10)
+        assert (len(a.requests), len(b.requests)) == (10, 0)
+        a.enqueue(*[Reply(status=500, json={"error": {"message": "down"}})] * 3)
+        ask(gw, 5)  # a fails three times: its breaker opens, b answers
+        a.reset(), b.reset()
+        ask(gw, 5)
+        assert (len(a.requests), len(b.requests)) == (0, 5)
+    finally:
+        assert gw.stop() == 0
+
+
+def test_ordered_tries_the_first_then_the_second(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "ordered")
+    try:
+        ask(gw, 6)
+        assert (len(a.requests), len(b.requests)) == (6, 0)
+        a.enqueue(*[Reply(status=503, json={"error": {"message": "busy"}})] * 2)
+        ask(gw)  # a fails both its attempts, then b answers
+        assert (len(a.requests), len(b.requests)) == (8, 1)
+    finally:
+        assert gw.stop() == 0
+
+
+def test_an_unknown_strategy_is_a_config_error(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    with pytest.raises(Exception, match="strategy"):
+        gateway(fakes, "fastest")
