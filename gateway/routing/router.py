@@ -63,6 +63,9 @@ class RoutingHints:
     # The tenant may use only some models: a pin then chooses among the route's own
     # targets and never sends the model to a provider outside it.
     restricted: bool = False
+    # A deployment label (provider/model) to try first when it is a candidate: the one
+    # that answered a conversation's last turn (affinity); its breaker still decides.
+    prefer: str = ""
 
 
 NO_HINTS = RoutingHints()
@@ -130,6 +133,11 @@ class Router:
                 targets = [t for t in targets if t.provider.name == pin]
             timeout = group.timeout or DEFAULT_TIMEOUT
             out.extend(Candidate(t, t.provider.name, timeout) for t in targets)
+        if hints.prefer and not pin:
+            for i, candidate in enumerate(out):
+                if candidate.item.label == hints.prefer:
+                    out.insert(0, out.pop(i))
+                    break
         timeout = route.timeout or DEFAULT_TIMEOUT
         if pin and not out and hints.restricted:
             raise PermissionDeniedError(f"this tenant may not use '{model}' through provider "

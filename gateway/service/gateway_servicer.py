@@ -69,17 +69,19 @@ def _deadline(context: aio.ServicerContext) -> float | None:
     return None if remaining is None else max(remaining, 0.001)
 
 
-def _hints(context: aio.ServicerContext, admitted: Admitted) -> RoutingHints:
-    """The ``x-provider`` pin, if any, and the tenant's own provider preferences."""
+def _hints(context: aio.ServicerContext, admitted: Admitted,
+           prefer: str = "") -> RoutingHints:
+    """The ``x-provider`` pin, if any, the tenant's own provider preferences, and the
+    deployment a conversation's last turn was answered by (``prefer``)."""
     pin = ""
     for key, value in context.invocation_metadata() or ():
         if key == "x-provider":
             pin = str(value)
     tenant = admitted.identity.tenant
     if tenant is None:
-        return RoutingHints(pin=pin)
+        return RoutingHints(pin=pin, prefer=prefer)
     return RoutingHints(pin, tenant.default_provider, tenant.fallback_providers,
-                        restricted=bool(tenant.allowed_models))
+                        restricted=bool(tenant.allowed_models), prefer=prefer)
 
 
 def _context(model: str) -> reqctx.RequestContext:
@@ -517,12 +519,12 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         return identity.owner if self._share_within_tenant else identity.rate_subject
 
     async def _history(self, previous_id: str, identity: Identity
-                       ) -> tuple[list[chat_pb2.ChatMessage], list[str]]:
-        """The conversation ``previous_id`` ends, and the ids of its stored turns (oldest
+                       ) -> tuple[list[chat_pb2.ChatMessage], list[str], str]:
+        """The conversation ``previous_id`` ends, the ids of its stored turns (oldest
         first, ``previous_id`` last), which the next turn's record names instead of
-        copying them."""
+        copying them, and the deployment that answered its last turn."""
         if not previous_id:
-            return [], []
+            return [], [], ""
         owner = self._owner(identity)
         record = await self._conversations.get(previous_id, owner)
         if record is None:
@@ -539,7 +541,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                                     param="previous_response_id")
             history.extend(responses_pb2.StoredResponse.FromString(turn.document).history)
         history.extend(last.history)
-        return history, [*ancestors, previous_id]
+        return history, [*ancestors, previous_id], last.served_by
 
     def _check_size(self, req: gateway_service_pb2.ResponseRequest,
                     history: list[chat_pb2.ChatMessage]) -> None:
@@ -556,10 +558,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
                 code="conversation_too_large")
 
     async def _keep(self, response: responses_pb2.Response, identity: Identity,
-                    ancestors: list[str], new_input: Sequence[chat_pb2.ChatMessage]) -> None:
+                    ancestors: list[str], new_input: Sequence[chat_pb2.ChatMessage],
+                    served: Served) -> None:
         """Store this turn alone, naming the turns before; they live as long as it does."""
         now = time.time()
-        document = responses.stored(response, ancestors, new_input)
+        document = responses.stored(response, ancestors, new_input,
+                                    f"{served.provider}/{served.model}" if served.provider
+                                    else "")
         if len(document) > self._max_record_bytes:
             raise InvalidRequestError(
                 f"the response is over {self._max_record_bytes} bytes and cannot be "
@@ -576,14 +581,15 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_service_pb2.CreateResponseResponse:
         started = time.perf_counter()
         req, identity = request.request, _identity()
-        history, ancestors = await self._history(req.previous_response_id, identity)
+        history, ancestors, served_by = await self._history(req.previous_response_id,
+                                                            identity)
         self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
         admitted = await self._admit(chat.model, context, partial(chat_estimate, chat))
         try:
             completion = await self._router.chat(chat, served, deadline=_deadline(context),
-                                                 hints=_hints(context, admitted))
+                                                 hints=_hints(context, admitted, served_by))
             self._account(ctx, served, completion.usage)
         finally:
             ctx.provider, ctx.upstream_seconds = served.provider, served.upstream_seconds
@@ -592,7 +598,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         response = responses.build_response(responses.new_response(req), completion)
         response.gateway.CopyFrom(self._info(ctx, served, started))
         if response.store:
-            await self._keep(response, identity, ancestors, req.input)
+            await self._keep(response, identity, ancestors, req.input, served)
         return gateway_service_pb2.CreateResponseResponse(response=response)
 
     async def StreamResponse(
@@ -600,7 +606,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[gateway_service_pb2.StreamResponseResponse]:
         started = time.perf_counter()
         req, identity = request.request, _identity()
-        history, ancestors = await self._history(req.previous_response_id, identity)
+        history, ancestors, served_by = await self._history(req.previous_response_id,
+                                                            identity)
         self._check_size(req, history)
         chat = proto.chat_request_from_proto(responses.chat_request(req, history))
         ctx, served = _context(chat.model), Served()
@@ -608,7 +615,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         admitted = await self._admit(chat.model, context, partial(chat_estimate, chat))
         chunks = self._router.stream_chat(chat, served, include_usage=True,
                                           deadline=_deadline(context),
-                                          hints=_hints(context, admitted))
+                                          hints=_hints(context, admitted, served_by))
         events = responses.EventStream(responses.new_response(req))
         charge = StreamCharge(estimate_prompt_tokens(chat))
         first: ChatChunk | None = None
@@ -640,7 +647,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             # Stored before the client hears ``response.completed``: a response it saw
             # complete can be read back (a store failure ends the stream with an error).
             if events.response.store:
-                await self._keep(events.response, identity, ancestors, req.input)
+                await self._keep(events.response, identity, ancestors, req.input, served)
             for event in final:
                 yield event
         finally:

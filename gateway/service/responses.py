@@ -140,10 +140,12 @@ def _assistant(output: Iterable[responses_pb2.ResponseOutputItem]) -> chat_pb2.C
 
 
 def stored(response: responses_pb2.Response, ancestors: Sequence[str],
-           new_input: Sequence[chat_pb2.ChatMessage]) -> bytes:
+           new_input: Sequence[chat_pb2.ChatMessage], served_by: str = "") -> bytes:
     """What the conversation store keeps: the response, the ids of the stored responses
-    it continues, and its turn (its input and output); the turns before are theirs."""
-    record = responses_pb2.StoredResponse(response=response, ancestors=ancestors)
+    it continues, its turn (its input and output; the turns before are theirs) and the
+    deployment that answered it."""
+    record = responses_pb2.StoredResponse(response=response, ancestors=ancestors,
+                                          served_by=served_by)
     record.history.extend(new_input)
     record.history.append(_assistant(response.output))
     return bytes(record.SerializeToString())

@@ -116,3 +116,37 @@ def test_ordered_tries_the_first_then_the_second(fakes: tuple[FakeOpenAI, FakeOp
 def test_an_unknown_strategy_is_a_config_error(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
     with pytest.raises(Exception, match="strategy"):
         gateway(fakes, "fastest")
+
+
+def test_a_conversation_stays_on_its_deployment(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    """Affinity (issue 23, item 3): a turn continuing a stored response goes to the
+    deployment that answered the turn before, streamed or not, REST or gRPC, while its
+    breaker lets it; then the strategy picks another and the conversation stays there."""
+    a, b = fakes
+    gw = gateway(fakes, "weighted")
+    try:
+        def turn(previous: str | None, stream: bool = False) -> str:
+            body = {"model": "smart", "input": "go on", "stream": stream,
+                    **({"previous_response_id": previous} if previous else {})}
+            with httpx.Client(base_url=gw.http_url, timeout=20) as client:
+                if not stream:
+                    answer = client.post("/v1/responses", json=body)
+                    assert answer.status_code == 200, answer.text
+                    return str(answer.json()["id"])
+                with client.stream("POST", "/v1/responses", json=body) as events:
+                    lines = [line for line in events.iter_lines() if '"response.completed"' in line]
+                assert lines, "no response.completed event"
+                return str(lines[-1].split('"id":"', 1)[1].split('"', 1)[0])
+
+        previous = turn(None)
+        home, away = (a, b) if a.requests else (b, a)
+        for i in range(12):
+            previous = turn(previous, stream=i % 2 == 1)
+        assert (len(home.requests), len(away.requests)) == (13, 0)
+        home.enqueue(*[Reply(status=500, json={"error": {"message": "down"}})] * 6)
+        previous = turn(previous)  # home fails twice, then away answers
+        for _ in range(3):
+            previous = turn(previous)
+        assert len(away.requests) == 4  # the conversation moved, and stays
+    finally:
+        assert gw.stop() == 0

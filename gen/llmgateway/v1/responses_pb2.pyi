@@ -172,11 +172,13 @@ class ResponseEvent(_message.Message):
     def __init__(self, type: _Optional[_Union[ResponseEventType, str]] = ..., sequence_number: _Optional[int] = ..., response: _Optional[_Union[Response, _Mapping]] = ..., output_index: _Optional[int] = ..., content_index: _Optional[int] = ..., item_id: _Optional[str] = ..., item: _Optional[_Union[ResponseOutputItem, _Mapping]] = ..., delta: _Optional[str] = ..., text: _Optional[str] = ..., arguments: _Optional[str] = ..., error: _Optional[_Union[ResponseError, _Mapping]] = ...) -> None: ...
 
 class StoredResponse(_message.Message):
-    __slots__ = ("response", "history", "ancestors")
+    __slots__ = ("response", "history", "ancestors", "served_by")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     response: Response
     history: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
     ancestors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., ancestors: _Optional[_Iterable[str]] = ...) -> None: ...
+    served_by: str
+    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., ancestors: _Optional[_Iterable[str]] = ..., served_by: _Optional[str] = ...) -> None: ...
