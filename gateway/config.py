@@ -271,12 +271,20 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeConfig:
+    """With no answer (or first chunk) ``after`` this long, try the next target as well."""
+
+    after: Duration
+
+
+@dataclass(frozen=True, slots=True)
 class ModelConfig:
     name: str
     targets: tuple[TargetConfig, ...]
     fallbacks: tuple[str, ...] = ()
     timeout: Duration | None = None
     strategy: RoutingStrategy = "weighted"  # how the targets are ordered: docs/routing.md
+    hedge: HedgeConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,8 @@ Method = Callable[..., Any]  # a stub's method: generated, untyped
 _EOF = aio.EOF
 # Client headers the core reads, forwarded as gRPC metadata.
 _FORWARDED = (("authorization", "Authorization"), ("x-api-key", "X-Api-Key"),
-              ("x-provider", "X-Provider"), ("x-skip-cache", "X-Skip-Cache"))
+              ("x-provider", "X-Provider"), ("x-skip-cache", "X-Skip-Cache"),
+              ("x-hedge-after", "X-Hedge-After"))
 _CREDENTIALS = ("authorization", "x-api-key")
 # Core answers the client sees as response headers (the core's initial metadata).
 _CORE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-cache")

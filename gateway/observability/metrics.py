@@ -66,6 +66,9 @@ TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "mode
 COST = Counter("gateway_cost_usd_total", "Cost of requests in US dollars.",
                ["provider", "model"])
 CACHE = Counter("gateway_cache_requests_total", "Response cache lookups.", ["result"])
+HEDGES = Counter("gateway_hedged_attempts_total",
+                 "Attempts of hedged requests, by deployment and whether theirs was the answer "
+                 "used (won) or was cancelled or dropped (lost).", ["provider", "outcome"])
 ACTIVE_STREAMS = Gauge("gateway_active_streams", "Streams being served now.",
                        multiprocess_mode="livesum")
 TTFT = Histogram("gateway_time_to_first_token_seconds",
@@ -151,6 +154,10 @@ def breaker_transition(provider: str, before: str, after: str, state: int) -> No
 def key_state(provider: str, key: str, state: int) -> None:
     """A pool key's state; ``key`` is its name or index (bounded by the config)."""
     _child(KEY_STATE, provider, key).set(state)
+
+
+def hedged(provider: str, won: bool) -> None:
+    _child(HEDGES, provider, "won" if won else "lost").inc()
 
 
 def key_rested(provider: str, key: str) -> None:

@@ -54,6 +54,7 @@ class Route:
     timeout: float | None = None
     configured: bool = False  # a name from the config (`models:` or a provider's `models`)
     strategy: RoutingStrategy = "weighted"
+    hedge_after: float | None = None  # seconds without an answer before the next target too
 
 
 def weighted_order(targets: Sequence[Target], rng: random.Random) -> list[Target]:
@@ -92,6 +93,7 @@ class ModelRegistry:
                 timeout=m.timeout,
                 configured=True,
                 strategy=m.strategy,
+                hedge_after=float(m.hedge.after) if m.hedge is not None else None,
             )
             for m in models
         }

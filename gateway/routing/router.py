@@ -15,11 +15,19 @@ error and count against that deployment's breaker.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -33,11 +41,12 @@ from gateway.errors import (
     PermissionDeniedError,
     UpstreamError,
 )
+from gateway.observability import metrics
 from gateway.observability.tracing import fail_span, inference_span, record_response
 from gateway.providers import messages
 from gateway.providers.base import AnthropicHeaders
 from gateway.resilience import Outcome, Pipeline
-from gateway.resilience.pipeline import Candidate
+from gateway.resilience.pipeline import Candidate, Ticket
 from gateway.routing.registry import ModelRegistry, Route, Target
 from gateway.routing.strategies import TargetStats, order
 
@@ -66,6 +75,9 @@ class RoutingHints:
     # A deployment label (provider/model) to try first when it is a candidate: the one
     # that answered a conversation's last turn (affinity); its breaker still decides.
     prefer: str = ""
+    # Seconds without an answer before the next target is tried as well (the request's
+    # ``x-hedge-after``; None: the model's ``hedge.after``, if any).
+    hedge_after: float | None = None
 
 
 NO_HINTS = RoutingHints()
@@ -159,6 +171,83 @@ class Router:
     def _deadline_at(self, deadline: float | None) -> float | None:
         return None if deadline is None else time.monotonic() + deadline
 
+    def _hedge_after(self, model: str, hints: RoutingHints) -> float | None:
+        if hints.hedge_after is not None:
+            return hints.hedge_after if hints.hedge_after > 0 else None
+        try:
+            return self._resolve(model, hints).hedge_after
+        except ModelNotFoundError:
+            return None
+
+    async def _run(self, candidates: list[Candidate[Target]],
+                   op: Callable[[Target, float], Awaitable[R]], served: Served, *,
+                   deadline: float | None, hold: bool, hedge_after: float | None,
+                   discard: Callable[[R, Ticket], Awaitable[None]] | None = None
+                   ) -> tuple[R, Candidate[Target], Ticket]:
+        """The pipeline over ``candidates``; hedged: with no answer ``hedge_after`` seconds
+        in, a second pipeline starts on the candidates the first is not trying, the first
+        answer wins and the other attempt is cancelled (its connection closed) or, when it
+        answered too, ``discard``ed. Only the winner reaches ``served``."""
+        deadline_at = self._deadline_at(deadline)
+        if hedge_after is None or len(candidates) < 2:
+            return await self.pipeline.run(candidates, op, deadline_at=deadline_at, hold=hold,
+                                           on_attempt=served.attempt,
+                                           on_refused=served.refused)
+        first_served = Served()
+        first = asyncio.ensure_future(self.pipeline.run(
+            candidates, op, deadline_at=deadline_at, hold=hold,
+            on_attempt=first_served.attempt, on_refused=first_served.refused))
+        runs = [(first, first_served)]
+        try:
+            done, _ = await asyncio.wait({first}, timeout=hedge_after)
+            if not done:
+                busy = f"{first_served.provider}/{first_served.model}"
+                rest = [c for c in candidates if c.item.label != busy]
+                if rest:
+                    second_served = Served()
+                    runs.append((asyncio.ensure_future(self.pipeline.run(
+                        rest, op, deadline_at=deadline_at, hold=hold,
+                        on_attempt=second_served.attempt,
+                        on_refused=second_served.refused)), second_served))
+            return await self._first_answer(runs, served, discard)
+        finally:
+            for task, _ in runs:
+                task.cancel()
+            await asyncio.gather(*(task for task, _ in runs), return_exceptions=True)
+
+    async def _first_answer(self, runs: Sequence[tuple[asyncio.Future[
+                                tuple[R, Candidate[Target], Ticket]], Served]],
+                            served: Served,
+                            discard: Callable[[R, Ticket], Awaitable[None]] | None
+                            ) -> tuple[R, Candidate[Target], Ticket]:
+        pending = {task for task, _ in runs}
+        error: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            answered = [t for t, _ in runs if t in done and not t.cancelled()
+                        and t.exception() is None]
+            for task, _ in runs:
+                if task in done and task not in answered and error is None:
+                    error = task.exception()
+            if not answered:
+                continue
+            winner = answered[0]
+            for task, run_served in runs:
+                hedged = len(runs) > 1
+                if task is winner:
+                    served.provider, served.model = run_served.provider, run_served.model
+                    served.attempts += run_served.attempts
+                    served.upstream_seconds += run_served.upstream_seconds
+                    served.known_model = served.known_model or run_served.known_model
+                elif task in answered and discard is not None:  # both answered at once
+                    result, _, ticket = task.result()
+                    await discard(result, ticket)
+                if hedged and run_served.provider:
+                    metrics.hedged(run_served.provider, task is winner)
+            return winner.result()
+        assert error is not None
+        raise error
+
     async def _unary(self, operation: str, model: str, served: Served,
                      deadline: float | None, hints: RoutingHints,
                      invoke: Callable[[Target, float], Awaitable[R]],
@@ -180,9 +269,9 @@ class Router:
                 record_response(span, *describe(result))
                 return result
 
-        result, _, _ = await self.pipeline.run(
-            self.candidates(model, hints, served), call, deadline_at=self._deadline_at(deadline),
-            on_attempt=served.attempt, on_refused=served.refused)
+        result, _, _ = await self._run(self.candidates(model, hints, served), call, served,
+                                       deadline=deadline, hold=False,
+                                       hedge_after=self._hedge_after(model, hints))
         return result
 
     async def chat(self, request: ChatRequest, served: Served, *, deadline: float | None = None,
@@ -260,7 +349,7 @@ class Router:
                       open_items: Callable[[Target, float], AsyncIterator[T]],
                       summary: Callable[[str], _Summary[T]]) -> AsyncGenerator[T, None]:
         async def open_stream(target: Target, timeout: float
-                              ) -> tuple[AsyncIterator[T], T, Span]:
+                              ) -> tuple[AsyncIterator[T], T, Span, str]:
             provider = target.provider
             started = time.perf_counter()
             self.stats.started(target.label)  # in flight until the stream ends (below)
@@ -280,12 +369,20 @@ class Router:
                     await _close(items)
                     raise
             self.stats.observed(target.label, time.perf_counter() - started)
-            return items, first, span
+            return items, first, span, target.label
 
-        (items, first, span), _, ticket = await self.pipeline.run(
-            self.candidates(model, hints, served), open_stream,
-            deadline_at=self._deadline_at(deadline), hold=True, on_attempt=served.attempt,
-            on_refused=served.refused)
+        async def discard(opened: tuple[AsyncIterator[T], T, Span, str], ticket: Ticket
+                          ) -> None:
+            """A hedged stream that also began, but second: closed, its span ended."""
+            loser_items, _, loser_span, label = opened
+            self.stats.finished(label)
+            await _close(loser_items)
+            await ticket.report(Outcome.IGNORED)
+            loser_span.end()
+
+        (items, first, span, _), _, ticket = await self._run(
+            self.candidates(model, hints, served), open_stream, served, deadline=deadline,
+            hold=True, hedge_after=self._hedge_after(model, hints), discard=discard)
         outcome = Outcome.IGNORED
         seen = summary(served.model)
         try:

@@ -4,9 +4,9 @@
 - ``ordered``: the targets in the order the config lists them.
 - ``least_latency``: fastest first by a moving average of each target's latency (time to
   the first chunk for streams) that weighs a sample by how long its target went unmeasured
-  (a stale figure is mostly replaced); targets never measured go first, and :data:`EXPLORE`
-  of the requests try the least recently measured target first, so one that has recovered
-  is noticed.
+  (a stale figure is mostly replaced); targets never measured go first, and every
+  :data:`EXPLORE_EVERY`-th request tries the least recently measured target first, so one
+  that has recovered is noticed.
 - ``least_busy``: power of two choices: of two targets drawn by weight, the one with fewer
   requests in flight first; the rest by weight.
 - ``cost``: cheapest first by the price table (input plus output price per million
@@ -32,10 +32,10 @@ from typing import get_args
 from gateway.config import RoutingStrategy as Strategy
 from gateway.routing.registry import Target, weighted_order
 
-__all__ = ["EXPLORE", "STRATEGIES", "Strategy", "TargetStats", "order"]
+__all__ = ["EXPLORE_EVERY", "STRATEGIES", "Strategy", "TargetStats", "order"]
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
-EXPLORE = 0.05  # least_latency: the share of requests that measure the stalest target
+EXPLORE_EVERY = 20  # least_latency: one request in this many measures the stalest target
 SMOOTHING = 0.2  # the least weight of a new latency sample in the moving average
 MEMORY = 2.0  # seconds: a sample after this long unmeasured weighs 1 - 1/e
 
@@ -44,10 +44,11 @@ class TargetStats:
     """Latency (moving average, seconds, and when last measured) and requests in flight
     per target label."""
 
-    __slots__ = ("_busy", "_clock", "_latency")
+    __slots__ = ("_busy", "_clock", "_latency", "_picks")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self._picks = 0
         self._latency: dict[str, tuple[float, float]] = {}
         self._busy: dict[str, int] = {}
 
@@ -84,6 +85,11 @@ class TargetStats:
     def busy(self, label: str) -> int:
         return self._busy.get(label, 0)
 
+    def explore(self) -> bool:
+        """True for one call in :data:`EXPLORE_EVERY`."""
+        self._picks += 1
+        return self._picks % EXPLORE_EVERY == 0
+
 
 def order(strategy: str, targets: Sequence[Target], rng: random.Random, stats: TargetStats,
           price: Callable[[Target], float | None]) -> list[Target]:
@@ -94,7 +100,7 @@ def order(strategy: str, targets: Sequence[Target], rng: random.Random, stats: T
         return list(targets)
     weighted = weighted_order(targets, rng)
     if strategy == "least_latency":
-        if rng.random() < EXPLORE:
+        if stats.explore():
             return sorted(weighted, key=lambda t: stats.measured_at(t.label))
         # Never measured first (-1), then fastest; ties keep the weighted order.
         return sorted(weighted, key=lambda t: _or(stats.latency(t.label), -1.0))

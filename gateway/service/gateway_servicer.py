@@ -27,6 +27,7 @@ from llmgateway.v1 import (
 )
 
 from gateway import messages_json, proto
+from gateway.config import parse_duration
 from gateway.domain import ChatChunk, Usage
 from gateway.errors import (
     AuthenticationError,
@@ -73,15 +74,30 @@ def _hints(context: aio.ServicerContext, admitted: Admitted,
            prefer: str = "") -> RoutingHints:
     """The ``x-provider`` pin, if any, the tenant's own provider preferences, and the
     deployment a conversation's last turn was answered by (``prefer``)."""
-    pin = ""
+    pin, hedge = "", None
     for key, value in context.invocation_metadata() or ():
         if key == "x-provider":
             pin = str(value)
+        elif key == "x-hedge-after":
+            hedge = _hedge_after(str(value))
     tenant = admitted.identity.tenant
     if tenant is None:
-        return RoutingHints(pin=pin, prefer=prefer)
+        return RoutingHints(pin=pin, prefer=prefer, hedge_after=hedge)
     return RoutingHints(pin, tenant.default_provider, tenant.fallback_providers,
-                        restricted=bool(tenant.allowed_models), prefer=prefer)
+                        restricted=bool(tenant.allowed_models), prefer=prefer,
+                        hedge_after=hedge)
+
+
+def _hedge_after(value: str) -> float:
+    """``x-hedge-after``: a duration (``2s``, ``500ms``; ``0`` turns the model's off)."""
+    try:
+        seconds = float(parse_duration(value))
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 600:
+        raise InvalidRequestError("x-hedge-after must be a duration from 0 to 10m "
+                                  "(e.g. 2s, 500ms)", param="x-hedge-after")
+    return seconds
 
 
 def _context(model: str) -> reqctx.RequestContext:

@@ -80,6 +80,7 @@ class FakeOpenAI(FakeServer):
         self.revoked: set[str] = set()
         self.by_key: dict[str, deque[Reply]] = {}
         self.delay = 0.0  # seconds every chat answer waits before it starts
+        self.abandoned = 0  # delayed requests whose client had closed the connection
 
     def accepts(self, key: str) -> bool:
         return key not in self.revoked and (key in self.keys if self.keys
@@ -135,6 +136,9 @@ class FakeOpenAI(FakeServer):
                 "invalid_request_error", "invalid_api_key"))
         if self.delay:
             await asyncio.sleep(self.delay)
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned += 1  # the client gave up (and closed its connection)
+                return web.Response()
         if (scripted := self._scripted(request)) is not None:
             return await self.play(request, scripted)
         body = recorded.json

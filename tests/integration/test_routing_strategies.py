@@ -6,10 +6,12 @@ opens, ordered tries them in the config's order."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai import FakeOpenAI
@@ -148,5 +150,81 @@ def test_a_conversation_stays_on_its_deployment(fakes: tuple[FakeOpenAI, FakeOpe
         for _ in range(3):
             previous = turn(previous)
         assert len(away.requests) == 4  # the conversation moved, and stays
+    finally:
+        assert gw.stop() == 0
+
+
+def hedge_counts(gw: RunningGateway) -> dict[tuple[str, str], float]:
+    """Hedged attempts by (provider, outcome), and tokens charged to ``("a", "tokens")``;
+    the test process's gateways share one registry: compare before and after."""
+    text = httpx.get(gw.http_url + "/metrics").text
+    counts = {(s.labels["provider"], s.labels["outcome"]): s.value
+              for family in text_string_to_metric_families(text) for s in family.samples
+              if s.name == "gateway_hedged_attempts_total"}
+    counts["a", "tokens"] = sum(
+        s.value for family in text_string_to_metric_families(text) for s in family.samples
+        if s.name == "gateway_tokens_total" and s.labels.get("provider") == "a")
+    return counts
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hedged_request_answers_from_the_second_target(
+        fakes: tuple[FakeOpenAI, FakeOpenAI], stream: bool) -> None:
+    """Hedging (issue 23, item 2): with no answer (first chunk) from the first target after
+    `hedge.after`, the next starts too; the first answer wins, the other attempt's connection
+    is closed, and only the winner is accounted."""
+    a, b = fakes
+    gw = gateway(fakes, "ordered", extra="    hedge: {after: 200ms}")
+    try:
+        before = hedge_counts(gw)
+        a.delay = 1.5
+        started = time.monotonic()
+        with httpx.Client(base_url=gw.http_url, timeout=20) as client:
+            body = {"model": "smart", "messages": HI, "stream": stream}
+            answer = client.post("/v1/chat/completions", json=body)
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - started < 1.2  # not waiting for a
+        if not stream:
+            assert answer.json()["x_gateway"]["provider"] == "b"
+        assert (len(a.requests), len(b.requests)) == (1, 1)
+        deadline = time.monotonic() + 5
+        while not a.abandoned and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert a.abandoned == 1  # the loser's connection was closed, not left to finish
+        after = hedge_counts(gw)
+        assert after.get(("b", "won"), 0) - before.get(("b", "won"), 0) == 1
+        assert after.get(("a", "lost"), 0) - before.get(("a", "lost"), 0) == 1
+        assert after["a", "tokens"] == before["a", "tokens"]  # only the winner is charged
+    finally:
+        assert gw.stop() == 0
+
+
+def test_no_hedge_when_the_first_answers_in_time(fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "ordered", extra="    hedge: {after: 500ms}")
+    try:
+        ask(gw, 3)
+        assert (len(a.requests), len(b.requests)) == (3, 0)
+    finally:
+        assert gw.stop() == 0
+
+
+def test_the_request_header_sets_or_stops_hedging(
+        fakes: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    a, b = fakes
+    gw = gateway(fakes, "ordered")
+    try:
+        a.delay = 0.6
+        with httpx.Client(base_url=gw.http_url, timeout=20) as client:
+            body = {"model": "smart", "messages": HI}
+            hedged = client.post("/v1/chat/completions", json=body,
+                                 headers={"X-Hedge-After": "100ms"})
+            assert hedged.json()["x_gateway"]["provider"] == "b"
+            plain = client.post("/v1/chat/completions", json=body,
+                                headers={"X-Hedge-After": "0"})
+            assert plain.json()["x_gateway"]["provider"] == "a"
+            bad = client.post("/v1/chat/completions", json=body,
+                              headers={"X-Hedge-After": "soon"})
+            assert bad.status_code == 400 and bad.json()["error"]["param"] == "x-hedge-after"
     finally:
         assert gw.stop() == 0
