@@ -87,6 +87,10 @@ _PARAMS: dict[str, Schema] = {
                           "description": "Seconds: any number in (0, max] (the pattern shows "
                           "common values); bounds the whole call. The SDKs' "
                           "X-Stainless-Timeout is read the same way."},
+    "X-Hedge-After": {"name": "X-Hedge-After", "in": "header",
+                      "schema": {"type": "string", "pattern": r"^[0-9]{1,3}(ms|s)$"},
+                      "description": "Hedge after this long without an answer (`500ms`, `2s`; "
+                      "`0s` turns a model's hedging off); at most 10 minutes."},
     "X-Skip-Cache": {"name": "X-Skip-Cache", "in": "header", "schema": STR,
                      "description": "Any value but empty, 0, false or no bypasses the cache."},
     "anthropic-version": {"name": "anthropic-version", "in": "header", "schema": STR,
@@ -211,7 +215,7 @@ def _links(param: str, expression: str, *op_ids: str) -> dict[str, Schema]:
 
 
 def _inference_paths() -> dict[str, Schema]:
-    infer = _header_params("X-Provider", "X-Request-Timeout", "X-Skip-Cache")
+    infer = _header_params("X-Provider", "X-Request-Timeout", "X-Skip-Cache", "X-Hedge-After")
     read = _header_params()
     response_id = _path_param("response_id", "A `resp_...` id.")
     return {
@@ -270,7 +274,8 @@ def _messages_paths() -> dict[str, Schema]:
                    headers=("request-id",), limited=True, cache=True,
                    sse="MessageStreamEvent"), **errors},
             body="MessagesRequest", params=(*_header_params(
-                "X-Provider", "X-Request-Timeout", "X-Skip-Cache"), *anthropic))},
+                "X-Provider", "X-Request-Timeout", "X-Skip-Cache", "X-Hedge-After"),
+                *anthropic))},
         "/v1/messages/count_tokens": {"post": _op(
             "countMessageTokens", "The input tokens a Messages request would use: the "
             "upstream's own count, or the gateway's estimate (`x-gateway-token-count: "
@@ -278,7 +283,8 @@ def _messages_paths() -> dict[str, Schema]:
             {**_ok("MessageTokenCount", "The count.", limited=True,
                    headers=("request-id", "x-gateway-token-count")), **errors},
             body="CountMessageTokensRequest",
-            params=(*_header_params("X-Provider", "X-Request-Timeout"), *anthropic))},
+            params=(*_header_params("X-Provider", "X-Request-Timeout", "X-Hedge-After"),
+                    *anthropic))},
     }
 
 
