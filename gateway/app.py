@@ -276,10 +276,12 @@ class Gateway:
         ledger = None
         if s.redis.url:
             ledger = await self._opened("budget ledger", RedisBudgetLedger(self.redis()))
-        budgets = Budgets(store, ledger=ledger)
+        budgets = Budgets(store, ledger=ledger, on_outage=s.budgets.on_redis_outage)
         if ledger is not None:
             self._fallbacks.append(
-                (budgets, "redis: unreachable, budgets are held per replica"))
+                (budgets, "redis: unreachable, budgets are "
+                 + ("refused" if s.budgets.on_redis_outage == "closed"
+                    else "held per replica")))
         # Usage rows are flushed before the store closes (built after it, closed before).
         recorder = await self._opened("usage recorder", UsageRecorder(store))
         conversations = build_conversation_store(s.conversations, s.redis.url, self.redis)

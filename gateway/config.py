@@ -215,6 +215,14 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetsConfig:
+    """How budgets behave while Redis (their shared ledger) cannot be reached: ``closed``
+    refuses requests of tenants with a budget (503), ``local`` holds per replica."""
+
+    on_redis_outage: Literal["closed", "local"] = "closed"
+
+
+@dataclass(frozen=True, slots=True)
 class KeyConfig:
     """One key of a provider's pool (``api_keys``). In YAML a bare string is ``{key: it}``.
     ``rpm`` / ``tpm``: the key's own requests and tokens per minute (0: no limit); ``name``
@@ -293,6 +301,9 @@ class PriceConfig:
     output_per_mtok: float = 0
     cached_input_per_mtok: float | None = None  # prompt-cache reads; unset: the input price
     cache_write_per_mtok: float | None = None  # prompt-cache writes; unset: the input price
+    # The model's longest answer: a budget reservation's output when a request sets no
+    # max_tokens (unset: 1024 tokens, the documented settlement slack).
+    max_output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +330,7 @@ class Settings:
     retry: RetryConfig = RetryConfig()
     auth: AuthConfig = AuthConfig()
     admin: AdminConfig = AdminConfig()
+    budgets: BudgetsConfig = BudgetsConfig()
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
     default_provider: str = ""

@@ -51,9 +51,7 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
 
 
 def chat_estimate(request: ChatRequest) -> Estimate:
-    limit = request.output_limit
-    return Estimate(estimate_prompt_tokens(request),
-                    DEFAULT_OUTPUT_RESERVATION if limit is None else limit)
+    return Estimate(estimate_prompt_tokens(request), request.output_limit)
 
 
 def embeddings_estimate(request: EmbeddingRequest) -> Estimate:
@@ -63,8 +61,7 @@ def embeddings_estimate(request: EmbeddingRequest) -> Estimate:
 def messages_estimate(input_tokens: int, body: Mapping[str, Any]) -> Estimate:
     """``input_tokens`` from ``estimate_input_tokens``; ``max_tokens`` is required there."""
     limit = body.get("max_tokens")
-    return Estimate(input_tokens, limit if isinstance(limit, int) and limit > 0
-                    else DEFAULT_OUTPUT_RESERVATION)
+    return Estimate(input_tokens, limit if isinstance(limit, int) and limit > 0 else None)
 
 
 def cost_estimator(router: Router, pricing: Pricing) -> CostEstimator:
@@ -72,7 +69,7 @@ def cost_estimator(router: Router, pricing: Pricing) -> CostEstimator:
     fallbacks' targets, each looked up as the answer's cost would be, then by the name
     asked for): a reservation must not be short whichever deployment answers."""
 
-    def cost(model: str, prompt_tokens: int, output_tokens: int) -> float:
+    def cost(model: str, prompt_tokens: int, output_tokens: int | None) -> float:
         names: list[tuple[str, ...]] = [(model,)]
         try:
             route = router.registry.resolve(model)
@@ -81,7 +78,16 @@ def cost_estimator(router: Router, pricing: Pricing) -> CostEstimator:
             routes = []
         for target in (t for r in routes for t in r.targets):
             names.append((target.model, f"{target.provider.name}/{target.model}", model))
-        return max(pricing.cost(n, prompt_tokens, output_tokens) for n in names)
+
+        def worst(found: tuple[str, ...]) -> float:
+            output = output_tokens
+            if output is None:
+                price = pricing.price(found)
+                output = (price.max_output_tokens if price is not None
+                          and price.max_output_tokens else DEFAULT_OUTPUT_RESERVATION)
+            return pricing.cost(found, prompt_tokens, output)
+
+        return max(worst(n) for n in names)
 
     return cost
 

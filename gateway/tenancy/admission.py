@@ -45,9 +45,9 @@ __all__ = ["DEFAULT_OUTPUT_RESERVATION", "Admission", "Admitted", "CostEstimator
 # Output tokens reserved for a request that sets no limit on its answer.
 DEFAULT_OUTPUT_RESERVATION = 1024
 
-# The cost of (model asked for, prompt tokens, output tokens), at the dearest of the
-# deployments the model may be served by.
-CostEstimator = Callable[[str, int, int], float]
+# The cost of (model asked for, prompt tokens, output tokens or None when the request sets
+# no limit), at the dearest of the deployments the model may be served by.
+CostEstimator = Callable[[str, int, int | None], float]
 
 log = logging.getLogger("gateway.tenancy")
 
@@ -55,15 +55,16 @@ log = logging.getLogger("gateway.tenancy")
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """What a request is expected to use, reserved at admission: its prompt (estimated
-    from its text) and its answer (its ``max_tokens``, else
-    :data:`DEFAULT_OUTPUT_RESERVATION`)."""
+    from its text) and its answer (its ``max_tokens``; None when it sets none: the price
+    table's ``max_output_tokens`` for the budget, else :data:`DEFAULT_OUTPUT_RESERVATION`)."""
 
     prompt_tokens: int
-    output_tokens: int
+    output_tokens: int | None
 
     @property
     def tokens(self) -> int:
-        return self.prompt_tokens + self.output_tokens
+        output = self.output_tokens
+        return self.prompt_tokens + (DEFAULT_OUTPUT_RESERVATION if output is None else output)
 
 
 @dataclass(slots=True)

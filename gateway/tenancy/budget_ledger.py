@@ -48,7 +48,9 @@ if #expired > 0 then
 end
 local held = 0
 for _, amount in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(amount) end
-if tonumber(redis.call('GET', KEYS[1])) + held >= tonumber(ARGV[1]) then return 0 end
+local spent = tonumber(redis.call('GET', KEYS[1]))
+local budget, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+if spent + held >= budget or spent + held + cost > budget then return 0 end
 if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[4])
@@ -92,9 +94,9 @@ class RedisBudgetLedger:
 
     async def reserve(self, tenant_id: str, period: float, hold: str, *, budget: float,
                       cost: float, seed: float) -> bool:
-        """Admitted while the month's spend and live holds are below ``budget``; then
-        ``cost`` is held as ``hold``. ``seed`` is the store's total, for a month not yet
-        in Redis."""
+        """Admitted when the month's spend, the live holds and ``cost`` fit ``budget``
+        (:func:`~gateway.tenancy.usage.fits`); then ``cost`` is held as ``hold``.
+        ``seed`` is the store's total, for a month not yet in Redis."""
         reply = await self._reserve(keys=_keys(tenant_id, period), args=(
             _usd(budget), _usd(max(0.0, cost)), _usd(seed), hold.encode(), self._hold_ttl_ms,
             b"%d" % KEEP_MS))

@@ -27,6 +27,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from gateway.backends.redis_failures import unreachable
 from gateway.errors import GatewayError, UnavailableError
@@ -115,6 +116,12 @@ class _Spend:
     alerted: float = 0.0  # the highest alert ratio already raised this period
 
 
+def fits(spent: float, held: float, cost: float, budget: float) -> bool:
+    """A request's worst-case ``cost`` fits what is left of ``budget`` (a request with no
+    known cost fits while anything is left)."""
+    return spent + held < budget and spent + held + cost <= budget
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """A request's estimated cost, held against its tenant's budget until settled."""
@@ -127,9 +134,11 @@ class Hold:
 
 class Budgets:
     def __init__(self, store: TenantStore, *, ledger: RedisBudgetLedger | None = None,
+                 on_outage: Literal["closed", "local"] = "closed",
                  refresh: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time):
         self._ledger = ledger
+        self._on_outage = on_outage
         self._ledger_down_until = 0.0
         self.degraded = False  # the shared ledger unreachable: holds are this replica's
         self._ids = itertools.count(1)
@@ -165,11 +174,12 @@ class Budgets:
         return (await self.totals(tenant_id))[1].cost_usd
 
     async def reserve(self, tenant_id: str, budget: float, cost: float) -> Hold | None:
-        """Admit a request while the month's spend and the reservations held are below
-        ``budget``, then hold its estimated ``cost`` until :meth:`settle`; None when the
-        budget is spent. In the shared ledger when there is one (one script), else here,
-        with no await between the check and the hold, so concurrent requests see each
-        other."""
+        """Admit a request when the month's spend, the reservations held and its own
+        worst-case ``cost`` fit ``budget``, then hold ``cost`` until :meth:`settle`; None
+        when it does not fit. In the shared ledger when there is one (one script), else
+        here, with no await between the check and the hold, so concurrent requests see
+        each other. With the ledger unreachable: 503 (``on_outage="closed"``), or this
+        replica's own holds (``"local"``)."""
         spent = await self.spent(tenant_id)
         period = month_start(self._wall())
         if self._ledger is not None and self._clock() >= self._ledger_down_until:
@@ -184,8 +194,11 @@ class Budgets:
             else:
                 self._ledger_recovered()
                 return Hold(tenant_id, cost, period, hold) if admitted else None
+        if self._ledger is not None and self._on_outage == "closed":
+            raise UnavailableError("budgets cannot be checked now (their store, Redis, is "
+                                   "unreachable); try again shortly")
         held = self._held.get(tenant_id, 0.0)
-        if spent + held >= budget:
+        if not fits(spent, held, cost, budget):
             return None
         if cost > 0:
             self._held[tenant_id] = held + cost
@@ -216,8 +229,10 @@ class Budgets:
         self._ledger_down_until = self._clock() + RETRY_LEDGER_AFTER
         if not self.degraded:
             self.degraded = True
-            log.warning("redis unreachable: budgets are held per replica until it is back",
-                        extra={"fields": {"error": type(exc).__name__}})
+            log.warning("redis unreachable: budgets are " + (
+                "refused (budgets.on_redis_outage: closed)" if self._on_outage == "closed"
+                else "held per replica") + " until it is back",
+                extra={"fields": {"error": type(exc).__name__}})
 
     def _ledger_recovered(self) -> None:
         if self.degraded:

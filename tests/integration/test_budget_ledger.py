@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from redis.asyncio import Redis
 
+from gateway.errors import UnavailableError
 from gateway.tenancy.budget_ledger import RedisBudgetLedger
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.usage import Budgets, month_start
@@ -24,13 +26,13 @@ async def test_replicas_share_one_budget(redis_server: RedisServer) -> None:
     ledgers = [RedisBudgetLedger(redis) for _ in range(3)]
     replicas = [Budgets(MemoryTenantStore(), ledger=ledger) for ledger in ledgers]
     try:
-        holds = await asyncio.gather(*(replicas[i % 3].reserve("t", 0.05, 0.3)
+        holds = await asyncio.gather(*(replicas[i % 3].reserve("t", 1.0, 0.3)
                                        for i in range(30)))
         admitted = [h for h in holds if h is not None]
-        assert len(admitted) == 1 and admitted[0].id  # held in Redis, one across replicas
+        assert len(admitted) == 3 and all(h.id for h in admitted)  # in Redis, for all three
         await replicas[0].settle(admitted[0], 0.04)  # it cost less than its estimate
-        assert await replicas[1].reserve("t", 0.05, 0.3) is not None  # 0.04 < 0.05
-        assert await replicas[2].reserve("t", 0.05, 0.3) is None  # 0.04 + 0.3 held
+        assert await replicas[1].reserve("t", 1.0, 0.3) is not None  # 0.04 + 0.6 + 0.3
+        assert await replicas[2].reserve("t", 1.0, 0.3) is None  # 0.04 + 0.9 + 0.3
         spent = await redis.get(f"llmgw:budget:{{t}}:{int(month_start(time.time()))}")
         assert float(spent) == 0.04
     finally:
@@ -61,25 +63,39 @@ async def test_a_hold_never_settled_stops_counting(redis_server: RedisServer) ->
     ledger = RedisBudgetLedger(redis, hold_ttl=0.3)
     period = month_start(time.time())
     try:
-        assert await ledger.reserve("t", period, "lost", budget=1, cost=5, seed=0)
-        assert not await ledger.reserve("t", period, "next", budget=1, cost=5, seed=0)
+        assert await ledger.reserve("t", period, "lost", budget=1, cost=0.8, seed=0)
+        assert not await ledger.reserve("t", period, "next", budget=1, cost=0.8, seed=0)
         await asyncio.sleep(0.4)  # the replica that held it died: the hold expires
-        assert await ledger.reserve("t", period, "next", budget=1, cost=5, seed=0)
+        assert await ledger.reserve("t", period, "next", budget=1, cost=0.8, seed=0)
     finally:
         await ledger.aclose()
         await redis.aclose()
 
 
-async def test_an_unreachable_ledger_falls_back_to_local_holds(
-        redis_server: RedisServer) -> None:
+async def test_an_unreachable_ledger_refuses_by_default(redis_server: RedisServer) -> None:
     redis = client(redis_server)
     ledger = RedisBudgetLedger(redis)
     budgets = Budgets(MemoryTenantStore(), ledger=ledger)
     try:
         redis_server.stop()
-        first = await budgets.reserve("t", 0.05, 0.3)
+        with pytest.raises(UnavailableError):
+            await budgets.reserve("t", 1.0, 0.3)
+        assert budgets.degraded
+    finally:
+        await ledger.aclose()
+        await redis.aclose()
+
+
+async def test_an_unreachable_ledger_may_fall_back_to_local_holds(
+        redis_server: RedisServer) -> None:
+    redis = client(redis_server)
+    ledger = RedisBudgetLedger(redis)
+    budgets = Budgets(MemoryTenantStore(), ledger=ledger, on_outage="local")
+    try:
+        redis_server.stop()
+        first = await budgets.reserve("t", 1.0, 0.6)
         assert first is not None and not first.id and budgets.degraded
-        assert await budgets.reserve("t", 0.05, 0.3) is None  # still one at a time
+        assert await budgets.reserve("t", 1.0, 0.6) is None  # still checked, per replica
         await budgets.settle(first, 0.0)
     finally:
         await ledger.aclose()

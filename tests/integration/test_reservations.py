@@ -32,7 +32,8 @@ def slow(extra: str = "") -> str:
         "mock: {type: mock, models: [echo]}", "mock: {type: mock, models: [echo], latency: 300ms}")
 
 
-def burst(urls: list[str], key: str, n: int, text: str = LONG) -> Counter[int]:
+def burst(urls: list[str], key: str, n: int, text: str = LONG,
+          max_tokens: int | None = None) -> Counter[int]:
     """``n`` chat requests at once, spread over ``urls``: how many got each status."""
 
     async def run() -> list[int]:
@@ -41,20 +42,32 @@ def burst(urls: list[str], key: str, n: int, text: str = LONG) -> Counter[int]:
                 r = await client.post(
                     urls[i % len(urls)] + "/v1/chat/completions",
                     headers={"Authorization": f"Bearer {key}"},
-                    json={"model": "mock-1", "messages": [{"role": "user", "content": text}]})
+                    json={"model": "mock-1", "messages": [{"role": "user", "content": text}],
+                          **({"max_tokens": max_tokens} if max_tokens else {})})
                 return r.status_code
             return await asyncio.gather(*(one(i) for i in range(n)))
 
     return Counter(asyncio.run(run()))
 
 
+# Each burst request: ~300 prompt tokens and max_tokens 100 at a dollar a token: a $400
+# worst case; the mock answers at most 100 tokens, so it costs at most that.
+FITS_THREE = 1250.0
+
+
 def test_a_burst_cannot_overspend_the_budget(gateway_factory: Factory) -> None:
+    """30 concurrent requests against a budget that fits three worst cases: three reach the
+    upstream, the rest are 402 before any does, and the spend stays within the budget (the
+    red team's $0.05 budget once admitted 30 requests, 180x over)."""
     gw = gateway_factory(slow(), env={"GATEWAY_ADMIN_KEY": ADMIN})
-    tenant_id, key = new_tenant(gw, monthly_budget_usd=0.05)
-    codes = burst([gw.http_url], key, 30)
-    assert codes == Counter({200: 1, 402: 29}), codes  # one request's worth over, not 30
-    usage = httpx.get(gw.http_url + "/v1/usage", headers={"Authorization": f"Bearer {key}"})
-    assert usage.json()["requests"] == 1
+    tenant_id, key = new_tenant(gw, monthly_budget_usd=FITS_THREE)
+    codes = burst([gw.http_url], key, 30, max_tokens=100)
+    assert codes == Counter({200: 3, 402: 27}), codes
+    usage = httpx.get(gw.http_url + "/v1/usage",
+                      headers={"Authorization": f"Bearer {key}"}).json()
+    assert usage["requests"] == 3 and usage["cost_usd"] <= FITS_THREE
+    small = new_tenant(gw, monthly_budget_usd=0.05)[1]  # no request fits: none is served
+    assert burst([gw.http_url], small, 30, max_tokens=100) == Counter({402: 30})
 
 
 @pytest.mark.parametrize("limits", [{"tokens_per_minute": 200}, {"daily_token_quota": 100}])
@@ -76,9 +89,9 @@ def test_two_replicas_share_the_reservations(gateway_factory: Factory, postgres_
     codes = burst([gw.http_url for gw in replicas], key, 20)
     assert codes == Counter({200: 1, 429: 19}), codes
     # The budget too: holds and spend live in Redis, not in each replica.
-    _, spender = new_tenant(replicas[1], monthly_budget_usd=0.05)
-    codes = burst([gw.http_url for gw in replicas], spender, 30)
-    assert codes == Counter({200: 1, 402: 29}), codes
+    _, spender = new_tenant(replicas[1], monthly_budget_usd=FITS_THREE)
+    codes = burst([gw.http_url for gw in replicas], spender, 30, max_tokens=100)
+    assert codes == Counter({200: 3, 402: 27}), codes
 
 
 def test_what_was_not_used_is_given_back(gateway_factory: Factory) -> None:

@@ -305,23 +305,26 @@ def test_tokens_per_minute_are_charged_after_streams(gateway_factory: Factory) -
 def test_budget_spent_is_402_and_alerts(gateway_factory: Factory) -> None:
     gw = gateway_factory(keyed("""
 pricing:
-  echo: {input_per_mtok: 1000000, output_per_mtok: 1000000}   # a dollar a token
+  echo: {input_per_mtok: 1000000, output_per_mtok: 1000000,   # a dollar a token
+         max_output_tokens: 3}
 """), env={"GATEWAY_ADMIN_KEY": ADMIN})
-    tenant_id, key = new_tenant(gw, monthly_budget_usd=10)
-    first = chat(gw, key)  # "hello tenants": 2 prompt + 3 completion tokens, $5
+    tenant_id, key = new_tenant(gw, monthly_budget_usd=12)
+    # Each request's worst case: "hello tenants" estimated at 4 prompt tokens, plus the
+    # model's 3 output tokens: $7. It answers 2 prompt + 3 completion tokens: $5.
+    first = chat(gw, key)
     assert first.status_code == 200 and first.json()["x_gateway"]["cost_usd"] == 5
-    assert chat(gw, key).status_code == 200  # $10: the budget is spent now
-    refused = chat(gw, key)
+    assert chat(gw, key).status_code == 200  # $5 spent + $7 worst case fits $12: $10
+    refused = chat(gw, key)  # $10 + $7 does not fit: refused before any upstream
     assert refused.status_code == 402 and refused.json()["error"]["code"] == "budget_exceeded"
     usage = httpx.get(gw.http_url + "/v1/usage", headers={"Authorization": f"Bearer {key}"})
     body = usage.json()
-    assert (body["requests"], body["cost_usd"], body["monthly_budget_usd"]) == (2, 10.0, 10.0)
-    assert body["budget_used_ratio"] == 1.0
+    assert (body["requests"], body["cost_usd"], body["monthly_budget_usd"]) == (2, 10.0, 12.0)
+    assert abs(body["budget_used_ratio"] - 10 / 12) < 1e-9
     text = httpx.get(gw.http_url + "/metrics").text
-    assert f'gateway_budget_usage_ratio{{tenant="{tenant_id}"}} 1.0' in text
+    assert f'gateway_budget_usage_ratio{{tenant="{tenant_id}"}} 0.8333' in text
     alerts = [json.loads(line) for line in gw.logs().splitlines()
               if "tenant budget alert" in line]
-    assert [a["threshold"] for a in alerts] == [0.95]  # 0.5 -> 1.0: one crossing, one line
+    assert [a["threshold"] for a in alerts] == [0.8]  # 0.42 -> 0.83: one crossing, one line
 
 
 def test_three_replicas_enforce_one_limit(gateway_factory: Factory, postgres_dsn: str,
