@@ -3,7 +3,7 @@ limit or a daily quota. Each request reserves its estimate at admission (prompt 
 text, answer from ``max_tokens`` or 1024) and settles the difference afterwards, so the
 attacks of the red team's report are reproduced here and must fail: 30 parallel requests
 against a budget a single one exceeds, 20 against 200 tokens a minute, 20 against a daily
-quota of 100, on one replica and on two that share Redis (token limits in the rate
+quota of 100, on one replica and on three that share Redis (token limits in the rate
 limiter's script, budgets in the budget ledger's)."""
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ def test_a_burst_cannot_overrun_a_token_limit(gateway_factory: Factory,
     assert codes == Counter({200: 1, 429: 19}), codes
 
 
-def test_two_replicas_share_the_reservations(gateway_factory: Factory, postgres_dsn: str,
-                                             redis_server: RedisServer) -> None:
+def test_three_replicas_share_the_reservations(gateway_factory: Factory, postgres_dsn: str,
+                                               redis_server: RedisServer) -> None:
     env = {"GATEWAY_ADMIN_KEY": ADMIN, "DATABASE_URL": postgres_dsn,
            "REDIS_URL": redis_server.url}
-    replicas = [gateway_factory(slow(), env=env) for _ in range(2)]
+    replicas = [gateway_factory(slow(), env=env) for _ in range(3)]
     _, key = new_tenant(replicas[0], limits={"tokens_per_minute": 200,
                                              "daily_token_quota": 100_000})
     codes = burst([gw.http_url for gw in replicas], key, 20)
