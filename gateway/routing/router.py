@@ -198,6 +198,7 @@ class Router:
             candidates, op, deadline_at=deadline_at, hold=hold,
             on_attempt=first_served.attempt, on_refused=first_served.refused))
         runs = [(first, first_served)]
+        winner: asyncio.Future[tuple[R, Candidate[Target], Ticket]] | None = None
         try:
             done, _ = await asyncio.wait({first}, timeout=hedge_after)
             if not done:
@@ -209,44 +210,24 @@ class Router:
                         rest, op, deadline_at=deadline_at, hold=hold,
                         on_attempt=second_served.attempt,
                         on_refused=second_served.refused)), second_served))
-            return await self._first_answer(runs, served, discard)
-        finally:
-            for task, _ in runs:
-                task.cancel()
-            await asyncio.gather(*(task for task, _ in runs), return_exceptions=True)
-
-    async def _first_answer(self, runs: Sequence[tuple[asyncio.Future[
-                                tuple[R, Candidate[Target], Ticket]], Served]],
-                            served: Served,
-                            discard: Callable[[R, Ticket], Awaitable[None]] | None
-                            ) -> tuple[R, Candidate[Target], Ticket]:
-        pending = {task for task, _ in runs}
-        error: BaseException | None = None
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            answered = [t for t, _ in runs if t in done and not t.cancelled()
-                        and t.exception() is None]
-            for task, _ in runs:
-                if task in done and task not in answered and error is None:
-                    error = task.exception()
-            if not answered:
-                continue
-            winner = answered[0]
+            winner = await _first_answer([task for task, _ in runs])
             for task, run_served in runs:
-                hedged = len(runs) > 1
                 if task is winner:
                     served.provider, served.model = run_served.provider, run_served.model
                     served.attempts += run_served.attempts
-                    served.upstream_seconds += run_served.upstream_seconds
                     served.known_model = served.known_model or run_served.known_model
-                elif task in answered and discard is not None:  # both answered at once
-                    result, _, ticket = task.result()
-                    await discard(result, ticket)
-                if hedged and run_served.provider:
+                if len(runs) > 1 and run_served.provider:
                     metrics.hedged(run_served.provider, task is winner)
             return winner.result()
-        assert error is not None
-        raise error
+        finally:
+            losers = [task for task, _ in runs if task is not winner]
+            for task in losers:
+                task.cancel()
+            await asyncio.gather(*losers, return_exceptions=True)
+            for task in losers:  # one that answered all the same: its stream closed unread
+                if discard is not None and not task.cancelled() and task.exception() is None:
+                    result, _, ticket = task.result()
+                    await discard(result, ticket)
 
     async def _unary(self, operation: str, model: str, served: Served,
                      deadline: float | None, hints: RoutingHints,
@@ -405,6 +386,23 @@ class Router:
             record_response(span, seen.model, seen.prompt_tokens, seen.completion_tokens,
                             seen.finish_reasons)
             span.end()
+
+
+async def _first_answer(runs: Sequence[asyncio.Future[R]]) -> asyncio.Future[R]:
+    """The first of ``runs`` to succeed (the earlier run wins a tie); when all fail, the
+    first failure."""
+    pending = set(runs)
+    error: BaseException | None = None
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in runs:
+            if task in done and not task.cancelled():
+                failure = task.exception()
+                if failure is None:
+                    return task
+                error = error or failure
+    assert error is not None
+    raise error
 
 
 class _Summary(Protocol[T_contra]):
