@@ -303,6 +303,19 @@ async def test_a_full_queue_drops_counts_and_says_so_once(
     assert "secret-pw" not in caplog.text
 
 
+async def test_a_name_postgresql_cannot_hold_never_blocks_the_queue(
+    request_log: PostgresRequestLog,
+) -> None:
+    """A client names the model: a NUL, a lone surrogate or 5,000 characters would fail the
+    batch on every retry (text and index limits) and hold every row behind it."""
+    for i, model in enumerate(("a\x00b", "\ud800", "m" * 5000, "gpt")):
+        request_log.record(dataclasses.replace(rec(i), model=model))
+    assert await request_log.flush() and request_log.pending == 0
+    listed = await request_log.query(RequestFilter(), 10)
+    assert [r.model for r in listed] == ["gpt", "m" * 256, "?", "a\ufffdb"]
+    assert [p.requests for p in await request_log.series(T0, T0 + 60, 60)] == [4]
+
+
 async def test_migrations_are_idempotent_and_live_beside_the_other_tables(
     postgres_dsn: str,
 ) -> None:
