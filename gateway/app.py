@@ -54,7 +54,7 @@ from gateway.service.interceptors import Guard
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.factory import build_conversation_store, build_response_cache
-from gateway.state.request_log import MemoryRequestLog
+from gateway.state.request_log import MemoryRequestLog, RequestLog
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.budget_ledger import RedisBudgetLedger
@@ -288,6 +288,15 @@ class Gateway:
         if s.conversations.store != "memory":
             self._probes["conversations"] = conversations
         await self._opened("conversation store", conversations)
+        logged = s.request_log
+        request_log: RequestLog = MemoryRequestLog(capacity=logged.memory_records)
+        if s.database.url:  # closed after the gRPC server (built later): nothing is missed
+            from gateway.state.request_log_postgres import PostgresRequestLog
+            request_log = PostgresRequestLog(
+                s.database.url, memory_records=logged.memory_records,
+                retention=float(logged.retention),
+                aggregate_retention=float(logged.aggregate_retention))
+        await self._opened("request log", request_log)
         cache = build_response_cache(s.cache, self.redis)
         if cache is not None:
             await self._opened("response cache", cache)
@@ -308,7 +317,7 @@ class Gateway:
             tenants=TenantAdmin(store, cipher, authenticator, list(s.providers)),
             conversations=conversations, conversation_ttl=float(s.conversations.ttl),
             cache=cache, cache_ttl=float(s.cache.ttl),
-            request_log=MemoryRequestLog(capacity=s.request_log.memory_records),
+            request_log=request_log,
             in_flight=self.drain.in_flight, degraded=self.degraded)
 
     def _build_breakers(self) -> BreakerBoard:

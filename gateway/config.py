@@ -164,6 +164,9 @@ class RequestLogConfig:
     """The request log behind the admin API's ListRequests and GetUsageSeries."""
 
     memory_records: int = 10_000  # the last N requests kept in memory
+    # With database.url: how long PostgreSQL keeps each request, and its minute aggregates.
+    retention: Duration = Duration(7 * 86400)
+    aggregate_retention: Duration = Duration(90 * 86400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -782,6 +785,9 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
             problems.append(f"server.{key}: must be positive")
     if not 0 < settings.request_log.memory_records <= 10_000_000:
         problems.append("request_log.memory_records: must be 1 to 10,000,000")
+    for key in ("retention", "aggregate_retention"):
+        if getattr(settings.request_log, key) <= 0:
+            problems.append(f"request_log.{key}: must be positive")
 
 
 def load_settings(

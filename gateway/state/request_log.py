@@ -5,7 +5,8 @@ RPC ends (REST arrives through the facade, so both are seen). Recording is synch
 O(1) and cannot fail a request: :class:`MemoryRequestLog` keeps the last ``capacity``
 records in a ring and folds each into the aggregate of its minute (requests, errors,
 a latency histogram, tokens, cost) per tenant, model and provider; a store behind it
-(PostgreSQL) is written in batches off the request path.
+(:class:`~gateway.state.request_log_postgres.PostgresRequestLog`) is written in batches
+off the request path.
 
 Example::
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -117,6 +118,17 @@ class MinuteAggregate:
         self.completion_tokens += record.completion_tokens
         self.cost_usd += record.cost_usd
 
+    def merge(self, other: MinuteAggregate) -> None:
+        """Add ``other`` (the same minute and key) to this one."""
+        self.requests += other.requests
+        self.errors += other.errors
+        self.latency_ms_sum += other.latency_ms_sum
+        for i, n in enumerate(other.latency_buckets):
+            self.latency_buckets[i] += n
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost_usd += other.cost_usd
+
 
 @dataclass(slots=True)
 class SeriesPoint:
@@ -165,6 +177,30 @@ def percentile(buckets: list[int], quantile: float) -> float:
 
 def group_key(row: MinuteAggregate, group: Group) -> str:
     return "" if not group else str(getattr(row, group))
+
+
+def newest(records: Iterable[RequestRecord], where: RequestFilter, limit: int,
+           before: tuple[float, str] | None) -> list[RequestRecord]:
+    """Up to ``limit`` of ``records`` (walked newest first) matching ``where``, older than
+    ``before``."""
+    found: list[RequestRecord] = []
+    for record in records:
+        if before is not None and (record.at, record.request_id) >= before:
+            continue
+        if where.matches(record):
+            found.append(record)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def in_series(rows: Iterable[MinuteAggregate], since: float, until: float, tenant: str,
+              model: str) -> Iterator[MinuteAggregate]:
+    """The minute rows a series from ``since`` to ``until`` reads."""
+    first, last = int(since // MINUTE), math.ceil(until / MINUTE)
+    return (row for row in rows
+            if first <= row.minute < last and (not tenant or row.tenant == tenant)
+            and (not model or row.model == model))
 
 
 def fold(rows: Iterable[MinuteAggregate], since: float, step: int,
@@ -237,23 +273,12 @@ class MemoryRequestLog:
 
     async def query(self, where: RequestFilter, limit: int,
                     before: tuple[float, str] | None = None) -> list[RequestRecord]:
-        found: list[RequestRecord] = []
-        for record in reversed(self._records):
-            if before is not None and (record.at, record.request_id) >= before:
-                continue
-            if where.matches(record):
-                found.append(record)
-                if len(found) >= limit:
-                    break
-        return found
+        return newest(reversed(self._records), where, limit, before)
 
     async def series(self, since: float, until: float, step: int, *, group: Group = "",
                      tenant: str = "", model: str = "") -> list[SeriesPoint]:
-        first, last = int(since // MINUTE), math.ceil(until / MINUTE)
-        rows = (row for row in self._minutes.values()
-                if first <= row.minute < last and (not tenant or row.tenant == tenant)
-                and (not model or row.model == model))
-        return fold(rows, since, step, group)
+        return fold(in_series(self._minutes.values(), since, until, tenant, model), since,
+                    step, group)
 
     async def start(self) -> None:
         return None

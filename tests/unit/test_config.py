@@ -137,6 +137,7 @@ server: {drain_timeout: 1m30s, shutdown_timeout: 100ms}
 retry: {backoff: 250ms, max_backoff: 2s}
 cache: {ttl: 5m}
 conversations: {ttl: 1h}
+request_log: {retention: 2d, aggregate_retention: 30d}
 """)
     assert settings.server.drain_timeout == 90
     assert settings.server.shutdown_timeout == pytest.approx(0.1)
@@ -144,6 +145,8 @@ conversations: {ttl: 1h}
     assert settings.retry.max_backoff == 2
     assert settings.cache.ttl == 300
     assert settings.conversations.ttl == 3600
+    assert settings.request_log.retention == 2 * 86400
+    assert settings.request_log.aggregate_retention == 30 * 86400
 
 
 # --- ${VAR} expansion ----------------------------------------------------------------------
@@ -291,6 +294,9 @@ def test_type_errors_name_their_path(tmp_path: Path, text: str, path: str, words
         ("providers: {p: {type: mock}}\ndefault_provider: nope", "default_provider", "unknown"),
         ("server: {address: 'localhost'}", "server.address", "HOST:PORT"),
         ("server: {max_request_body_size: 0}", "server.max_request_body_size", "positive"),
+        ("request_log: {retention: 0}", "request_log.retention", "positive"),
+        ("request_log: {aggregate_retention: 0s}", "request_log.aggregate_retention",
+         "positive"),
     ],
 )
 def test_cross_check_errors_name_their_path(tmp_path: Path, text: str, path: str,
