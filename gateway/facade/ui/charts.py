@@ -21,8 +21,8 @@ from gateway.facade.ui.fmt import clock
 
 __all__ = ["Chart", "Line", "line_chart", "nice_top"]
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 72, 12, 12, 28
+WIDTH, HEIGHT = 480, 200
+LEFT, RIGHT, TOP, BOTTOM = 66, 8, 12, 30
 _X_LABELS = 5
 
 
@@ -43,7 +43,7 @@ class Chart:
     summary: str  # what a screen reader says for the picture
     lines: tuple[Line, ...]
     y_ticks: tuple[tuple[float, str], ...]  # (y, label), bottom up
-    x_ticks: tuple[tuple[float, str], ...]  # (x, label), left to right
+    x_ticks: tuple[tuple[float, str, str], ...]  # (x, label, text-anchor), left to right
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -52,13 +52,15 @@ class Chart:
     bottom: int = HEIGHT - BOTTOM
 
 
-def nice_top(value: float) -> float:
+def nice_top(value: float, whole: bool = False) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value``
-    (1 for nothing)."""
+    (1 for nothing); ``whole``: of 2, 4, 10 times one, at least 2 (its half is whole)."""
+    if whole:
+        value = max(value, 2.0)
     if value <= 0 or not math.isfinite(value):
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+    for step in (2.0, 4.0, 10.0) if whole else (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= step * power * (1 + 1e-9):
             return step * power
     return 10 * power  # pragma: no cover - the loop always returns
@@ -66,11 +68,12 @@ def nice_top(value: float) -> float:
 
 def line_chart(title: str, times: Sequence[float],
                series: Sequence[tuple[str, Sequence[float | None]]],
-               fmt: Callable[[float], str], *, unit: str = "") -> Chart:
-    """The chart of ``series`` (label, one value or None per time in ``times``)."""
+               fmt: Callable[[float], str], *, unit: str = "", whole: bool = False) -> Chart:
+    """The chart of ``series`` (label, one value or None per time in ``times``); ``whole``
+    numbers get whole ticks."""
     n = len(times)
     values = [v for _, vs in series for v in vs if v is not None]
-    top_value = nice_top(max(values, default=0.0))
+    top_value = nice_top(max(values, default=0.0), whole)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x_of(i: int) -> float:
@@ -98,7 +101,8 @@ def line_chart(title: str, times: Sequence[float],
         lines.append(Line(label, f"series-{index}", tuple(segments), tuple(points)))
     y_ticks = tuple((y_of(top_value * f), fmt(top_value * f)) for f in (0.0, 0.5, 1.0))
     picks = sorted({round(i * (n - 1) / (_X_LABELS - 1)) for i in range(_X_LABELS)}) if n else []
-    x_ticks = tuple((x_of(i), clock(times[i])) for i in picks)
+    x_ticks = tuple((x_of(i), clock(times[i]),
+                     "start" if i == 0 else "end" if i == n - 1 else "middle") for i in picks)
     return Chart(title, _summary(title, series, fmt, unit), tuple(lines), y_ticks, x_ticks)
 
 

@@ -134,7 +134,7 @@ class Pages:
                 else:
                     return visit.redirect("/ui/tenants", f"Tenant {answer.tenant.name} created.")
         return await self._tenant_form(visit, "New tenant", "Create", values, problems,
-                                       "/ui/tenants/new", 400 if problems else 200)
+                                       "/ui/tenants/new")
 
     async def edit_tenant(self, visit: Visit) -> Response:
         tenant_id = visit.params["tenant_id"]
@@ -157,18 +157,19 @@ class Pages:
                 else:
                     return visit.redirect("/ui/tenants", f"Tenant {spec.name} saved.")
         return await self._tenant_form(visit, f"Edit tenant {tenant.name}", "Save", values,
-                                       problems, _tenants_url(tenant_id, "/edit"),
-                                       400 if problems else 200)
+                                       problems, _tenants_url(tenant_id, "/edit"))
 
     async def _tenant_form(self, visit: Visit, heading: str, submit: str,
-                           values: Mapping[str, str], problems: list[str], action: str,
-                           status: int) -> Response:
+                           values: Mapping[str, str], problems: list[str], action: str
+                           ) -> Response:
+        """The form, with what is wrong with its last answer (a 200: the page is fine, the
+        answer is not; a 4xx page is an error in the browser's console)."""
         call = visit.api.call
         providers, models = await asyncio.gather(
             call(visit.api.stub.ListProviders, pb.ListProvidersRequest()),
             _models(visit))
         return await visit.render(
-            "tenant_form.html", status, title=heading, heading=heading, submit=submit,
+            "tenant_form.html", title=heading, heading=heading, submit=submit,
             values=values, problems=problems, action=action, fields=FIELDS,
             providers=[p.name for p in providers.providers], models=models)
 
@@ -316,6 +317,7 @@ def _charts(times: Sequence[float], points: Sequence[pb.UsagePoint | None],
                     ("p95", each(lambda p: p.latency_p95_ms, None))], fmt.ms),
         line_chart("Tokens", times,
                    [("prompt", each(lambda p: float(p.prompt_tokens))),
-                    ("completion", each(lambda p: float(p.completion_tokens)))], fmt.count),
+                    ("completion", each(lambda p: float(p.completion_tokens)))], fmt.count,
+                   whole=True),
         line_chart("Spend", times, [("spend", each(lambda p: p.cost_usd))], fmt.money),
     ]

@@ -2,7 +2,7 @@
 and the headers every ``/ui`` answer carries.
 
 The guard lets a page run only for a signed-in admin: without a live session a GET gets
-the sign-in page in place (401), which returns to the page after signing in; a POST must
+the sign-in page in place, which returns to the page after signing in; a POST must
 carry the session's CSRF token (a hidden ``csrf_token`` field) and not come from another
 site, else 403. A call the admin API refuses as unauthenticated ends the session (the key
 was removed). Signing in checks the key with ``GetSystemInfo`` and starts a new session
@@ -30,6 +30,7 @@ from gateway.facade.calls import Core
 from gateway.facade.errors import ApiError
 from gateway.facade.exchange import read_headers
 from gateway.facade.ui import fmt
+from gateway.facade.ui.assets import Assets
 from gateway.facade.ui.client import AdminApi, explain
 from gateway.facade.ui.guard import (
     SECURITY_HEADERS,
@@ -56,8 +57,8 @@ def ui_blueprint(core: Core, proxies: TrustedProxies, *, session_idle: float,
                  sessions: Sessions | None = None) -> Blueprint:
     """The UI at ``/ui/``, calling the admin API through ``core``."""
     ui = _Ui(core, proxies, sessions or MemorySessions(session_idle), session_idle)
-    bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates",
-                   static_folder="static", static_url_path="/static")
+    bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
+    bp.add_url_rule("/static/<name>", "asset", _asset_view(Assets.load()), methods=["GET"])
     bp.add_url_rule("/sign-in", "sign_in", ui.sign_in_page, methods=["GET"])
     bp.add_url_rule("/sign-in", "sign_in_post", ui.sign_in, methods=["POST"])
     bp.add_url_rule("/sign-out", "sign_out", ui.guarded(ui.sign_out, "ui.sign_out"),
@@ -78,12 +79,25 @@ async def _secured(response: Response) -> Response:
     if request.path != "/ui" and not request.path.startswith("/ui/"):
         return response
     response.headers.update(SECURITY_HEADERS)
-    if request.endpoint == "ui.static":
+    if request.endpoint == "ui.asset" and response.status_code < 400:
         response.headers["Cache-Control"] = "no-cache"
     else:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Vary"] = "Cookie"
     return response
+
+
+def _asset_view(assets: Assets) -> Callable[..., Awaitable[Response]]:
+    async def asset(name: str) -> Response:
+        found = assets.get(name)
+        if found is None:
+            return Response("Not found", status=404, content_type="text/plain")
+        headers = {"ETag": found.etag}
+        if request.headers.get("If-None-Match") == found.etag:
+            return Response("", status=304, headers=headers, content_type=found.content_type)
+        return Response(found.body, content_type=found.content_type, headers=headers)
+
+    return asset
 
 
 async def _not_found(visit: Visit) -> Response:
@@ -112,8 +126,8 @@ class _Ui:
             session = self._sessions.get(cookie_value(headers.get("cookie"), SESSION_COOKIE))
             if session is None:
                 if request.method == "GET":
-                    return await self._sign_in(headers, 401, next_page=request.full_path)
-                return await self._sign_in(headers, 401, problem="Your session has ended: "
+                    return await self._sign_in(headers, next_page=request.full_path)
+                return await self._sign_in(headers, problem="Your session has ended: "
                                            "sign in again.")
             form: dict[str, str] = {}
             if request.method == "POST":
@@ -128,7 +142,7 @@ class _Ui:
             except ApiError as exc:
                 if exc.status == 401:  # the key no longer opens the admin API
                     self._sessions.drop(session.id)
-                    return await self._sign_in(headers, 401, problem=explain(exc))
+                    return await self._sign_in(headers, problem=explain(exc))
                 status = exc.status if 400 <= exc.status < 600 else 500
                 return await visit.render("message.html", status, title="Not done",
                                           message=explain(exc), alert=True)
@@ -150,7 +164,7 @@ class _Ui:
     async def sign_in_page(self) -> Response:
         headers = read_headers(request.scope["headers"])
         notice = "You are signed out." if request.args.get("signed_out") else ""
-        return await self._sign_in(headers, 200, next_page=request.args.get("next", ""),
+        return await self._sign_in(headers, next_page=request.args.get("next", ""),
                                    notice=notice)
 
     async def sign_in(self) -> Response:
@@ -159,19 +173,17 @@ class _Ui:
         next_page = form.get("next", "")
         expected = cookie_value(headers.get("cookie"), SIGN_IN_COOKIE)
         if cross_site(headers) or not tokens_match(expected, form.get("csrf_token", "")):
-            return await self._sign_in(headers, 403, next_page=next_page, problem=(
+            return await self._sign_in(headers, next_page=next_page, status=403, problem=(
                 "The sign-in form had expired or did not come from this page: try again."))
         key = form.get("admin_key", "").strip()
         if not key or len(key) > _MAX_KEY:
-            return await self._sign_in(headers, 400, next_page=next_page,
+            return await self._sign_in(headers, next_page=next_page,
                                        problem="Enter an admin key.")
         api = AdminApi(self._core, key, request.scope, headers)
         try:
             await api.call(api.stub.GetSystemInfo, pb.GetSystemInfoRequest())
         except ApiError as exc:
-            status = exc.status if exc.status in (401, 403, 429) else 503
-            return await self._sign_in(headers, status, next_page=next_page,
-                                       problem=explain(exc))
+            return await self._sign_in(headers, next_page=next_page, problem=explain(exc))
         self._sessions.drop(cookie_value(headers.get("cookie"), SESSION_COOKIE))
         session = self._sessions.create(key, how="admin key")
         secure = self._secure(headers)
@@ -188,9 +200,11 @@ class _Ui:
                                                         secure=self._secure({})))
         return response
 
-    async def _sign_in(self, headers: dict[str, str], status: int, *, next_page: str = "",
-                       problem: str = "", notice: str = "") -> Response:
-        """The sign-in page, with its form's CSRF token in a cookie of its own."""
+    async def _sign_in(self, headers: dict[str, str], *, next_page: str = "",
+                       problem: str = "", notice: str = "", status: int = 200) -> Response:
+        """The sign-in page, with its form's CSRF token in a cookie of its own. It answers
+        200 when it is refused a key too (the refusal is on the page, ``role="alert"``): a
+        4xx page is an error in the browser's console."""
         token = cookie_value(headers.get("cookie"), SIGN_IN_COOKIE)
         if len(token) != len(new_token()):
             token = new_token()
