@@ -291,6 +291,8 @@ def test_type_errors_name_their_path(tmp_path: Path, text: str, path: str, words
         ("providers: {p: {type: mock}}\ndefault_provider: nope", "default_provider", "unknown"),
         ("server: {address: 'localhost'}", "server.address", "HOST:PORT"),
         ("server: {max_request_body_size: 0}", "server.max_request_body_size", "positive"),
+        ("admin: {enabled: false}\nui: {enabled: true}", "ui.enabled", "admin.enabled"),
+        ("ui: {session_idle: 0s}", "ui.session_idle", "positive"),
     ],
 )
 def test_cross_check_errors_name_their_path(tmp_path: Path, text: str, path: str,
@@ -670,3 +672,16 @@ auth: {api_keys: {enabled: true, keys: [sk-static-secret-value]}}
           "REDIS_URL": "redis://:redis-password-value@redis:6379/0",
           "DATABASE_URL": "postgres://user:db-password-value@pg:5432/gw"})
     assert secret not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "enabled"), [
+    ("", True),
+    ("admin: {enabled: false}", False),
+    ("ui: {enabled: false}", False),
+    ("ui: {enabled: true}", True),
+])
+def test_the_ui_follows_the_admin_api_unless_set(tmp_path: Path, text: str,
+                                                 enabled: bool) -> None:
+    settings = load_text(tmp_path, text)
+    assert settings.ui_enabled is enabled
+    assert settings.ui.session_idle == 8 * 3600
