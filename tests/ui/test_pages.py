@@ -210,6 +210,11 @@ def test_markup_in_a_tenant_name_is_shown_as_text(watched: Watch, ui_gateway: In
     tenant = admin_api(ui_gateway, "POST", "/tenants", {"name": name}).json()["tenant"]
     key = admin_api(ui_gateway, "POST", f"/tenants/{tenant['id']}/keys", {"name": name})
     chat(ui_gateway, key.json()["secret"])
+    # A model name is the client's too: an unknown one is refused, and logged as asked for.
+    r = httpx.post(ui_gateway.http_url + "/v1/chat/completions", timeout=10,
+                   headers={"Authorization": f"Bearer {key.json()['secret']}"},
+                   json={"model": name, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 404
     watch = watched()
     page = signed_in(watch)
     for path in ("/ui/tenants", f"/ui/tenants/{tenant['id']}/keys",

@@ -69,6 +69,9 @@ def test_the_session_lives_in_an_http_only_cookie_without_the_key(watched: Watch
     storage = page.evaluate("() => JSON.stringify([document.cookie, {...localStorage}, "
                             "{...sessionStorage}])")
     assert ADMIN not in storage and "gw_ui_session" not in storage
+    # Each page sets the cookie again: it expires 8 h after the last request, as the session.
+    again = page.request.get("/ui/tenants").headers["set-cookie"]
+    assert f"gw_ui_session={session[0]['value']}; Path=/ui; Max-Age=28800; HttpOnly" in again
 
 
 def test_signing_out_ends_the_session_on_the_server(watched: Watch,

@@ -1,5 +1,5 @@
-"""The UI's pages, each a client of the admin API: overview, tenants and their keys,
-the request log, providers and their breakers.
+"""The UI's pages, each a client of the admin API: the overview (:mod:`.overview`),
+tenants and their keys, the request log, providers and their breakers.
 
 Every page reads with admin calls and changes state only through them (the forms post
 here, the page calls the admin API, then redirects: Post/Redirect/Get). A new key's secret
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote, urlencode
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,14 +25,13 @@ from quart import Response
 
 from gateway.facade.errors import ApiError
 from gateway.facade.ui import fmt
-from gateway.facade.ui.charts import Chart, line_chart
 from gateway.facade.ui.forms import FIELDS, LIMITS, tenant_spec, tenant_values
+from gateway.facade.ui.overview import overview
 from gateway.facade.ui.sessions import Reveal
 from gateway.facade.ui.visit import Page, Visit
 
 __all__ = ["Pages"]
 
-_WINDOWS = {"hour": (3600, 60, "the last hour"), "day": (86400, 1800, "the last day")}
 _PAGE_SIZE = 50
 _STATUSES = ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND",
              "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "CANCELLED", "DEADLINE_EXCEEDED",
@@ -45,10 +43,6 @@ _KEY_STATES = {pb.PROVIDER_KEY_STATE_READY: "ready", pb.PROVIDER_KEY_STATE_RESTI
                pb.PROVIDER_KEY_STATE_OPEN: "open"}
 _TTLS = (("", "Never"), ("2592000", "In 30 days"), ("7776000", "In 90 days"),
          ("31536000", "In a year"))
-
-
-def _ts(seconds: float) -> Timestamp:
-    return Timestamp(seconds=int(seconds))
 
 
 def _seconds(ts: Timestamp) -> float:
@@ -63,7 +57,7 @@ class Pages:
     """The page handlers and their routes."""
 
     def routes(self) -> Iterator[tuple[str, str, Page, list[str]]]:
-        yield "/", "overview", self.overview, ["GET"]
+        yield "/", "overview", overview, ["GET"]
         yield "/tenants", "tenants", self.tenants, ["GET"]
         yield "/tenants/new", "new_tenant", self.new_tenant, ["GET", "POST"]
         yield "/tenants/<tenant_id>/edit", "edit_tenant", self.edit_tenant, ["GET", "POST"]
@@ -77,37 +71,6 @@ class Pages:
         yield "/providers", "providers", self.providers, ["GET"]
         yield ("/providers/<path:provider>/reset", "reset_breaker", self.reset_breaker,
                ["POST"])
-
-    # --- overview ----------------------------------------------------------------------
-
-    async def overview(self, visit: Visit) -> Response:
-        window_name = visit.args.get("window", "hour")
-        if window_name not in _WINDOWS:
-            window_name = "hour"
-        window, step, words = _WINDOWS[window_name]
-        now = time.time()
-        since = (now // step + 1) * step - window
-        call, stub = visit.api.call, visit.api.stub
-        series, totals = await asyncio.gather(
-            call(stub.GetUsageSeries, pb.GetUsageSeriesRequest(
-                since=_ts(since), until=_ts(now + 1), step_seconds=step)),
-            call(stub.GetUsageSeries, pb.GetUsageSeriesRequest(
-                since=_ts(since), until=_ts(now + 1), step_seconds=window)))
-        steps = window // step
-        times = [since + i * step for i in range(steps)]
-        by_step: list[pb.UsagePoint | None] = [None] * steps
-        for point in series.points:
-            index = int((_seconds(point.time) - since) // step)
-            if 0 <= index < steps:
-                by_step[index] = point
-        total = totals.points[0] if totals.points else pb.UsagePoint()
-        return await visit.render(
-            "overview.html", title="Overview", window=window_name, words=words,
-            windows=[(name, label) for name, (_, _, label) in _WINDOWS.items()],
-            charts=_charts(times, by_step, step), step=step,
-            rows=[(t, p) for t, p in zip(times, by_step, strict=True) if p is not None],
-            total=total, per_second=total.requests / max(1.0, now - since),
-            error_rate=total.errors / total.requests if total.requests else 0.0)
 
     # --- tenants -----------------------------------------------------------------------
 
@@ -300,24 +263,3 @@ async def _models(visit: Visit) -> list[str]:
     except ApiError:
         return []
     return sorted(m.id for m in answer.models)
-
-
-def _charts(times: Sequence[float], points: Sequence[pb.UsagePoint | None],
-            step: int) -> list[Chart]:
-    def each(read: Any, empty: float | None = 0.0) -> list[float | None]:
-        return [read(p) if p is not None and p.requests else empty for p in points]
-
-    return [
-        line_chart("Requests per second", times,
-                   [("requests/s", each(lambda p: p.requests / step))], fmt.rate),
-        line_chart("Error rate", times,
-                   [("errors", each(lambda p: p.errors / p.requests, None))], fmt.percent),
-        line_chart("Latency", times,
-                   [("p50", each(lambda p: p.latency_p50_ms, None)),
-                    ("p95", each(lambda p: p.latency_p95_ms, None))], fmt.ms),
-        line_chart("Tokens", times,
-                   [("prompt", each(lambda p: float(p.prompt_tokens))),
-                    ("completion", each(lambda p: float(p.completion_tokens)))], fmt.count,
-                   whole=True),
-        line_chart("Spend", times, [("spend", each(lambda p: p.cost_usd))], fmt.money),
-    ]

@@ -138,7 +138,7 @@ class _Ui:
             api = AdminApi(self._core, session.credential, request.scope, headers)
             visit = Visit(session, api, params, request.args.to_dict(), form, endpoint)
             try:
-                return await page(visit)
+                response = await page(visit)
             except ApiError as exc:
                 if exc.status == 401:  # the key no longer opens the admin API
                     self._sessions.drop(session.id)
@@ -146,6 +146,10 @@ class _Ui:
                 status = exc.status if 400 <= exc.status < 600 else 500
                 return await visit.render("message.html", status, title="Not done",
                                           message=explain(exc), alert=True)
+            if self._sessions.get(session.id) is session:  # not signed out: idle anew
+                response.headers.add("Set-Cookie", session_cookie(
+                    session.id, secure=self._secure(headers), max_age=self._max_age))
+            return response
 
         view.__name__ = endpoint.replace(".", "_")
         return view
