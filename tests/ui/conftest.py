@@ -64,13 +64,16 @@ models:
 {extra}"""
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: while Playwright's sync API is started, asyncio sees
+# a loop running in this thread, and the async tests that a worker runs next could not
+# start their own. pytest ends a module's fixtures before it goes on to another module.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/test.sh`, which installs "

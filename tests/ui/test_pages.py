@@ -16,6 +16,9 @@ from playwright.sync_api import Locator, Page, expect
 from tests.inprocess import InProcessGateway
 from tests.ui.conftest import NARROW, Watched, admin_api, signed_in
 
+# A browser loads the machine: scripts/test.sh runs these alone, after the rest.
+pytestmark = pytest.mark.serial
+
 Watch = Callable[..., Watched]
 Shots = Callable[[Page, str], None]
 

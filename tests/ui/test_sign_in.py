@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.inprocess import InProcessGateway
@@ -19,6 +20,9 @@ from tests.ui.conftest import (
     signed_in,
     ui_config,
 )
+
+# A browser loads the machine: scripts/test.sh runs these alone, after the rest.
+pytestmark = pytest.mark.serial
 
 Watch = Callable[..., Watched]
 
