@@ -358,7 +358,8 @@ class Gateway:
                          metrics_path=(obs.metrics.path if obs.enabled and obs.metrics.enabled
                                        else None),
                          trusted_proxies=s.server.trusted_proxy_cidrs,
-                         credentials_required=s.auth.api_keys.enabled or s.auth.oidc.enabled)
+                         credentials_required=s.auth.api_keys.enabled or s.auth.oidc.enabled,
+                         ui=s.ui_enabled, ui_session_idle=float(s.ui.session_idle))
         sock = bind_socket(s.server.address)
         self.http_port = sock.getsockname()[1]
         hc = HypercornConfig()

@@ -226,6 +226,16 @@ class BudgetsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UiConfig:
+    """The admin web UI at ``/ui/`` on the HTTP port (docs/ui.md). ``enabled`` unset
+    follows ``admin.enabled`` (:attr:`Settings.ui_enabled`); a session signed in with an
+    admin key ends after ``session_idle`` without a request."""
+
+    enabled: bool | None = None
+    session_idle: Duration = Duration(8 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
 class KeyConfig:
     """One key of a provider's pool (``api_keys``). In YAML a bare string is ``{key: it}``.
     ``rpm`` / ``tpm``: the key's own requests and tokens per minute (0: no limit); ``name``
@@ -334,6 +344,7 @@ class Settings:
     auth: AuthConfig = AuthConfig()
     admin: AdminConfig = AdminConfig()
     budgets: BudgetsConfig = BudgetsConfig()
+    ui: UiConfig = UiConfig()
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
     default_provider: str = ""
@@ -341,6 +352,11 @@ class Settings:
     instance: InstanceConfig = InstanceConfig()
     # What the loader decided on its own, for the start-up log (e.g. zero config).
     notes: tuple[str, ...] = ()
+
+    @property
+    def ui_enabled(self) -> bool:
+        """Whether ``/ui/`` is served: ``ui.enabled``, else what ``admin.enabled`` says."""
+        return self.admin.enabled if self.ui.enabled is None else self.ui.enabled
 
 
 # --- parsing helpers ----------------------------------------------------------------------
@@ -788,6 +804,11 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
     for key in ("retention", "aggregate_retention"):
         if getattr(settings.request_log, key) <= 0:
             problems.append(f"request_log.{key}: must be positive")
+    if settings.ui.enabled and not settings.admin.enabled:
+        problems.append("ui.enabled: the UI is a client of the admin API, which "
+                        "admin.enabled: false turns off")
+    if settings.ui.session_idle <= 0:
+        problems.append("ui.session_idle: must be positive")
 
 
 def load_settings(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the gateway and its tests need, idempotently:
-#   - system servers used by the tests (redis-server, PostgreSQL) when missing, via apt as root;
+#   - system servers used by the tests (redis-server, PostgreSQL) and Debian's Chromium (the
+#     admin UI's browser tests; Playwright drives it, never downloading a browser of its own)
+#     when missing, via apt as root;
 #   - the buf CLI from the npm registry into .tools/;
 #   - a Python 3.11 virtualenv in .venv with the package and its dev extras, pinned by
 #     constraints.txt.
@@ -38,6 +40,7 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   need_apt+=(postgresql)
 fi
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_apt[*]} with apt-get"

@@ -44,6 +44,7 @@ from gateway.facade.openapi import openapi_document
 from gateway.facade.ops import OperatorHandlers
 from gateway.facade.routes import routes
 from gateway.facade.tracing import TracingMiddleware
+from gateway.facade.ui import ui_blueprint
 from gateway.lifecycle import DrainState
 
 if TYPE_CHECKING:
@@ -62,21 +63,27 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                checks: Callable[[], Mapping[str, str]] = dict,
                metrics_path: str | None = "/metrics", traced: bool = False,
                trusted_proxies: Sequence[str] = (),
-               credentials_required: bool = False) -> Quart:
+               credentials_required: bool = False, ui: bool = False,
+               ui_session_idle: float = 8 * 3600) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode and ``checks`` the last
     result of each dependency check (both only known when the core runs in this
     process); readiness reports them. With ``credentials_required`` (auth on), a request
-    with a body and no credential at all is a 401 before its body is read.
+    with a body and no credential at all is a 401 before its body is read. ``ui`` serves
+    the admin web UI at ``/ui/`` (:mod:`gateway.facade.ui`), its sessions ending after
+    ``ui_session_idle`` seconds without a request.
     """
-    core = Core(channel, TrustedProxies(trusted_proxies))
+    proxies = TrustedProxies(trusted_proxies)
+    core = Core(channel, proxies)
     document = orjson.dumps(openapi_document(metrics_path=metrics_path, max_body=max_body,
                                              max_timeout=MAX_TIMEOUT))
     ops = OperatorHandlers(core, drain, document=document, degraded=degraded, checks=checks)
     table = routes(core, ops, metrics_path=metrics_path)
     app = quart_app(table, max_body=max_body, body_timeout=body_timeout,
                     credentials_required=credentials_required)
+    if ui:
+        app.register_blueprint(ui_blueprint(core, proxies, session_idle=ui_session_idle))
     app.asgi_app = HotRoutes(app.asgi_app, table, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
                              body_timeout=body_timeout,
                              credentials_required=credentials_required)

@@ -23,8 +23,9 @@ def _route(path: str) -> str:
     """A bounded span name: parameters replaced by their names."""
     if path.startswith("/v1/models/"):
         return "/v1/models/{id}"
-    if path.startswith("/admin/"):
-        return "/admin/" + path.split("/")[2]
+    if path.startswith(("/admin/", "/ui/")):  # ids follow: /ui/tenants/ten_1/keys
+        first, second = path.split("/")[1:3]
+        return f"/{first}/{second}"
     return path
 
 

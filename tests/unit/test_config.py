@@ -297,6 +297,8 @@ def test_type_errors_name_their_path(tmp_path: Path, text: str, path: str, words
         ("request_log: {retention: 0}", "request_log.retention", "positive"),
         ("request_log: {aggregate_retention: 0s}", "request_log.aggregate_retention",
          "positive"),
+        ("admin: {enabled: false}\nui: {enabled: true}", "ui.enabled", "admin.enabled"),
+        ("ui: {session_idle: 0s}", "ui.session_idle", "positive"),
     ],
 )
 def test_cross_check_errors_name_their_path(tmp_path: Path, text: str, path: str,
@@ -676,3 +678,16 @@ auth: {api_keys: {enabled: true, keys: [sk-static-secret-value]}}
           "REDIS_URL": "redis://:redis-password-value@redis:6379/0",
           "DATABASE_URL": "postgres://user:db-password-value@pg:5432/gw"})
     assert secret not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "enabled"), [
+    ("", True),
+    ("admin: {enabled: false}", False),
+    ("ui: {enabled: false}", False),
+    ("ui: {enabled: true}", True),
+])
+def test_the_ui_follows_the_admin_api_unless_set(tmp_path: Path, text: str,
+                                                 enabled: bool) -> None:
+    settings = load_text(tmp_path, text)
+    assert settings.ui_enabled is enabled
+    assert settings.ui.session_idle == 8 * 3600
