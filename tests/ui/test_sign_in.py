@@ -46,6 +46,8 @@ def test_signed_out_a_deep_link_shows_the_sign_in_form_then_the_page(
     expect(page).to_have_url(re.compile(r"/ui/tenants$"))
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto("/ui/sign-in")  # signed in already: the overview
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 def test_a_tenant_key_and_a_wrong_key_are_refused_on_the_page(
