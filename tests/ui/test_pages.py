@@ -269,3 +269,27 @@ def test_the_overview_of_the_day_and_an_empty_request_log_say_what_to_do(
     expect(page.get_by_text("No requests yet")).to_be_visible()
     page.goto("/ui/tenants")
     expect(page.get_by_text("No tenants yet")).to_be_visible()
+
+
+def test_the_request_log_pages_through_older_requests(watched: Watch,
+                                                      ui_gateway: InProcessGateway) -> None:
+    tenant = admin_api(ui_gateway, "POST", "/tenants", {"name": "pages"}).json()["tenant"]
+    key = admin_api(ui_gateway, "POST", f"/tenants/{tenant['id']}/keys", {}).json()["secret"]
+    with httpx.Client(base_url=ui_gateway.http_url, timeout=10,
+                      headers={"Authorization": f"Bearer {key}"}) as client:
+        ids = [client.post("/v1/chat/completions", json={
+            "model": "mock-2", "messages": [{"role": "user", "content": "x"}]}
+        ).headers["x-request-id"] for _ in range(52)]
+    page = signed_in(watched(), path="/ui/requests")
+    page.get_by_label("Tenant").select_option(label="pages")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text(ids[-1])  # newest first
+    page.get_by_role("link", name="Older").click()
+    expect(rows).to_have_count(2)
+    expect(rows.last).to_contain_text(ids[0])
+    expect(page.get_by_role("link", name="Older")).to_have_count(0)
+    expect(page.get_by_label("Tenant")).to_have_value(tenant["id"])  # the filter holds
+    page.get_by_role("link", name="Newest").click()
+    expect(rows).to_have_count(50)

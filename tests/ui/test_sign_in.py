@@ -46,6 +46,8 @@ def test_signed_out_a_deep_link_shows_the_sign_in_form_then_the_page(
     expect(page).to_have_url(re.compile(r"/ui/tenants$"))
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto("/ui/sign-in")  # signed in already: the overview
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 def test_a_tenant_key_and_a_wrong_key_are_refused_on_the_page(
@@ -196,6 +198,25 @@ def test_the_session_cookie_is_secure_behind_tls(gateway_factory: Callable[..., 
         assert r.status_code == 303
         session = [c for c in r.headers.get_list("set-cookie") if "gw_ui_session=" in c]
         assert session and ("; Secure" in session[0]) is secure
+
+
+def test_guessing_keys_at_the_sign_in_form_is_limited_per_address(
+        gateway_factory: Callable[..., InProcessGateway]) -> None:
+    limited = ui_config().replace("auth:\n", "auth:\n  max_failed_attempts: 3\n", 1)
+    gw = gateway_factory(limited, env={"GATEWAY_ADMIN_KEY": ADMIN})
+    with httpx.Client(base_url=gw.http_url) as client:
+        form = client.get("/ui/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        said = []
+        for key in ("guess-1", "guess-2", "guess-3", "guess-4", ADMIN):
+            r = client.post("/ui/sign-in", data={"csrf_token": token[1], "admin_key": key})
+            alert = re.search(r'role="alert">([^<]*)<', r.text)
+            said.append(alert[1] if alert else r.status_code)
+    assert said[0].startswith("The key was not accepted")
+    # The core counts the UI's tries against the browser's address, as any other client's:
+    # past the limit even the right key waits.
+    assert said[-1].startswith("Too many failed attempts"), said
 
 
 def test_ui_enabled_false_serves_no_ui(gateway_factory: Callable[..., InProcessGateway]) -> None:

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from llmgateway.v1 import admin_service_pb2 as pb
@@ -48,6 +49,8 @@ from gateway.facade.ui.visit import Page, Visit, see_other
 
 __all__ = ["ui_blueprint"]
 
+log = logging.getLogger("gateway.facade")
+
 _HTML = "text/html; charset=utf-8"
 _MAX_KEY = 4096
 _SIGN_IN_AGE = 3600  # the sign-in form's token lives this long
@@ -71,6 +74,7 @@ def ui_blueprint(core: Core, proxies: TrustedProxies, *, session_idle: float,
         bp.add_app_template_filter(function, name)
     bp.after_app_request(_secured)  # on every /ui answer, Quart's own 404s and 405s too
     bp.register_error_handler(HTTPException, ui.http_error)
+    bp.register_error_handler(Exception, ui.unexpected)
     return bp
 
 
@@ -163,10 +167,20 @@ class _Ui:
                                      signed_in=False)
         return Response(body, status=status, content_type=_HTML)
 
+    async def unexpected(self, exc: Exception) -> Response:
+        """A bug in a page: logged, and a page that says so (never a traceback)."""
+        log.error("unhandled error in the admin UI at %s", request.path, exc_info=exc)
+        body = await render_template("message.html", title="Something went wrong", alert=True,
+                                     message="Something went wrong in the gateway (its log "
+                                     "has the details).", nav=(), signed_in=False)
+        return Response(body, status=500, content_type=_HTML)
+
     # --- signing in and out ------------------------------------------------------------
 
     async def sign_in_page(self) -> Response:
         headers = read_headers(request.scope["headers"])
+        if self._sessions.get(cookie_value(headers.get("cookie"), SESSION_COOKIE)):
+            return see_other(_local(request.args.get("next", "")))  # signed in already
         notice = "You are signed out." if request.args.get("signed_out") else ""
         return await self._sign_in(headers, next_page=request.args.get("next", ""),
                                    notice=notice)
@@ -200,8 +214,8 @@ class _Ui:
     async def sign_out(self, visit: Visit) -> Response:
         self._sessions.drop(visit.session.id)
         response = see_other("/ui/sign-in?signed_out=1")
-        response.headers.add("Set-Cookie", clear_cookie(SESSION_COOKIE,
-                                                        secure=self._secure({})))
+        secure = self._secure(read_headers(request.scope["headers"]))
+        response.headers.add("Set-Cookie", clear_cookie(SESSION_COOKIE, secure=secure))
         return response
 
     async def _sign_in(self, headers: dict[str, str], *, next_page: str = "",

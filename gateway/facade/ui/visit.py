@@ -30,7 +30,8 @@ NAV = (("ui.overview", "Overview"), ("ui.tenants", "Tenants"),
 @dataclass(slots=True)
 class Visit:
     """What a page handler gets: the session, the admin API as this admin, the path's
-    parameters, the query and (for a POST) the form."""
+    parameters, the query and, for a POST, the form (never empty then: it holds the CSRF
+    token; a GET's is)."""
 
     session: Session
     api: AdminApi
