@@ -131,7 +131,7 @@ def _view(route: Route, credentials_required: bool) -> Callable[..., Awaitable[R
         try:
             if route.reads_body:
                 if credentials_required and credential_missing(req):
-                    raise no_credential()
+                    raise no_credential(request.scope.get("http_version", "1.1"))
                 req.body = await _body()
             answer = await route.handler(req)
         except ApiError as exc:

@@ -133,11 +133,15 @@ def credential_missing(request: Request) -> bool:
     return not (headers.get("authorization") or headers.get("x-api-key"))
 
 
-def no_credential() -> ApiError:
+def no_credential(http_version: str = "1.1") -> ApiError:
     """401 before a body is read, when auth is required and the request names no one: an
-    anonymous client costs no parsing (docs/reliability.md)."""
+    anonymous client costs no parsing (docs/reliability.md). Over HTTP/1.x the connection
+    closes after it: the unread body would otherwise race the client's next request on it
+    (HTTP/2 streams are independent and keep theirs)."""
+    close = {"Connection": "close"} if http_version in ("1.0", "1.1") else None
     return ApiError(401, "authentication required: send 'Authorization: Bearer <key or "
-                    "token>' or 'x-api-key'", type="authentication_error")
+                    "token>' or 'x-api-key'", type="authentication_error",
+                    extra_headers=close)
 
 
 def internal_error() -> ApiError:

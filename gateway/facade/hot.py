@@ -134,7 +134,7 @@ class HotRoutes:
                 raise ApiError(405, "Method not allowed.", extra_headers={"Allow": path.allow})
             if route.reads_body:
                 if self._credentials_required and credential_missing(request):
-                    raise no_credential()
+                    raise no_credential(scope.get("http_version", "1.1"))
                 body = await self._body(receive, request.headers.get("content-length"))
                 if body is None:
                     return  # the client left before sending it all

@@ -34,6 +34,8 @@ def test_no_credential_is_refused_before_the_body(gateway_factory: object) -> No
         answer = _head_only(gw, path, 5_000_000)  # the body never comes: only the head
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 401"), (path, answer[:200])
+        # The body is left unread: the connection closes, so no next request races it.
+        assert b"connection: close" in head.lower(), (path, head)
         error = orjson.loads(body)
         if shape == "anthropic":
             assert error["type"] == "error"
@@ -45,6 +47,21 @@ def test_no_credential_is_refused_before_the_body(gateway_factory: object) -> No
                     headers={"Authorization": "Bearer sk-before-body"},
                     json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]})
     assert ok.status_code == 200
+
+
+def test_a_keep_alive_client_is_never_cut_after_an_early_401(gateway_factory: object) -> None:
+    """A client that reuses its connections (httpx's pool) after 401s answered before their
+    bodies were read gets every answer: none of its requests meets a closing connection."""
+    gw = gateway_factory(  # type: ignore[operator]
+        "auth: {api_keys: {enabled: true, keys: [sk-before-body]}, max_failed_attempts: 0}")
+    body = {"model": "mock-1", "messages": [{"role": "user", "content": "x" * 20_000}]}
+    with httpx.Client(base_url=gw.http_url, timeout=10) as client:
+        for i in range(150):
+            refused = client.post("/v1/chat/completions", json=body)
+            assert refused.status_code == 401, i
+            served = client.post("/v1/chat/completions", json=body,
+                                 headers={"Authorization": "Bearer sk-before-body"})
+            assert served.status_code == 200, i
 
 
 def test_lists_are_bounded(gateway_factory: object) -> None:
