@@ -43,7 +43,7 @@ from gateway.facade.hot import HotRoutes
 from gateway.facade.openapi import openapi_document
 from gateway.facade.ops import OperatorHandlers
 from gateway.facade.routes import routes
-from gateway.facade.tracing import TracingMiddleware
+from gateway.facade.tracing import RouteNames, TracingMiddleware
 from gateway.facade.ui import ui_blueprint
 from gateway.lifecycle import DrainState
 
@@ -88,7 +88,8 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                              body_timeout=body_timeout,
                              credentials_required=credentials_required)
     if traced:
-        app.asgi_app = TracingMiddleware(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
+        names = RouteNames(route.path for route in table)
+        app.asgi_app = TracingMiddleware(app.asgi_app, names)  # type: ignore[method-assign,arg-type,assignment]
     app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign,arg-type,assignment]
                                    max_header_size)
     return app

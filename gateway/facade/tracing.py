@@ -2,10 +2,16 @@
 ``traceparent``, open until the last byte of the response (streams included).
 
 It is ASGI middleware rather than Quart hooks so it spans the whole response; the
-gRPC client interceptor then carries the context to the core.
+gRPC client interceptor then carries the context to the core. Its name is the method and
+the route's template (``GET /v1/responses/{response_id}``), never the path itself: ids
+and a scanner's junk paths would make names without bound. A path no route serves is
+named by its method alone, as OpenTelemetry's HTTP conventions ask.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -13,25 +19,48 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.asgi import BODY_PASSES_THROUGH, ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["TracingMiddleware"]
+__all__ = ["RouteNames", "TracingMiddleware"]
 
 _tracer = trace.get_tracer("llm-gateway.facade")
 _UNTRACED = ("/health", "/ready", "/metrics")
 
 
-def _route(path: str) -> str:
-    """A bounded span name: parameters replaced by their names."""
-    if path.startswith("/v1/models/"):
-        return "/v1/models/{id}"
-    if path.startswith(("/admin/", "/ui/")):  # ids follow: /ui/tenants/ten_1/keys
-        first, second = path.split("/")[1:3]
-        return f"/{first}/{second}"
-    return path
+_PARAMETER = re.compile(r"<(?:(path):)?(\w+)>")
+
+
+class RouteNames:
+    """The template a path matches, from the route table's Quart-style paths
+    (``/admin/tenants/<tenant_id>``, ``/v1/models/<path:model_id>``); the UI's pages are
+    named by their first part (``/ui/tenants``)."""
+
+    def __init__(self, paths: Iterable[str]):
+        self._exact: set[str] = set()
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
+        for path in paths:
+            if "<" not in path:
+                self._exact.add(path)
+                continue
+            template = _PARAMETER.sub(lambda m: "{" + m.group(2) + "}", path)
+            parts = _PARAMETER.split(path)  # literal, kind, name, literal, ...
+            regex = "".join(re.escape(part) if i % 3 == 0 else ("" if i % 3 == 2 else
+                            (".+" if part else "[^/]+")) for i, part in enumerate(parts))
+            self._patterns.append((re.compile(regex), template))
+
+    def __call__(self, path: str) -> str | None:
+        if path in self._exact:
+            return path
+        if path == "/ui" or path.startswith("/ui/"):
+            return "/".join(path.split("/")[:3])
+        for pattern, template in self._patterns:
+            if pattern.fullmatch(path):
+                return template
+        return None
 
 
 class TracingMiddleware:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, routes: RouteNames):
         self.app = app
+        self._routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_UNTRACED):
@@ -40,11 +69,12 @@ class TracingMiddleware:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         parent = propagate.extract(carrier)
         method = scope["method"]
-        route = _route(scope["path"])
-        span = _tracer.start_span(f"{method} {route}", context=parent, kind=SpanKind.SERVER,
-                                  attributes={"http.request.method": method,
-                                              "http.route": route,
-                                              "url.path": scope["path"]})
+        route = self._routes(scope["path"])
+        attributes = {"http.request.method": method, "url.path": scope["path"]}
+        if route is not None:
+            attributes["http.route"] = route
+        span = _tracer.start_span(f"{method} {route}" if route else method, context=parent,
+                                  kind=SpanKind.SERVER, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
 
         async def traced_send(message: Message) -> None:

@@ -115,6 +115,28 @@ def test_upstream_errors_mark_the_span(process_factory: Callable[..., GatewayPro
                for s in attempts)
 
 
+def test_rest_spans_are_named_by_route_never_by_path(
+        process_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI) -> None:
+    """Ids and junk paths stay out of span names (their number would have no bound); the
+    path itself is still an attribute."""
+    with OtlpReceiver() as receiver:
+        gw = process_factory(config(fake_openai, receiver).replace("rate: 0.0", "rate: 1.0"))
+        for path in ("/v1/responses/resp_abc123", "/v1/models/up/gpt-4o-mini",
+                     "/admin/tenants/ten_42/keys", "/wp-login.php", "/v1/responses/a/b"):
+            assert httpx.get(gw.http_url + path).status_code in (200, 401, 403, 404)
+        assert gw.stop() == 0
+    by_path = {s["attributes"]["url.path"]: s for s in receiver.spans
+               if "url.path" in s["attributes"]}
+    assert by_path["/v1/responses/resp_abc123"]["name"] == "GET /v1/responses/{response_id}"
+    assert by_path["/v1/models/up/gpt-4o-mini"]["name"] == "GET /v1/models/{model_id}"
+    assert by_path["/admin/tenants/ten_42/keys"]["name"] == "GET /admin/tenants/{tenant_id}/keys"
+    assert by_path["/admin/tenants/ten_42/keys"]["attributes"]["http.route"] == \
+        "/admin/tenants/{tenant_id}/keys"
+    for unrouted in ("/wp-login.php", "/v1/responses/a/b"):
+        assert by_path[unrouted]["name"] == "GET"
+        assert "http.route" not in by_path[unrouted]["attributes"]
+
+
 def test_grpc_calls_are_traced_but_health_and_reflection_are_not(
     process_factory: Callable[..., GatewayProcess], fake_openai: FakeOpenAI
 ) -> None:
