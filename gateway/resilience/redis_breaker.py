@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_failures import RETRY_REDIS_AFTER, Outage, unreachable
 from gateway.backends.redis_pipe import RedisPipe
 from gateway.config import CircuitBreakerConfig
 from gateway.observability import metrics
@@ -42,7 +42,6 @@ __all__ = ["RedisBreaker", "RedisBreakerGroup"]
 log = logging.getLogger("gateway.resilience")
 
 KEY_PREFIX = "llmgw:cb:"
-RETRY_REDIS_AFTER = 2.0  # seconds of local-only operation after a Redis failure
 
 # Returns {allowed (1/0), generation, half_open (1/0), transitioned_from (-1 none)}.
 _ALLOW = """
@@ -127,37 +126,28 @@ class RedisBreakerGroup:
 
     def __init__(self, redis: Redis, config: CircuitBreakerConfig, *,
                  on_transition: TransitionHook | None = None,
+                 retry_after: float = RETRY_REDIS_AFTER,
                  clock: Callable[[], float] = time.monotonic):
         self.redis = redis
         self.config = config
         self.on_transition = on_transition
-        self._clock = clock
         # allow and record run on every request: one pipelined connection, not a round
         # of the client's pool each.
         self.pipe = RedisPipe(redis)
         self._allow = self.pipe.script(_ALLOW)
         self._record = self.pipe.script(_RECORD)
-        self._down_until = 0.0
-        self.degraded = False
+        self.outage = Outage(
+            log, down="redis unreachable: circuit breakers fall back to local state",
+            back="redis reachable again: circuit breakers are shared",
+            retry_after=retry_after, clock=clock)
+
+    @property
+    def degraded(self) -> bool:
+        return self.outage.degraded
 
     async def aclose(self) -> None:
         """Closes the group's own connection; the Redis client belongs to the app."""
         await self.pipe.aclose()
-
-    def usable(self) -> bool:
-        return self._clock() >= self._down_until
-
-    def failed(self, exc: Exception) -> None:
-        self._down_until = self._clock() + RETRY_REDIS_AFTER
-        if not self.degraded:
-            self.degraded = True
-            log.warning("redis unreachable: circuit breakers fall back to local state",
-                        extra={"fields": {"error": type(exc).__name__}})
-
-    def recovered(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.info("redis reachable again: circuit breakers are shared")
 
     def breaker(self, name: str) -> RedisBreaker:
         return RedisBreaker(name, self)
@@ -183,16 +173,16 @@ class RedisBreaker:
 
     async def allow(self) -> Permit | None:
         group = self._group
-        if group.usable():
+        if group.outage.usable():
             try:
                 allowed, generation, half_open, before = await group._allow(
                     keys=self._keys, args=self._allow_args)
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                group.failed(exc)
+                group.outage.failed(exc)
             else:
-                group.recovered()
+                group.outage.recovered()
                 if int(before) >= 0:
                     self._hook(int(before), BreakerState.HALF_OPEN)
                 # Other replicas move the shared state too: keep this one's gauge current.
@@ -218,19 +208,19 @@ class RedisBreaker:
                 raise
             # The outcome is lost with the connection; the local breaker decides from
             # the next call on.
-            self._group.failed(exc)
+            self._group.outage.failed(exc)
             return
         self._hook(int(before), int(after))
 
     async def snapshot(self) -> BreakerSnapshot:
         group = self._group
-        if group.usable():
+        if group.outage.usable():
             try:
                 raw = await group.redis.hmget(self._key, "state", "req", "fail", "cons", "opened")
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                group.failed(exc)
+                group.outage.failed(exc)
             else:
                 state, req, fail, cons, opened = (int(v) if v is not None else 0 for v in raw)
                 return BreakerSnapshot(self.name, BreakerState(state), req, fail, cons,
@@ -247,7 +237,7 @@ class RedisBreaker:
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._group.failed(exc)
+            self._group.outage.failed(exc)
             return
         if before is not None:
             self._hook(int(before), BreakerState.CLOSED)

@@ -25,14 +25,13 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_failures import RETRY_REDIS_AFTER, Outage, unreachable
 
 __all__ = ["KEY_PREFIX", "MemoryResponseCache", "RedisResponseCache"]
 
 log = logging.getLogger("gateway.state")
 
 KEY_PREFIX = "llmgw:cache:"
-RETRY_REDIS_AFTER = 2.0  # seconds without asking Redis after a failure
 
 
 class MemoryResponseCache:
@@ -94,52 +93,45 @@ class RedisResponseCache:
     def __init__(self, redis: Redis, *, retry_after: float = RETRY_REDIS_AFTER,
                  clock: Callable[[], float] = time.monotonic):
         self._redis = redis
-        self._retry_after = retry_after
-        self._clock = clock
-        self._down_until = 0.0
-        self.degraded = False  # Redis failed and has not answered since
+        self._outage = Outage(
+            log, down="redis unreachable: the response cache misses until it is back",
+            back="redis reachable again: the response cache is back",
+            retry_after=retry_after, clock=clock)
+
+    @property
+    def degraded(self) -> bool:
+        """Redis failed and has not answered since."""
+        return self._outage.degraded
 
     def __repr__(self) -> str:
         return "RedisResponseCache(url=<hidden>)"
 
     async def get(self, key: str) -> bytes | None:
-        if self._clock() < self._down_until:
+        if not self._outage.usable():
             return None
         try:
             value = await self._redis.get(KEY_PREFIX + key)
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._failed(exc)
+            self._outage.failed(exc)
             return None
-        self._recovered()
+        self._outage.recovered()
         if isinstance(value, str):  # a client made with decode_responses
             return value.encode()
         return value if isinstance(value, bytes) else None
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
-        if ttl <= 0 or self._clock() < self._down_until:
+        if ttl <= 0 or not self._outage.usable():
             return
         try:
             await self._redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._failed(exc)
+            self._outage.failed(exc)
             return
-        self._recovered()
+        self._outage.recovered()
 
     async def aclose(self) -> None:
         return None
-
-    def _failed(self, exc: BaseException) -> None:
-        self._down_until = self._clock() + self._retry_after
-        if not self.degraded:
-            self.degraded = True
-            log.warning("redis unreachable: the response cache misses until it is back",
-                        extra={"fields": {"error": type(exc).__name__}})
-
-    def _recovered(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.info("redis reachable again: the response cache is back")

@@ -95,10 +95,9 @@ async def test_a_starting_replica_exports_the_shared_state(redis_server: RedisSe
 
 @pytest.mark.asyncio
 async def test_redis_outage_falls_back_to_local_and_recovers(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    redis_server: RedisServer
 ) -> None:
-    monkeypatch.setattr("gateway.resilience.redis_breaker.RETRY_REDIS_AFTER", 0.2)
-    group = RedisBreakerGroup(client(redis_server), CONFIG)
+    group = RedisBreakerGroup(client(redis_server), CONFIG, retry_after=0.2)
     breaker = group.breaker("p")
     try:
         assert (await breaker.allow()) is not None and not group.degraded

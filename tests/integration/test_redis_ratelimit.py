@@ -362,15 +362,14 @@ def fail_opens() -> float:
 
 
 async def test_redis_outage_fails_open_and_recovers(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    redis_server: RedisServer
 ) -> None:
-    monkeypatch.setattr("gateway.tenancy.limits.redis.RETRY_REDIS_AFTER", 0.2)
     await away_from_a_minute_boundary(8)
     records = Records()
     logger = logging.getLogger("gateway.tenancy")
     logger.addHandler(records)
     redis = client(redis_server)
-    limiter = RedisRateLimiter(redis)
+    limiter = RedisRateLimiter(redis, retry_after=0.2)
     limits = Limits(requests_per_minute=2, concurrent_requests=5)
     try:
         assert [(await limiter.acquire("s", limits)).allowed for _ in range(3)] == [

@@ -23,7 +23,7 @@ from string import Template
 
 from redis.asyncio import Redis
 
-from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_failures import RETRY_REDIS_AFTER, Outage, unreachable
 from gateway.backends.redis_pipe import RedisPipe, pack
 from gateway.observability import metrics
 from gateway.tenancy.limits.base import LimitDecision
@@ -44,7 +44,6 @@ __all__ = ["RedisRateLimiter"]
 log = logging.getLogger("gateway.tenancy")
 
 KEY_PREFIX = "llmgw:rl:"
-RETRY_REDIS_AFTER = 2.0  # seconds without Redis (failing open) after a Redis failure
 
 
 _CONSTANTS = {"W": repr(WINDOW), "DAY": repr(DAY), "MARGIN": repr(MARGIN),
@@ -224,26 +223,33 @@ class RedisRateLimiter:
     When Redis cannot be reached (:func:`~gateway.backends.redis_failures.unreachable`,
     timeouts included) the limiter fails OPEN: the request is admitted with no state at
     all, counted in ``gateway_rate_limit_fail_open_total``, the outage is logged once and
-    shown by :attr:`degraded`, and Redis is left alone for :data:`RETRY_REDIS_AFTER`
-    seconds so an outage does not cost every request a timeout. Any other error (an error
-    reply, a bug) is raised.
+    shown by :attr:`degraded`, and Redis is left alone for ``retry_after`` seconds so an
+    outage does not cost every request a timeout. Any other error (an error reply, a bug)
+    is raised.
 
     ``redis`` is the app's client: :meth:`aclose` leaves it open. ``lease_ttl`` is
     how long a concurrency slot stays held when nobody releases it.
     """
 
     def __init__(self, redis: Redis, *, lease_ttl: float = LEASE_TTL,
+                 retry_after: float = RETRY_REDIS_AFTER,
                  clock: Callable[[], float] = time.monotonic):
         self.redis = redis
         self.lease_ttl = lease_ttl
         self._lease_ttl_ms = str(max(1, round(lease_ttl * 1000)))
-        self._clock = clock
         self._pipe = RedisPipe(redis)
         self._acquire = self._pipe.script(_ACQUIRE)
         self._charge = self._pipe.script(_CHARGE)
         self._forgetting: set[asyncio.Task[None]] = set()
-        self._down_until = 0.0
-        self.degraded = False  # True from a Redis failure until Redis answers again
+        self._outage = Outage(
+            log, down="redis unreachable: rate limits are not enforced until it is back",
+            back="redis reachable again: rate limits are enforced",
+            retry_after=retry_after, clock=clock)
+
+    @property
+    def degraded(self) -> bool:
+        """True from a Redis failure until Redis answers again."""
+        return self._outage.degraded
 
     @staticmethod
     def _key(subject: str) -> bytes:
@@ -252,7 +258,7 @@ class RedisRateLimiter:
     async def acquire(self, subject: str, limits: Limits, reserve: int = 0) -> LimitDecision:
         if unlimited(limits):
             return ALLOWED
-        if self._clock() < self._down_until:
+        if not self._outage.usable():
             return self._fail_open()
         rps, slots = limits.requests_per_second, limits.concurrent_requests
         lease = secrets.token_hex(8) if slots is not None else ""
@@ -267,13 +273,13 @@ class RedisRateLimiter:
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._failed(exc)
+            self._outage.failed(exc)
             return self._fail_open()
         except asyncio.CancelledError:
             if lease:  # the script may have leased the slot: give it back
                 self._forget(subject, lease)
             raise
-        self._recovered()
+        self._outage.recovered()
         allowed, scope, limit, remaining, reset_after, retry_after = (
             reply.decode() if isinstance(reply, bytes) else reply).split(" ")
         admitted = allowed == "1"
@@ -284,22 +290,22 @@ class RedisRateLimiter:
 
     async def release(self, subject: str, lease: str) -> None:
         # During an outage the slot stays held in Redis until its lease expires.
-        if not lease or self._clock() < self._down_until:
+        if not lease or not self._outage.usable():
             return
         try:
             await self._pipe.call(pack(b"ZREM", self._key(subject) + b":c", lease.encode()))
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._failed(exc)
+            self._outage.failed(exc)
         else:
-            self._recovered()
+            self._outage.recovered()
 
     async def charge(self, subject: str, limits: Limits, tokens: int) -> None:
         tpm, quota = limits.tokens_per_minute, limits.daily_token_quota
         if tokens == 0 or (tpm is None and quota is None):
             return
-        if self._clock() < self._down_until:
+        if not self._outage.usable():
             return  # lost: part of failing open
         key = self._key(subject)
         try:
@@ -309,9 +315,9 @@ class RedisRateLimiter:
         except Exception as exc:
             if not unreachable(exc):
                 raise
-            self._failed(exc)
+            self._outage.failed(exc)
         else:
-            self._recovered()
+            self._outage.recovered()
 
     def _forget(self, subject: str, lease: str) -> None:
         task = asyncio.ensure_future(self.release(subject, lease))
@@ -327,15 +333,3 @@ class RedisRateLimiter:
     def _fail_open(self) -> LimitDecision:
         metrics.rate_limit_fail_open()
         return ALLOWED
-
-    def _failed(self, exc: Exception) -> None:
-        self._down_until = self._clock() + RETRY_REDIS_AFTER
-        if not self.degraded:
-            self.degraded = True
-            log.warning("redis unreachable: rate limits are not enforced until it is back",
-                        extra={"fields": {"error": type(exc).__name__}})
-
-    def _recovered(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.info("redis reachable again: rate limits are enforced")
