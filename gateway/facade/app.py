@@ -54,7 +54,7 @@ __all__ = ["MAX_TIMEOUT", "DrainState", "GuardMiddleware", "create_app", "quart_
 
 log = logging.getLogger("gateway.facade")
 
-_UNCOUNTED = ("/health", "/ready", "/metrics")  # probes do not hold the drain open
+_PROBES = ("/health", "/health/live", "/ready", "/health/ready")
 
 
 def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: DrainState,
@@ -80,6 +80,8 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                                              max_timeout=MAX_TIMEOUT))
     ops = OperatorHandlers(core, drain, document=document, degraded=degraded, checks=checks)
     table = routes(core, ops, metrics_path=metrics_path)
+    # Probes and scrapes neither hold the drain open nor make traces.
+    probes = frozenset((*_PROBES, *((metrics_path,) if metrics_path else ())))
     app = quart_app(table, max_body=max_body, body_timeout=body_timeout,
                     credentials_required=credentials_required)
     if ui:
@@ -89,9 +91,9 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                              credentials_required=credentials_required)
     if traced:
         names = RouteNames(route.path for route in table)
-        app.asgi_app = TracingMiddleware(app.asgi_app, names)  # type: ignore[method-assign,arg-type,assignment]
+        app.asgi_app = TracingMiddleware(app.asgi_app, names, untraced=probes)  # type: ignore[method-assign,arg-type,assignment]
     app.asgi_app = GuardMiddleware(app.asgi_app, drain,  # type: ignore[method-assign,arg-type,assignment]
-                                   max_header_size)
+                                   max_header_size, uncounted=probes)
     return app
 
 
@@ -185,10 +187,12 @@ class GuardMiddleware:
     """The outermost layer: refuses oversize headers (431) before any work, and counts
     REST requests in flight (whole responses, streams included) for the drain."""
 
-    def __init__(self, app: ASGIApp, drain: DrainState, max_header_size: int):
+    def __init__(self, app: ASGIApp, drain: DrainState, max_header_size: int, *,
+                 uncounted: frozenset[str] = frozenset()):
         self.app = app
         self.in_flight = drain.in_flight
         self.max_header_size = max_header_size
+        self._uncounted = uncounted  # paths (probes, scrapes) that do not hold the drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -209,7 +213,7 @@ class GuardMiddleware:
             return
         if framings > 1 and scope.get("http_version", "1.1") in ("1.0", "1.1"):
             send = _closing_after(send)  # a body framed two ways: the connection goes after
-        if scope["path"].startswith(_UNCOUNTED):
+        if scope["path"] in self._uncounted:
             await self.app(scope, receive, send)
             return
         self.in_flight.enter()

@@ -22,7 +22,6 @@ from gateway.asgi import BODY_PASSES_THROUGH, ASGIApp, Message, Receive, Scope, 
 __all__ = ["RouteNames", "TracingMiddleware"]
 
 _tracer = trace.get_tracer("llm-gateway.facade")
-_UNTRACED = ("/health", "/ready", "/metrics")
 
 
 _PARAMETER = re.compile(r"<(?:(path):)?(\w+)>")
@@ -58,12 +57,13 @@ class RouteNames:
 
 
 class TracingMiddleware:
-    def __init__(self, app: ASGIApp, routes: RouteNames):
+    def __init__(self, app: ASGIApp, routes: RouteNames, *, untraced: frozenset[str]):
         self.app = app
         self._routes = routes
+        self._untraced = untraced  # probes and scrapes: exact paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_UNTRACED):
+        if scope["type"] != "http" or scope["path"] in self._untraced:
             await self.app(scope, receive, send)
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
