@@ -56,7 +56,7 @@ def create_tenant(page: Page, name: str, **limits: str) -> None:
     expect(page.get_by_role("status")).to_contain_text(f"Tenant {name} created")
 
 
-def row(page: Page, text: str) -> Locator:
+def row(page: Page | Locator, text: str) -> Locator:
     return page.get_by_role("row").filter(has_text=text)
 
 
