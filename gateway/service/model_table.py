@@ -34,11 +34,11 @@ def model_routes(settings: Settings) -> list[pb.ModelRoute]:
             strategy=model.strategy,
             hedge_after_seconds=float(model.hedge.after) if model.hedge else 0.0,
             timeout_seconds=float(model.timeout) if model.timeout is not None else 0.0))
-    direct = sorted((f"{provider}/{model}", provider, model)
-                    for provider, cfg in settings.providers.items() for model in cfg.models)
-    for name, provider, model in direct:
+    direct = sorted((f"{provider}/{upstream}", provider, upstream)
+                    for provider, cfg in settings.providers.items() for upstream in cfg.models)
+    for name, provider, upstream in direct:
         routes.append(pb.ModelRoute(name=name, targets=[
-            _target(pricing, provider, model, 1.0, name)]))
+            _target(pricing, provider, upstream, 1.0, name)]))
     return routes
 
 
