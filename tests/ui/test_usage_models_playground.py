@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -279,6 +280,24 @@ def test_the_stream_route_answers_in_pieces_and_only_with_the_csrf_token(
             rest = [line for line in lines if line]
         assert rest == ['data: {"text":" two"}',
                         'data: {"done":true,"usage":{"prompt_tokens":11,"completion_tokens":7}}']
+
+        # A browser that leaves mid-answer: the core's call is cancelled, and logged so.
+        left = threading.Event()
+        upstream.enqueue(Reply(events=stream_events("gpt-4o-mini", ["Never", " all"], True),
+                               hold=left, hold_at=2))
+        with client.stream("POST", "/ui/playground/stream", data={
+                "csrf_token": csrf.group(1), "model": "held", "message": "leave"}) as r:
+            request_id = r.headers["x-request-id"]
+            assert next(r.iter_lines()) == 'data: {"text":"Never"}'
+        try:
+            for _ in range(100):
+                found = admin_api(ui_gateway, "GET", f"/requests?request_id={request_id}")
+                if found.json()["requests"]:
+                    break
+                time.sleep(0.1)
+            assert [e["status"] for e in found.json()["requests"]] == ["CANCELLED"]
+        finally:
+            left.set()
 
         for data, message in (({"model": "mock-1", "message": " "}, "Type a message"),
                               ({"model": "", "message": "hi"}, "Pick a model"),
