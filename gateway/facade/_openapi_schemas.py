@@ -387,6 +387,12 @@ def admin_schemas() -> dict[str, Schema]:
                   "started_at": TIMESTAMP, "providers": arr(STR), "model_aliases": INT,
                   "distributed_circuit_breakers": BOOL, "redis_configured": BOOL,
                   "database_configured": BOOL, "degraded": arr(STR)}, ("version",))
+    price = obj({"entry": STR, "input_per_mtok": NUM, "output_per_mtok": NUM,
+                 "cached_input_per_mtok": NUM, "cache_write_per_mtok": NUM}, ("entry",))
+    route = obj({"name": STR, "alias": BOOL, "targets": arr(obj({
+        "provider": STR, "model": STR, "weight": NUM, "price": price},
+        ("provider", "model"))), "fallbacks": arr(STR), "strategy": STR,
+        "hedge_after_seconds": NUM, "timeout_seconds": NUM}, ("name", "targets"))
     return {
         "TenantSpec": spec,
         "CreateApiKeyBody": proto({"tenant_id": STR, "name": STR, "ttl_seconds": {"anyOf": [
@@ -405,6 +411,7 @@ def admin_schemas() -> dict[str, Schema]:
         "CircuitBreakerAnswer": obj({"circuit_breaker": ref("CircuitBreaker")},
                                     ("circuit_breaker",)),
         "SystemInfo": system,
+        "ModelRouteList": obj({"routes": arr(route), "default_provider": STR}, ("routes",)),
         "RequestLogPage": obj({"requests": arr(obj({
             "time": TIMESTAMP, "request_id": STR, "method": STR, "tenant_id": STR,
             "model": STR, "provider": STR, "status": STR, "latency_ms": NUM,

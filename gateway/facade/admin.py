@@ -145,5 +145,9 @@ class AdminHandlers:
                                   "model"))
         return await self._answer(self._stub.GetUsageSeries, message, request)
 
+    async def list_model_routes(self, request: Request) -> Answer:
+        return await self._answer(self._stub.ListModelRoutes, pb.ListModelRoutesRequest(),
+                                  request)
+
     async def system(self, request: Request) -> Answer:
         return await self._answer(self._stub.GetSystemInfo, pb.GetSystemInfoRequest(), request)

@@ -347,6 +347,9 @@ def _admin_paths() -> dict[str, Schema]:
             "resetCircuitBreaker", "Close one deployment's breaker and clear its counts.",
             _ok("CircuitBreakerAnswer", "The breaker."),
             params=(_path_param("provider", "A configured provider name."),))},
+        "/admin/models": {"get": admin(
+            "listModelRoutes", "The model table: aliases, targets, weights, strategy, hedge, "
+            "fallbacks and prices (never credentials).", _ok("ModelRouteList", "The routes."))},
         "/admin/system": {"get": admin(
             "getSystemInfo", "Version, instance and configuration summary.",
             _ok("SystemInfo", "The summary."))},

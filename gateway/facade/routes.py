@@ -53,6 +53,7 @@ def routes(core: Core, ops: OperatorHandlers, *, metrics_path: str | None) -> tu
         Route("POST", "/admin/circuit-breakers/<path:provider>/reset",
               admin.reset_circuit_breaker),
         Route("GET", "/admin/system", admin.system),
+        Route("GET", "/admin/models", admin.list_model_routes),
         Route("GET", "/admin/requests", admin.list_requests),
         Route("GET", "/admin/usage/series", admin.usage_series),
         Route("GET", "/health", ops.live, lean=True),

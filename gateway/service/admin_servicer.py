@@ -21,6 +21,7 @@ from gateway.providers.base import Provider
 from gateway.providers.keypool import KeyPool, KeySnapshot, KeyState
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
+from gateway.service.model_table import model_routes
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.request_log import (
     Group,
@@ -287,6 +288,14 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         points = await self._requests.series(since, until, step, group=group,
                                              tenant=request.tenant_id, model=request.model)
         return admin_service_pb2.GetUsageSeriesResponse(points=[_point(p) for p in points])
+
+    async def ListModelRoutes(self, request: admin_service_pb2.ListModelRoutesRequest,
+                              context: aio.ServicerContext
+                              ) -> admin_service_pb2.ListModelRoutesResponse:
+        self._require_admin(context)
+        return admin_service_pb2.ListModelRoutesResponse(
+            routes=model_routes(self._settings),
+            default_provider=self._settings.default_provider)
 
     async def GetSystemInfo(self, request: admin_service_pb2.GetSystemInfoRequest,
                             context: aio.ServicerContext

@@ -174,7 +174,7 @@ def _open(method: str, context: aio.ServicerContext,
 async def _identify(guard: Guard, method: str, context: aio.ServicerContext,
                     metadata: CallMetadata, ctx: reqctx.RequestContext) -> None:
     identity = await guard.identify(method, metadata, context.peer() or "")
-    ctx.tenant = identity.tenant_id
+    ctx.tenant = identity.usage_account  # the admin key's own requests: "admin"
     set_identity(identity)
 
 

@@ -39,7 +39,8 @@ class Reply:
     """A scripted answer. ``events`` are SSE ``data`` payloads (dicts or raw strings);
     ``lines`` are NDJSON lines; ``cut_after`` drops the connection after that many
     events; ``delay`` waits before answering; ``gap`` waits between stream events;
-    ``reset`` drops the connection without answering at all."""
+    ``reset`` drops the connection without answering at all; ``hold``: the stream stops
+    before event ``hold_at`` until the test sets it (what a client shows mid-stream)."""
 
     status: int = 200
     json: Any = None
@@ -51,6 +52,8 @@ class Reply:
     delay: float = 0.0
     gap: float = 0.0
     reset: bool = False
+    hold: threading.Event | None = None
+    hold_at: int = 1
 
 
 class FakeServer:
@@ -106,6 +109,8 @@ class FakeServer:
                 return response
             if i and reply.gap:
                 await asyncio.sleep(reply.gap)
+            if reply.hold is not None and i == reply.hold_at:
+                await asyncio.to_thread(reply.hold.wait, 60)
             data = item if isinstance(item, str) else orjson.dumps(item).decode()
             await response.write((f"data: {data}\n\n" if sse else f"{data}\n").encode())
         await response.write_eof()

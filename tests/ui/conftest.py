@@ -42,10 +42,11 @@ WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 400, "height": 860}
 
 
-def ui_config(extra: str = "") -> str:
+def ui_config(extra: str = "", providers: str = "") -> str:
     """Auth on, the mock provider behind ``mock-1`` and ``mock-2``, and ``down``: a
     deployment whose upstream refuses connections, behind ``down-1``, whose breaker opens
-    after two failures."""
+    after two failures. ``providers``: more lines under ``providers:``; ``extra``: after
+    the model list (more models, or more top-level keys)."""
     return f"""
 auth:
   api_keys: {{enabled: true}}
@@ -54,6 +55,7 @@ retry: {{attempts: 1}}
 providers:
   mock: {{type: mock, models: [echo]}}
   down: {{type: openai_compatible, base_url: "http://127.0.0.1:9/v1", models: [gone]}}
+{providers}
 models:
   - name: mock-1
     targets: [{{provider: mock, model: echo}}]

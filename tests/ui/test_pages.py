@@ -1,7 +1,8 @@
 """The admin UI's pages in Chromium, end to end against a real in-process gateway: a
-tenant and its key made on the pages, used by the openai SDK, seen in the request log and
-the overview's chart, then revoked; tenants edited and deleted; a breaker reset; tenant
-names full of markup shown as text; every control labelled; 1280 and 400 px wide."""
+tenant and its key made on the pages, used by the openai SDK, seen in the request log, the
+overview's chart and the usage page, then revoked; tenants edited and deleted; a breaker
+reset; tenant names full of markup shown as text; every control labelled; 1280 and 400 px
+wide. The usage, models and playground pages: test_usage_models_playground.py."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def create_tenant(page: Page, name: str, **limits: str) -> None:
     expect(page.get_by_role("status")).to_contain_text(f"Tenant {name} created")
 
 
-def row(page: Page, text: str) -> Locator:
+def row(page: Page | Locator, text: str) -> Locator:
     return page.get_by_role("row").filter(has_text=text)
 
 
@@ -122,6 +123,14 @@ def test_a_tenant_and_key_made_on_the_pages_serve_then_stop_when_revoked(
     hidden = page.get_by_role("table").filter(has_text="Chart values")
     expect(hidden.locator("tbody tr").first).to_contain_text("1")
     shots(page, "overview")
+
+    # ... and on the Usage page, under the tenant's name and the model's.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Usage").click()
+    expect(row(page.get_by_role("region", name="Usage by tenant"), "acme-ui")).to_contain_text(
+        re.compile(r"acme-ui\s+1\b"))
+    expect(row(page.get_by_role("region", name="Usage by model"), "mock-1")).to_be_visible()
+    expect(page.locator("figure.chart", has_text="Requests by tenant").locator(".legend")
+           ).to_contain_text("acme-ui")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tenants").click()
     row(page, "acme-ui").get_by_role("link", name="Keys").click()

@@ -12,6 +12,7 @@ from gateway.facade.ui.forms import tenant_spec, tenant_values
 from gateway.facade.ui.guard import cookie_value, cross_site, over_tls, session_cookie
 from gateway.facade.ui.sessions import MemorySessions, tokens_match
 from gateway.facade.ui.site import _local
+from gateway.facade.ui.usage import csv_cell, number
 
 
 @pytest.mark.parametrize(("value", "shown"), [
@@ -154,3 +155,21 @@ def test_tls_is_the_connection_s_or_a_trusted_proxy_s_word() -> None:
 ])
 def test_after_signing_in_only_a_page_of_the_ui_is_returned_to(path: str, goes: str) -> None:
     assert _local(path) == goes
+
+
+@pytest.mark.parametrize(("text", "written"), [
+    ("acme", "acme"), ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=x", "'\t=x"), ("\r=x", "'\r=x"), ("a=b", "a=b"), ("", "")])
+def test_csv_cells_are_never_formulas(text: str, written: str) -> None:
+    assert csv_cell(text) == written
+
+
+def test_csv_numbers_are_plain_decimals() -> None:
+    assert [number(v) for v in (0.0, 2.0, 0.0000021, 1234567.5, 1e-12, 12.3456789012)] == [
+        "0", "2", "0.0000021", "1234567.5", "0", "12.3456789012"]
+
+
+def test_unit_prices_are_never_rounded_to_the_cent() -> None:
+    assert [fmt.unit_price(v) for v in (0, 3, 2.5, 0.075, 0.15, 1234.5)] == [
+        "$0.00", "$3.00", "$2.50", "$0.075", "$0.15", "$1,234.50"]
+

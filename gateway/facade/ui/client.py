@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.facade.calls import Core, Method
+from gateway.facade.calls import Core, Framer, Method
 from gateway.facade.errors import ApiError
-from gateway.facade.exchange import Request
+from gateway.facade.exchange import Request, StreamAnswer
 
 __all__ = ["AdminApi", "explain"]
 
@@ -42,6 +42,11 @@ class AdminApi:
         would answer it."""
         response, _ = await self._core.call(method, message, self._request)
         return response
+
+    async def stream(self, method: Method, message: Any, framer: Framer) -> StreamAnswer:
+        """``method``'s server stream, framed by ``framer``, once its first message is in
+        (the playground's answer); raises :class:`ApiError` when none comes."""
+        return await self._core.stream(method, message, self._request, framer)
 
 
 def explain(error: ApiError) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["FILTERS", "clock", "count", "money", "ms", "percent", "rate", "when"]
+__all__ = ["FILTERS", "clock", "count", "money", "ms", "percent", "rate", "unit_price", "when"]
 
 
 def count(value: float) -> str:
@@ -30,6 +30,13 @@ def money(value: float) -> str:
         return f"{sign}${value:,.2f}"
     digits = min(10, 1 - math.floor(math.log10(value)))
     return f"{sign}${value:.{digits}f}"
+
+
+def unit_price(value: float) -> str:
+    """A price per unit, in full: ``$3.00``, ``$0.075`` (never rounded to the cent)."""
+    if value == round(value, 2):
+        return f"${value:,.2f}"
+    return f"${value:,.8f}".rstrip("0")
 
 
 def ms(value: float) -> str:
@@ -60,4 +67,4 @@ def clock(seconds: float) -> str:
 
 
 FILTERS = {"count": count, "money": money, "ms": ms, "rate": rate, "percent": percent,
-           "when": when, "clock": clock}
+           "when": when, "clock": clock, "unit_price": unit_price}

@@ -1,5 +1,6 @@
 """The UI's pages, each a client of the admin API: the overview (:mod:`.overview`),
-tenants and their keys, the request log, providers and their breakers.
+tenants and their keys, usage (:mod:`.usage`), the request log, providers and their
+breakers, models (:mod:`.models`) and the playground (:mod:`.playground`).
 
 Every page reads with admin calls and changes state only through them (the forms post
 here, the page calls the admin API, then redirects: Post/Redirect/Get). A new key's secret
@@ -26,8 +27,11 @@ from quart import Response
 from gateway.facade.errors import ApiError
 from gateway.facade.ui import fmt
 from gateway.facade.ui.forms import FIELDS, LIMITS, tenant_spec, tenant_values
+from gateway.facade.ui.models import models
 from gateway.facade.ui.overview import overview
+from gateway.facade.ui.playground import playground, playground_stream
 from gateway.facade.ui.sessions import Reveal
+from gateway.facade.ui.usage import usage, usage_csv
 from gateway.facade.ui.visit import Page, Visit
 
 __all__ = ["Pages"]
@@ -67,10 +71,15 @@ class Pages:
                ["POST"])
         yield ("/tenants/<tenant_id>/keys/<key_id>/rotate", "rotate_key", self.rotate_key,
                ["POST"])
+        yield "/usage", "usage", usage, ["GET"]
+        yield "/usage.csv", "usage_csv", usage_csv, ["GET"]
         yield "/requests", "requests", self.requests, ["GET"]
         yield "/providers", "providers", self.providers, ["GET"]
         yield ("/providers/<path:provider>/reset", "reset_breaker", self.reset_breaker,
                ["POST"])
+        yield "/models", "models", models, ["GET"]
+        yield "/playground", "playground", playground, ["GET", "POST"]
+        yield "/playground/stream", "playground_stream", playground_stream, ["POST"]
 
     # --- tenants -----------------------------------------------------------------------
 

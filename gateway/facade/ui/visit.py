@@ -21,10 +21,10 @@ from gateway.facade.ui.sessions import Session
 
 __all__ = ["NAV", "Page", "Visit", "see_other"]
 
-# The navigation: (endpoint, label). Pages still to come (usage, models, playground) are
-# added here when they are built.
-NAV = (("ui.overview", "Overview"), ("ui.tenants", "Tenants"),
-       ("ui.requests", "Request log"), ("ui.providers", "Providers"))
+# The navigation: (endpoint, label).
+NAV = (("ui.overview", "Overview"), ("ui.tenants", "Tenants"), ("ui.usage", "Usage"),
+       ("ui.requests", "Request log"), ("ui.providers", "Providers"), ("ui.models", "Models"),
+       ("ui.playground", "Playground"))
 
 
 @dataclass(slots=True)

@@ -467,3 +467,59 @@ class GetUsageSeriesResponse(_message.Message):
     POINTS_FIELD_NUMBER: _ClassVar[int]
     points: _containers.RepeatedCompositeFieldContainer[UsagePoint]
     def __init__(self, points: _Optional[_Iterable[_Union[UsagePoint, _Mapping]]] = ...) -> None: ...
+
+class ModelPrice(_message.Message):
+    __slots__ = ("entry", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    entry: str
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float
+    cache_write_per_mtok: float
+    def __init__(self, entry: _Optional[str] = ..., input_per_mtok: _Optional[float] = ..., output_per_mtok: _Optional[float] = ..., cached_input_per_mtok: _Optional[float] = ..., cache_write_per_mtok: _Optional[float] = ...) -> None: ...
+
+class ModelRouteTarget(_message.Message):
+    __slots__ = ("provider", "model", "weight", "price")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    model: str
+    weight: float
+    price: ModelPrice
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., weight: _Optional[float] = ..., price: _Optional[_Union[ModelPrice, _Mapping]] = ...) -> None: ...
+
+class ModelRoute(_message.Message):
+    __slots__ = ("name", "alias", "targets", "fallbacks", "strategy", "hedge_after_seconds", "timeout_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    HEDGE_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: bool
+    targets: _containers.RepeatedCompositeFieldContainer[ModelRouteTarget]
+    fallbacks: _containers.RepeatedScalarFieldContainer[str]
+    strategy: str
+    hedge_after_seconds: float
+    timeout_seconds: float
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[bool] = ..., targets: _Optional[_Iterable[_Union[ModelRouteTarget, _Mapping]]] = ..., fallbacks: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., hedge_after_seconds: _Optional[float] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class ListModelRoutesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelRoutesResponse(_message.Message):
+    __slots__ = ("routes", "default_provider")
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    routes: _containers.RepeatedCompositeFieldContainer[ModelRoute]
+    default_provider: str
+    def __init__(self, routes: _Optional[_Iterable[_Union[ModelRoute, _Mapping]]] = ..., default_provider: _Optional[str] = ...) -> None: ...

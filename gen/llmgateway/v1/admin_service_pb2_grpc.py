@@ -111,6 +111,11 @@ class AdminServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.FromString,
                 _registered_method=True)
+        self.ListModelRoutes = channel.unary_unary(
+                '/llmgateway.v1.AdminService/ListModelRoutes',
+                request_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -221,6 +226,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModelRoutes(self, request, context):
+        """The model table: each alias with its targets, weights, strategy, hedge and fallbacks,
+        each provider's own models, and their prices (never a credential).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -298,6 +311,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetUsageSeries,
                     request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.SerializeToString,
+            ),
+            'ListModelRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelRoutes,
+                    request_deserializer=llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -707,6 +725,33 @@ class AdminService:
             '/llmgateway.v1.AdminService/GetUsageSeries',
             llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesRequest.SerializeToString,
             llmgateway_dot_v1_dot_admin__service__pb2.GetUsageSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.AdminService/ListModelRoutes',
+            llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesRequest.SerializeToString,
+            llmgateway_dot_v1_dot_admin__service__pb2.ListModelRoutesResponse.FromString,
             options,
             channel_credentials,
             insecure,
