@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import orjson
@@ -30,11 +30,11 @@ from gateway.facade.exchange import (
     SSE,
     SSE_HEADERS,
     Answer,
-    EventSource,
     Request,
     Route,
     StreamAnswer,
     credential_missing,
+    event_bytes,
     internal_error,
     no_credential,
     openai_error,
@@ -162,20 +162,10 @@ def _response(answer: Answer | StreamAnswer) -> Response:
     if isinstance(answer, Answer):
         return Response(answer.body, status=answer.status, headers=answer.headers,
                         content_type=answer.content_type)
-    response = Response(_sse_body(answer.events), status=200, content_type=SSE,
+    response = Response(event_bytes(answer.events), status=200, content_type=SSE,
                         headers={**SSE_HEADERS, **answer.headers})
     response.timeout = None
     return response
-
-
-async def _sse_body(events: EventSource) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in events:
-            yield chunk
-        if events.tail:
-            yield events.tail
-    finally:
-        events.close()
 
 
 def _error(error: ApiError) -> Response:

@@ -24,8 +24,8 @@ from gateway.facade.errors import ApiError
 from gateway.observability.context import new_request_id, valid_request_id
 
 __all__ = ["JSON", "SSE", "SSE_HEADERS", "Answer", "ErrorShape", "EventSource", "Handler",
-           "Request", "Route", "StreamAnswer", "credential_missing", "internal_error",
-           "no_credential", "openai_error", "read_headers"]
+           "Request", "Route", "StreamAnswer", "credential_missing", "event_bytes",
+           "internal_error", "no_credential", "openai_error", "read_headers"]
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -104,6 +104,19 @@ class EventSource(Protocol):
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     def close(self) -> None: ...
+
+
+async def event_bytes(events: EventSource) -> AsyncIterator[bytes]:
+    """The body of a stream for an adapter that takes an iterator of bytes: the events, the
+    tail, and the producer closed however it ends (done, failed, or the client left)."""
+    try:
+        async for chunk in events:
+            if chunk:
+                yield chunk
+        if events.tail:
+            yield events.tail
+    finally:
+        events.close()
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from llmgateway.v1 import gateway_service_pb2 as gw
 from quart import Response
 
 from gateway.facade.errors import ApiError
-from gateway.facade.exchange import SSE, SSE_HEADERS, EventSource
+from gateway.facade.exchange import SSE, SSE_HEADERS, EventSource, event_bytes
 from gateway.facade.ui.client import explain
 from gateway.facade.ui.visit import Visit
 
@@ -75,7 +75,7 @@ async def playground_stream(visit: Visit) -> Response:
         events = _Failed(_Framer().error(exc))
     else:
         events, headers = answer.events, answer.headers
-    response = Response(_relay(events), content_type=SSE, headers={**SSE_HEADERS, **headers})
+    response = Response(event_bytes(events), content_type=SSE, headers={**SSE_HEADERS, **headers})
     response.timeout = None
     return response
 
@@ -147,12 +147,3 @@ class _Failed:
         return None
 
 
-async def _relay(events: EventSource) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in events:
-            if chunk:
-                yield chunk
-        if events.tail:
-            yield events.tail
-    finally:
-        events.close()  # done, failed, or the browser left: the core stops its work
