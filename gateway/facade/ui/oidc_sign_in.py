@@ -129,7 +129,9 @@ class OidcSignIn:
         self._wall_clock = wall_clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
 
-    def __len__(self) -> int:
+    @property
+    def pending(self) -> int:
+        """How many sign-ins are under way at the issuer."""
         return len(self._pending)
 
     async def start(self, redirect_uri: str, next_page: str) -> tuple[str, str]:

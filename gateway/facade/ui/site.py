@@ -307,7 +307,7 @@ class _Ui:
         body = await render_template("sign_in.html", csrf=token, next_page=_local(next_page),
                                      problem=problem, notice=notice, nav=(),
                                      signed_in=False, title="Sign in",
-                                     oidc_name=self._oidc.name if self._oidc else "")
+                                     oidc_name=self._oidc.name if self._oidc is not None else "")
         response = Response(body, status=status, content_type=_HTML)
         response.headers.add("Set-Cookie", session_cookie(
             token, secure=self._secure(headers), max_age=_SIGN_IN_AGE, name=SIGN_IN_COOKIE))
