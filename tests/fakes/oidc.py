@@ -6,7 +6,8 @@ PyJWT would refuse to make: ``alg: none``, HS256 keyed with an RSA public key, a
 that lies about its key. Scripted :class:`Reply` objects, when queued, answer the next
 discovery or JWKS request instead (a 500, a reset).
 
-``/authorize`` approves :attr:`FakeIssuer.user` at once (no login form) or answers
+``/authorize`` approves :attr:`FakeIssuer.user` at once (or, with :attr:`consent`, once
+its form is sent, as a real issuer's login page would be) or answers
 :attr:`FakeIssuer.deny` as an error, redirecting to the client; ``/token`` checks what
 RFC 6749 4.1.3 and RFC 7636 4.6 ask: the client (HTTP Basic or ``client_secret_post``, or
 ``client_id`` alone for a public one), a code used once, issued to that client, for that
@@ -29,6 +30,7 @@ import binascii
 import functools
 import hashlib
 import hmac
+import html
 import itertools
 import re
 import secrets
@@ -157,6 +159,7 @@ class FakeIssuer(FakeServer):
         self.clients: dict[str, Client] = {}
         self.user: dict[str, Any] = dict(ADMIN_USER)  # whom /authorize approves
         self.deny: str | None = None  # an error code /authorize answers instead
+        self.consent = False  # True: /authorize shows a form the person sends first
         self.token_lifetime = 300.0  # negative: tokens expired when issued
         self.auth_methods = ["client_secret_basic", "client_secret_post"]
         self.grants: dict[str, Grant] = {}
@@ -171,6 +174,7 @@ class FakeIssuer(FakeServer):
         app.router.add_get("/.well-known/openid-configuration", self.discovery)
         app.router.add_get("/jwks", self.jwks)
         app.router.add_get("/authorize", self.authorize)
+        app.router.add_post("/authorize", self.authorize)  # the consent form, submitted
         app.router.add_post("/token", self.token)
 
     async def discovery(self, request: web.Request) -> web.StreamResponse:
@@ -203,12 +207,13 @@ class FakeIssuer(FakeServer):
         redirect_uri is answered here (never redirected to); other errors go back to the
         client with its ``state``."""
         await self.record(request)
-        query = request.query
-        client = self.clients.get(query.get("client_id", ""))
-        redirect_uri = query.get("redirect_uri", "")
+        query = request.query if request.method == "GET" else await request.post()
+        client = self.clients.get(str(query.get("client_id", "")))
+        redirect_uri = str(query.get("redirect_uri", ""))
         if client is None or redirect_uri not in client.redirect_uris:
             return web.Response(status=400, text="unknown client_id or redirect_uri")
         state = query.get("state")
+        assert state is None or isinstance(state, str)
 
         def back(**params: str) -> web.StreamResponse:
             if state is not None:
@@ -218,17 +223,21 @@ class FakeIssuer(FakeServer):
 
         if query.get("response_type") != "code":
             return back(error="unsupported_response_type")
-        scope = query.get("scope", "")
+        scope = str(query.get("scope", ""))
         if "openid" not in scope.split():
             return back(error="invalid_scope", error_description="openid is required")
-        challenge = query.get("code_challenge", "")
+        challenge = str(query.get("code_challenge", ""))
         if query.get("code_challenge_method") != "S256" or not _CHALLENGE.fullmatch(challenge):
             return back(error="invalid_request", error_description="PKCE S256 is required")
+        if self.consent and request.method == "GET":
+            return self._consent_page(query)
         if self.deny:
             return back(error=self.deny, error_description="The user said no <b>thanks</b>")
         code = secrets.token_urlsafe(24)
+        nonce = query.get("nonce")
         self.grants[code] = Grant(client.client_id, redirect_uri, challenge,
-                                  query.get("nonce"), scope, dict(self.user), time.time())
+                                  nonce if isinstance(nonce, str) else None, scope,
+                                  dict(self.user), time.time())
         return back(code=code)
 
     async def token(self, request: web.Request) -> web.StreamResponse:
@@ -273,6 +282,17 @@ class FakeIssuer(FakeServer):
         self.issued.append(answer)
         return web.json_response(answer, headers={"Cache-Control": "no-store",
                                                   "Pragma": "no-cache"})
+
+    def _consent_page(self, query: Mapping[str, Any]) -> web.Response:
+        """What a real issuer shows: a page of its own whose form, sent by the person,
+        redirects back to the client (so that navigation starts on the issuer's site)."""
+        fields = "".join(f'<input type="hidden" name="{html.escape(k)}" '
+                         f'value="{html.escape(str(v))}">' for k, v in query.items())
+        who = html.escape(str(self.user.get("name") or self.user.get("sub")))
+        return web.Response(content_type="text/html", text=(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake issuer'
+            f'</title></head><body><form method="post" action="/authorize">{fields}'
+            f'<button type="submit">Continue as {who}</button></form></body></html>'))
 
     def _client(self, request: web.Request, form: dict[str, Any]
                 ) -> tuple[Client | None, str]:
