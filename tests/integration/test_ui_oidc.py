@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from gateway.config import OidcConfig
+from gateway.errors import UnavailableError
 from gateway.facade.ui.oidc_sign_in import pkce_challenge
+from gateway.tenancy.oidc import OidcVerifier
 from tests.fakes.oidc import ADMIN_USER, FakeIssuer, s256
 from tests.inprocess import InProcessGateway, start_in_process
 
@@ -323,3 +326,20 @@ def test_an_issuer_that_stops_answering_is_a_message() -> None:
             assert "did not answer the token request" in problem
         finally:
             assert gw.stop() == 0, gw.logs()
+
+
+async def test_the_verifier_gives_the_discovery_document_and_an_id_token_s_nonce(
+        issuer: FakeIssuer) -> None:
+    config = OidcConfig(enabled=True, issuer=issuer.issuer, audience=(CLIENT_ID,))
+    async with OidcVerifier(config) as verifier:
+        document = await verifier.metadata()
+        assert document["token_endpoint"] == issuer.issuer + "/token"
+        assert document["authorization_endpoint"] == issuer.issuer + "/authorize"
+        claims = await verifier.verify(issuer.mint({"aud": CLIENT_ID, "nonce": "n-1",
+                                                    "azp": CLIENT_ID}))
+        assert (claims.nonce, claims.authorized_party) == ("n-1", CLIENT_ID)
+        plain = await verifier.verify(issuer.mint({"aud": CLIENT_ID, "nonce": 5}))
+        assert (plain.nonce, plain.authorized_party) == ("", "")
+    async with OidcVerifier(replace(config, issuer="http://127.0.0.1:9")) as down:
+        with pytest.raises(UnavailableError):
+            await down.metadata()
