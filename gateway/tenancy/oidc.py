@@ -15,6 +15,11 @@ accepted -- configure one whenever the issuer serves more than one client. Tenan
 non-empty string of ``org_id``, ``tenant_id``, ``tid``. Roles: ``role``, ``roles`` and
 ``groups`` (strings or lists of strings), merged in that order.
 
+An ID token's ``nonce`` and ``azp`` are in its :class:`Claims` too, and
+:meth:`OidcVerifier.metadata` gives the discovery document: the admin UI's OIDC sign-in
+verifies its ID tokens with a verifier of its own (audience: its client id) and reads the
+issuer's endpoints there.
+
 Verified tokens are remembered by SHA-256 (never in clear) for at most :data:`CACHE_TTL`
 seconds and never past their expiry, so the hot path is a hash and a dict lookup, not an RSA
 verification. An unreachable issuer is :class:`UnavailableError` (503), not a 401: the token
