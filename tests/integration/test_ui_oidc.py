@@ -314,6 +314,22 @@ def test_a_public_client_signs_in_with_pkce_alone() -> None:
             assert gw.stop() == 0
 
 
+def test_an_access_token_the_admin_api_refuses_is_a_message() -> None:
+    """The issuer's access tokens are for another audience than auth.oidc.audience."""
+    with FakeIssuer() as issuer:
+        gw = start_in_process(oidc_config(issuer).replace("audience: [llm-gateway]",
+                                                          "audience: [another-api]"),
+                              env={"UI_OIDC_SECRET": SECRET})
+        try:
+            issuer.register(CLIENT_ID, gw.http_url + CALLBACK, SECRET)
+            started = start(gw)
+            problem = refusal(callback(started, approve(started)))
+            assert "The admin API did not accept the access token from Acme SSO." in problem
+            assert signed_out(started.browser)
+        finally:
+            assert gw.stop() == 0, gw.logs()
+
+
 def test_an_issuer_that_stops_answering_is_a_message() -> None:
     with FakeIssuer() as other:
         gw = start_in_process(oidc_config(other), env={"UI_OIDC_SECRET": SECRET})
