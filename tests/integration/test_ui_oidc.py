@@ -330,6 +330,19 @@ def test_an_access_token_the_admin_api_refuses_is_a_message() -> None:
             assert gw.stop() == 0, gw.logs()
 
 
+def test_a_configured_redirect_url_is_sent_as_is(issuer: FakeIssuer) -> None:
+    public = "https://gw.example.com/ui/sign-in/oidc/callback"
+    gw = start_in_process(oidc_config(issuer, extra=f"    redirect_url: {public}\n"),
+                          env={"UI_OIDC_SECRET": SECRET})
+    try:
+        started = start(gw)
+        assert started.query["redirect_uri"] == public
+        # Behind a TLS proxy the pending cookie would be Secure; here it came over HTTP.
+        assert "Secure" not in started.browser.get("/ui/sign-in/oidc").headers["set-cookie"]
+    finally:
+        assert gw.stop() == 0, gw.logs()
+
+
 def test_an_issuer_that_stops_answering_is_a_message() -> None:
     with FakeIssuer() as other:
         gw = start_in_process(oidc_config(other), env={"UI_OIDC_SECRET": SECRET})
