@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -40,9 +41,11 @@ from gateway.clientip import TrustedProxies
 from gateway.config import Settings, parse_address
 from gateway.edge import serve as serve_http
 from gateway.facade import DrainState, create_app
+from gateway.facade.ui.oidc_sign_in import OidcSignIn
 from gateway.gc_tuning import tune_for_serving
 from gateway.observability import metrics, tracing
 from gateway.providers import build_providers
+from gateway.providers.transport import new_session
 from gateway.resilience import BreakerBoard, LocalBreaker, Pipeline, RetryPolicy
 from gateway.resilience.breaker import Breaker, report_transition
 from gateway.resilience.redis_breaker import RedisBreakerGroup
@@ -338,6 +341,20 @@ class Gateway:
 
         return BreakerBoard(local)
 
+    async def _ui_oidc(self) -> OidcSignIn | None:
+        """The UI's sign-in through the OIDC issuer, when ``ui.oidc.client_id`` is set:
+        ID tokens verified for that client, the token endpoint reached over its own
+        session."""
+        s = self.settings
+        if not (s.ui_enabled and s.ui.oidc.client_id):
+            return None
+        from gateway.tenancy.oidc import OidcVerifier
+        verifier = await self._opened("ui oidc", OidcVerifier(
+            dataclasses.replace(s.auth.oidc, audience=(s.ui.oidc.client_id,))))
+        http = new_session(4)
+        self._closes("ui oidc http", http.close)
+        return OidcSignIn(s.ui.oidc, verifier, http)
+
     async def _build_facade(self, core: str | LocalChannel, traced: bool) -> None:
         """The REST facade over ``core`` (in process, or a gRPC target), and its server."""
         s = self.settings
@@ -359,7 +376,8 @@ class Gateway:
                                        else None),
                          trusted_proxies=s.server.trusted_proxy_cidrs,
                          credentials_required=s.auth.api_keys.enabled or s.auth.oidc.enabled,
-                         ui=s.ui_enabled, ui_session_idle=float(s.ui.session_idle))
+                         ui=s.ui_enabled, ui_session_idle=float(s.ui.session_idle),
+                         ui_oidc=await self._ui_oidc())
         sock = bind_socket(s.server.address)
         self.http_port = sock.getsockname()[1]
         hc = HypercornConfig()

@@ -32,6 +32,7 @@ __all__ = [
     "ProviderConfig",
     "Settings",
     "TargetConfig",
+    "UiOidcConfig",
     "load_settings",
     "parse_address",
     "parse_duration",
@@ -226,13 +227,29 @@ class BudgetsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UiOidcConfig:
+    """Signing in to the UI through ``auth.oidc``'s issuer (authorization code with PKCE),
+    on when ``client_id`` is set. ``client_secret`` empty: a public client (PKCE alone).
+    ``redirect_url`` empty: this request's origin + ``/ui/sign-in/oidc/callback``.
+    ``name``: the sign-in button says "Sign in with <name>"."""
+
+    client_id: str = ""
+    client_secret: str = dataclasses.field(default="", repr=False)
+    redirect_url: str = ""
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    name: str = "SSO"
+
+
+@dataclass(frozen=True, slots=True)
 class UiConfig:
     """The admin web UI at ``/ui/`` on the HTTP port (docs/ui.md). ``enabled`` unset
-    follows ``admin.enabled`` (:attr:`Settings.ui_enabled`); a session signed in with an
-    admin key ends after ``session_idle`` without a request."""
+    follows ``admin.enabled`` (:attr:`Settings.ui_enabled`); a session ends after
+    ``session_idle`` without a request (one signed in through OIDC, when its access token
+    expires, if that comes first)."""
 
     enabled: bool | None = None
     session_idle: Duration = Duration(8 * 3600)
+    oidc: UiOidcConfig = UiOidcConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -809,6 +826,36 @@ def _cross_check(settings: Settings, problems: list[str]) -> None:
                         "admin.enabled: false turns off")
     if settings.ui.session_idle <= 0:
         problems.append("ui.session_idle: must be positive")
+    _check_ui_oidc(settings, problems)
+
+
+OIDC_CALLBACK_PATH = "/ui/sign-in/oidc/callback"
+
+
+def _check_ui_oidc(settings: Settings, problems: list[str]) -> None:
+    """``ui.oidc``: a client of ``auth.oidc``'s issuer, whose tokens the admin API must
+    accept; the callback at its one path; the ``openid`` scope."""
+    ui = settings.ui.oidc
+    if not ui.client_id:
+        if ui.client_secret:
+            problems.append("ui.oidc.client_secret: needs ui.oidc.client_id")
+        return
+    if not settings.auth.oidc.enabled or not settings.auth.oidc.issuer:
+        problems.append("ui.oidc.client_id: needs auth.oidc.enabled and auth.oidc.issuer "
+                        "(the admin API must accept the issuer's tokens)")
+    if not settings.ui_enabled:
+        problems.append("ui.oidc.client_id: the UI is off (ui.enabled / admin.enabled)")
+    url = ui.redirect_url
+    if url and (not re.match(r"https?://[^/?#]+/", url)
+                or url.split("://", 1)[1].partition("/")[2].split("?")[0]
+                != OIDC_CALLBACK_PATH[1:]):
+        problems.append(f"ui.oidc.redirect_url: must be http(s)://HOST{OIDC_CALLBACK_PATH}")
+    if "openid" not in ui.scopes:
+        problems.append("ui.oidc.scopes: must include openid")
+    if any(not scope or " " in scope for scope in ui.scopes):
+        problems.append("ui.oidc.scopes: each scope is one word")
+    if not ui.name.strip():
+        problems.append("ui.oidc.name: must not be empty")
 
 
 def load_settings(

@@ -48,6 +48,7 @@ from gateway.facade.ui import ui_blueprint
 from gateway.lifecycle import DrainState
 
 if TYPE_CHECKING:
+    from gateway.facade.ui.oidc_sign_in import OidcSignIn
     from gateway.service.local_channel import LocalChannel
 
 __all__ = ["MAX_TIMEOUT", "DrainState", "GuardMiddleware", "create_app", "quart_app"]
@@ -64,7 +65,7 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
                metrics_path: str | None = "/metrics", traced: bool = False,
                trusted_proxies: Sequence[str] = (),
                credentials_required: bool = False, ui: bool = False,
-               ui_session_idle: float = 8 * 3600) -> Quart:
+               ui_session_idle: float = 8 * 3600, ui_oidc: OidcSignIn | None = None) -> Quart:
     """The facade over ``channel`` (a channel to the core, owned by the caller).
 
     ``degraded`` lists dependencies running in a fallback mode and ``checks`` the last
@@ -72,7 +73,8 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
     process); readiness reports them. With ``credentials_required`` (auth on), a request
     with a body and no credential at all is a 401 before its body is read. ``ui`` serves
     the admin web UI at ``/ui/`` (:mod:`gateway.facade.ui`), its sessions ending after
-    ``ui_session_idle`` seconds without a request.
+    ``ui_session_idle`` seconds without a request; ``ui_oidc`` lets it sign in through the
+    OIDC issuer too.
     """
     proxies = TrustedProxies(trusted_proxies)
     core = Core(channel, proxies)
@@ -85,7 +87,8 @@ def create_app(channel: aio.Channel | LocalChannel, *, max_body: int, drain: Dra
     app = quart_app(table, max_body=max_body, body_timeout=body_timeout,
                     credentials_required=credentials_required)
     if ui:
-        app.register_blueprint(ui_blueprint(core, proxies, session_idle=ui_session_idle))
+        app.register_blueprint(ui_blueprint(core, proxies, session_idle=ui_session_idle,
+                                            oidc=ui_oidc))
     app.asgi_app = HotRoutes(app.asgi_app, table, max_body=max_body,  # type: ignore[method-assign,arg-type,assignment]
                              body_timeout=body_timeout,
                              credentials_required=credentials_required)

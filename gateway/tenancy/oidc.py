@@ -15,6 +15,11 @@ accepted -- configure one whenever the issuer serves more than one client. Tenan
 non-empty string of ``org_id``, ``tenant_id``, ``tid``. Roles: ``role``, ``roles`` and
 ``groups`` (strings or lists of strings), merged in that order.
 
+An ID token's ``nonce`` and ``azp`` are in its :class:`Claims` too, and
+:meth:`OidcVerifier.metadata` gives the discovery document: the admin UI's OIDC sign-in
+verifies its ID tokens with a verifier of its own (audience: its client id) and reads the
+issuer's endpoints there.
+
 Verified tokens are remembered by SHA-256 (never in clear) for at most :data:`CACHE_TTL`
 seconds and never past their expiry, so the hot path is a hash and a dict lookup, not an RSA
 verification. An unreachable issuer is :class:`UnavailableError` (503), not a 401: the token
@@ -75,6 +80,8 @@ class Claims:
     roles: tuple[str, ...]
     issuer: str
     expires_at: float
+    nonce: str = ""  # an ID token's: the one its sign-in sent (OpenID Connect Core 3.1.3.7)
+    authorized_party: str = ""  # ``azp``
 
 
 class OidcVerifier:
@@ -96,6 +103,7 @@ class OidcVerifier:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=fetch_timeout)
         self._jwks_uri: str | None = None
+        self._discovery: dict[str, Any] | None = None
         self._keys: tuple[jwt.PyJWK, ...] = ()
         self._by_kid: dict[str, jwt.PyJWK] = {}
         self._loaded = False
@@ -129,6 +137,17 @@ class OidcVerifier:
             await asyncio.gather(self._background, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+
+    async def metadata(self) -> dict[str, Any]:
+        """The issuer's discovery document (fetched with the keys, and again when they
+        are); :class:`UnavailableError` while the issuer cannot be reached."""
+        if self._discovery is None:
+            if self._failed and self._clock() < self._last_attempt + RETRY_COLD_AFTER:
+                raise UnavailableError("identity provider unreachable")
+            await self._refresh()
+        if self._discovery is None:
+            raise UnavailableError("identity provider unreachable")
+        return self._discovery
 
     async def verify(self, token: str) -> Claims:
         """The token's claims, or :class:`AuthenticationError` (401) saying briefly why not;
@@ -254,6 +273,7 @@ class OidcVerifier:
                 if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
                     raise ValueError("discovery has no jwks_uri")
                 self._jwks_uri = uri
+                self._discovery = document
             keys = _parse_jwks(await self._get_json(self._jwks_uri))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self._jwks_uri = None  # discover again next time: the keys may have moved
@@ -315,8 +335,10 @@ def _claims(payload: dict[str, Any], issuer: str, now: float) -> Claims:
     tenant = next((value for name in TENANT_CLAIMS
                    if isinstance(value := payload.get(name), str) and value), "")
     roles = dict.fromkeys(role for name in ROLE_CLAIMS for role in _strings(payload.get(name)))
+    nonce, azp = payload.get("nonce"), payload.get("azp")
     return Claims(subject=subject, tenant=tenant, roles=tuple(roles), issuer=issuer,
-                  expires_at=exp)
+                  expires_at=exp, nonce=nonce if isinstance(nonce, str) else "",
+                  authorized_party=azp if isinstance(azp, str) else "")
 
 
 def _strings(value: Any) -> list[str]:

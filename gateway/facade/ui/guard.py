@@ -19,8 +19,8 @@ from typing import Any
 
 from gateway.clientip import TrustedProxies
 
-__all__ = ["CSP", "SECURITY_HEADERS", "SESSION_COOKIE", "SIGN_IN_COOKIE", "clear_cookie",
-           "cookie_value", "cross_site", "over_tls", "session_cookie"]
+__all__ = ["CSP", "OIDC_COOKIE", "SECURITY_HEADERS", "SESSION_COOKIE", "SIGN_IN_COOKIE",
+           "clear_cookie", "cookie_value", "cross_site", "over_tls", "session_cookie"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -38,19 +38,25 @@ SESSION_COOKIE = "gw_ui_session"
 # The sign-in form's CSRF token before there is a session: the same random value in this
 # cookie and in the form (a cross-site page can neither read nor set the cookie).
 SIGN_IN_COOKIE = "gw_ui_csrf"
+# A sign-in under way at the OIDC issuer: the id of its pending record (state, nonce,
+# PKCE verifier) kept on the server. SameSite=Lax, as it must come back on the issuer's
+# redirect; it opens nothing by itself and lives ten minutes at most.
+OIDC_COOKIE = "gw_ui_oidc"
 _PATH = "/ui"
 
 
-def session_cookie(value: str, *, secure: bool, max_age: int,
-                   name: str = SESSION_COOKIE) -> str:
-    """A ``Set-Cookie`` value: HttpOnly, SameSite=Strict, Path=/ui, Secure over TLS."""
-    return (f"{name}={value}; Path={_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
-            + ("; Secure" if secure else ""))
+def session_cookie(value: str, *, secure: bool, max_age: int, name: str = SESSION_COOKIE,
+                   same_site: str = "Strict") -> str:
+    """A ``Set-Cookie`` value: HttpOnly, SameSite=Strict, Path=/ui, Secure over TLS.
+    (``same_site="Lax"`` only for a cookie that must come back on the redirect from an
+    identity provider, which is a cross-site navigation.)"""
+    return (f"{name}={value}; Path={_PATH}; Max-Age={max_age}; HttpOnly; "
+            f"SameSite={same_site}" + ("; Secure" if secure else ""))
 
 
-def clear_cookie(name: str, *, secure: bool) -> str:
+def clear_cookie(name: str, *, secure: bool, same_site: str = "Strict") -> str:
     """A ``Set-Cookie`` value that removes cookie ``name``."""
-    return session_cookie("", secure=secure, max_age=0, name=name)
+    return session_cookie("", secure=secure, max_age=0, name=name, same_site=same_site)
 
 
 def cookie_value(header: str | None, name: str) -> str:

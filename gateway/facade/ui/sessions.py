@@ -4,8 +4,8 @@ never the credential.
 A :class:`Session` holds the credential its admin signed in with (sent as the admin API
 call's ``Authorization: Bearer`` credential), a CSRF token of its own, and a one-shot
 notice for the next page. :class:`MemorySessions` keeps them in this process; one idle for
-``idle`` seconds is gone. A store shared by replicas (Redis) would implement
-:class:`Sessions` too.
+``idle`` seconds is gone, and so is one past its ``lifetime`` (an OIDC access token's).
+A store shared by replicas (Redis) would implement :class:`Sessions` too.
 
 Example::
 
@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -54,13 +55,15 @@ class Reveal:
 @dataclass(slots=True, eq=False)
 class Session:
     """One signed-in admin. ``credential`` is what the admin API is called with: the admin
-    key (``how="admin key"``); an OIDC sign-in would keep its access token here."""
+    key (``how="admin key"``) or the issuer's access token (``how="oidc"``), which ends
+    the session at ``ends`` (clock time) when it expires."""
 
     id: str
     credential: str = field(repr=False)
     how: str
     csrf: str = field(default_factory=new_token, repr=False)
     seen: float = 0.0
+    ends: float = math.inf
     notice: str = ""  # shown once, on the next page (after a redirect)
     reveal: Reveal | None = None  # a new key's secret, shown once, on the next page
 
@@ -73,7 +76,9 @@ class Sessions(Protocol):
     """Where sessions live: this process (:class:`MemorySessions`) or, later, a store the
     replicas share."""
 
-    def create(self, credential: str, *, how: str) -> Session: ...
+    def create(self, credential: str, *, how: str, lifetime: float = math.inf) -> Session:
+        """A new session, gone after ``lifetime`` seconds even if never idle."""
+        ...
 
     def get(self, session_id: str) -> Session | None:
         """The live session of that id (its idle time starts again), or None."""
@@ -95,11 +100,12 @@ class MemorySessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, credential: str, *, how: str) -> Session:
+    def create(self, credential: str, *, how: str, lifetime: float = math.inf) -> Session:
         self._expire()
         while len(self._sessions) >= self._limit:
             self._sessions.popitem(last=False)
-        session = Session(new_token(), credential, how, seen=self._clock())
+        now = self._clock()
+        session = Session(new_token(), credential, how, seen=now, ends=now + lifetime)
         self._sessions[session.id] = session
         return session
 
@@ -108,7 +114,7 @@ class MemorySessions:
         if session is None:
             return None
         now = self._clock()
-        if now - session.seen >= self._idle:
+        if now - session.seen >= self._idle or now >= session.ends:
             del self._sessions[session_id]
             return None
         session.seen = now

@@ -8,9 +8,13 @@ site, else 403. A call the admin API refuses as unauthenticated ends the session
 was removed). Signing in checks the key with ``GetSystemInfo`` and starts a new session
 (a new id: an id fixed before signing in is never the signed-in one).
 
-OIDC sign-in (authorization code with PKCE, role ``admin``) is not built yet: it would be
-one more pair of routes here that end in :meth:`Sessions.create` with the access token as
-the credential (``how="oidc"``); the pages need no change.
+With ``oidc`` (:mod:`~gateway.facade.ui.oidc_sign_in`), ``/ui/sign-in/oidc`` sends the
+browser to the issuer and ``/ui/sign-in/oidc/callback`` ends in :meth:`Sessions.create`
+with the access token as the credential (``how="oidc"``), once the admin API has taken it
+(role ``admin``). The pending sign-in's cookie is SameSite=Lax: the issuer's redirect back
+is a cross-site navigation, which Strict cookies are not sent on. For the same reason the
+callback answers a page that moves on to the page asked for, rather than a redirect: a
+redirect chain that began at the issuer would arrive without the Strict session cookie.
 
 Example::
 
@@ -20,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from llmgateway.v1 import admin_service_pb2 as pb
@@ -27,6 +32,7 @@ from quart import Blueprint, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.clientip import TrustedProxies
+from gateway.config import OIDC_CALLBACK_PATH
 from gateway.facade.calls import Core
 from gateway.facade.errors import ApiError
 from gateway.facade.exchange import read_headers
@@ -34,6 +40,7 @@ from gateway.facade.ui import fmt
 from gateway.facade.ui.assets import Assets
 from gateway.facade.ui.client import AdminApi, explain
 from gateway.facade.ui.guard import (
+    OIDC_COOKIE,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
@@ -43,6 +50,7 @@ from gateway.facade.ui.guard import (
     over_tls,
     session_cookie,
 )
+from gateway.facade.ui.oidc_sign_in import PENDING_AGE, OidcSignIn, SignInFailed
 from gateway.facade.ui.pages import Pages
 from gateway.facade.ui.sessions import MemorySessions, Sessions, new_token, tokens_match
 from gateway.facade.ui.visit import Page, Visit, see_other
@@ -54,16 +62,23 @@ log = logging.getLogger("gateway.facade")
 _HTML = "text/html; charset=utf-8"
 _MAX_KEY = 4096
 _SIGN_IN_AGE = 3600  # the sign-in form's token lives this long
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def ui_blueprint(core: Core, proxies: TrustedProxies, *, session_idle: float,
-                 sessions: Sessions | None = None) -> Blueprint:
-    """The UI at ``/ui/``, calling the admin API through ``core``."""
-    ui = _Ui(core, proxies, sessions or MemorySessions(session_idle), session_idle)
+                 sessions: Sessions | None = None, oidc: OidcSignIn | None = None
+                 ) -> Blueprint:
+    """The UI at ``/ui/``, calling the admin API through ``core``; signing in through
+    the OIDC issuer too with ``oidc``."""
+    ui = _Ui(core, proxies, sessions or MemorySessions(session_idle), session_idle, oidc)
     bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
     bp.add_url_rule("/static/<name>", "asset", _asset_view(Assets.load()), methods=["GET"])
     bp.add_url_rule("/sign-in", "sign_in", ui.sign_in_page, methods=["GET"])
     bp.add_url_rule("/sign-in", "sign_in_post", ui.sign_in, methods=["POST"])
+    if oidc is not None:
+        bp.add_url_rule("/sign-in/oidc", "sign_in_oidc", ui.oidc_start, methods=["GET"])
+        bp.add_url_rule(OIDC_CALLBACK_PATH.removeprefix("/ui"), "sign_in_oidc_callback",
+                        ui.oidc_callback, methods=["GET"])
     bp.add_url_rule("/sign-out", "sign_out", ui.guarded(ui.sign_out, "ui.sign_out"),
                     methods=["POST"])
     for path, endpoint, page, methods in Pages().routes():
@@ -111,11 +126,12 @@ async def _not_found(visit: Visit) -> Response:
 
 class _Ui:
     def __init__(self, core: Core, proxies: TrustedProxies, sessions: Sessions,
-                 session_idle: float) -> None:
+                 session_idle: float, oidc: OidcSignIn | None) -> None:
         self._core = core
         self._proxies = proxies
         self._sessions = sessions
         self._max_age = int(session_idle)
+        self._oidc = oidc
 
     def _secure(self, headers: dict[str, str]) -> bool:
         return over_tls(request.scope, headers, self._proxies)
@@ -211,6 +227,68 @@ class _Ui:
         response.headers.add("Set-Cookie", clear_cookie(SIGN_IN_COOKIE, secure=secure))
         return response
 
+    async def oidc_start(self) -> Response:
+        """Off to the issuer, a pending sign-in's id in a Lax cookie of its own."""
+        assert self._oidc is not None
+        headers = read_headers(request.scope["headers"])
+        next_page = _local(request.args.get("next", ""))
+        secure = self._secure(headers)
+        host = headers.get("host", "")
+        redirect_uri = self._oidc.redirect_url or (
+            f"{'https' if secure else 'http'}://{host}{OIDC_CALLBACK_PATH}")
+        try:
+            if not _HOST.fullmatch(host) and not self._oidc.redirect_url:
+                raise SignInFailed("This request named no usable host to come back to "
+                                   "(set ui.oidc.redirect_url).")
+            pending_id, url = await self._oidc.start(redirect_uri, next_page)
+        except SignInFailed as exc:
+            return await self._sign_in(headers, next_page=next_page, problem=str(exc))
+        response = see_other(url)
+        response.headers.add("Set-Cookie", session_cookie(
+            pending_id, secure=secure, max_age=PENDING_AGE, name=OIDC_COOKIE,
+            same_site="Lax"))
+        return response
+
+    async def oidc_callback(self) -> Response:
+        """Back from the issuer: the code turned into tokens, the access token tried on
+        the admin API (role ``admin``), then a session that ends with the token."""
+        assert self._oidc is not None
+        headers = read_headers(request.scope["headers"])
+        secure = self._secure(headers)
+        name = self._oidc.name
+        done = None
+        try:
+            done = await self._oidc.finish(cookie_value(headers.get("cookie"), OIDC_COOKIE),
+                                           request.args.to_dict())
+            api = AdminApi(self._core, done.access_token, request.scope, headers)
+            await api.call(api.stub.GetSystemInfo, pb.GetSystemInfoRequest())
+        except SignInFailed as exc:
+            problem, next_page = str(exc), exc.next_page
+        except ApiError as exc:
+            assert done is not None
+            next_page = done.next_page
+            problem = (f"Your account at {name} does not have the role admin: the admin UI "
+                       "is for admins only." if exc.status == 403 else
+                       f"The admin API did not accept the access token from {name}."
+                       if exc.status == 401 else explain(exc))
+        else:
+            self._sessions.drop(cookie_value(headers.get("cookie"), SESSION_COOKIE))
+            session = self._sessions.create(done.access_token, how="oidc",
+                                            lifetime=done.lifetime)
+            body = await render_template("signing_in.html", next_page=done.next_page,
+                                         title="Signed in", name=name)
+            response = Response(body, content_type=_HTML)
+            response.headers.add("Set-Cookie", session_cookie(
+                session.id, secure=secure, max_age=max(1, min(self._max_age,
+                                                              int(done.lifetime)))))
+            response.headers.add("Set-Cookie", clear_cookie(OIDC_COOKIE, secure=secure,
+                                                            same_site="Lax"))
+            return response
+        response = await self._sign_in(headers, next_page=next_page, problem=problem)
+        response.headers.add("Set-Cookie", clear_cookie(OIDC_COOKIE, secure=secure,
+                                                        same_site="Lax"))
+        return response
+
     async def sign_out(self, visit: Visit) -> Response:
         self._sessions.drop(visit.session.id)
         response = see_other("/ui/sign-in?signed_out=1")
@@ -228,7 +306,8 @@ class _Ui:
             token = new_token()
         body = await render_template("sign_in.html", csrf=token, next_page=_local(next_page),
                                      problem=problem, notice=notice, nav=(),
-                                     signed_in=False, title="Sign in")
+                                     signed_in=False, title="Sign in",
+                                     oidc_name=self._oidc.name if self._oidc is not None else "")
         response = Response(body, status=status, content_type=_HTML)
         response.headers.add("Set-Cookie", session_cookie(
             token, secure=self._secure(headers), max_age=_SIGN_IN_AGE, name=SIGN_IN_COOKIE))
