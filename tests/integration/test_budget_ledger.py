@@ -15,6 +15,7 @@ from gateway.errors import UnavailableError
 from gateway.tenancy.budget_ledger import Account, RedisBudgetLedger
 from gateway.tenancy.memory_store import MemoryTenantStore
 from gateway.tenancy.usage import Budget, Budgets, Hold, month_start, period_start
+from tests.servers import RedisServer
 
 T = Budget("t", 1.0)
 
@@ -22,7 +23,6 @@ T = Budget("t", 1.0)
 def account(tenant: str, period: float, *, budget: float, seed: float,
             scope: str = "") -> Account:
     return Account(tenant, scope, period, budget=budget, seed=seed)
-from tests.servers import RedisServer
 
 
 def client(server: RedisServer) -> Redis:

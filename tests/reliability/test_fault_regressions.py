@@ -56,7 +56,8 @@ async def test_counting_spend_never_fails_a_served_request() -> None:
         await asyncio.to_thread(server.start)
         now[0] += 6
         await budgets.add([Budget("ten_a", 10.0)], 0.5)  # refreshed from the store again
-        assert (await budgets.totals(Budget("ten_a", 10.0)))[1].cost_usd == 0.5  # no rows were written
+        # no rows were written
+        assert (await budgets.totals(Budget("ten_a", 10.0)))[1].cost_usd == 0.5
     finally:
         await store.aclose()
         server.close()
