@@ -12,6 +12,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +33,8 @@ from llmgateway.v1 import (
 
 from tests.conftest import ROOT, RunningGateway
 from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import FakeOpenAI, stream_events
+from tests.fakes.server import Reply
 from tests.integration.test_grpc import error_info
 from tests.integration.test_reservations import FITS_THREE, burst, slow
 from tests.integration.test_tenancy import ADMIN, Factory, admin
@@ -120,6 +122,10 @@ def test_three_replicas_share_key_and_model_budgets(gateway_factory: Factory,
            "REDIS_URL": redis_server.url}
     replicas = [gateway_factory(slow(), env=env) for _ in range(3)]
     urls = [gw.http_url for gw in replicas]
+    # Each replica's link to Redis opened first, by a budget that holds nothing back: the
+    # bursts below measure the budgets, not how fast a busy machine connects.
+    roomy, _ = key(replicas[0], tenant(replicas[0], monthly_budget_usd=1e9))
+    assert burst(urls, roomy, 3, text="hi", max_tokens=1) == Counter({200: 3})
     tenant_id = tenant(replicas[0], model_budgets={"mock-2": FITS_THREE})
     capped, _ = key(replicas[1], tenant_id, monthly_budget_usd=FITS_THREE,
                     budget_period="BUDGET_PERIOD_DAILY")
@@ -325,3 +331,25 @@ def test_admin_rest_grpc_and_cli_set_the_budgets(gateway_factory: Factory) -> No
                          capture_output=True, text=True, cwd=ROOT,
                          env=CLI_ENV)
     assert bad.returncode != 0 and "MODEL=USD" in bad.stderr
+
+
+def test_a_cut_stream_is_charged_to_the_keys_and_the_models_budget(
+        fakes_gateway: RunningGateway, openai_fake: FakeOpenAI) -> None:
+    """The upstream dies mid-stream, before its usage: the key's and the model's budgets are
+    charged the prompt and what was delivered, as the tenant's is."""
+    gw = fakes_gateway
+    tenant_id = tenant(gw, model_budgets={"up/gpt-4o-mini": 1000})
+    secret, _ = key(gw, tenant_id, monthly_budget_usd=1000)
+    openai_fake.enqueue(Reply(events=stream_events("gpt-4o-mini", ["one", " two"], True),
+                              cut_after=3))
+    httpx.post(gw.http_url + "/v1/chat/completions",
+               headers={"Authorization": f"Bearer {secret}"},
+               json={"model": "up/gpt-4o-mini", "stream": True, "max_tokens": 50,
+                     "messages": [{"role": "user", "content": "count"}]})
+    deadline = time.monotonic() + 5
+    while (seen := usage(gw, secret))["cost_usd"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # charged once the stream's end is settled, after the answer
+    budgets = {b["scope"]: b for b in seen["budgets"]}
+    assert seen["cost_usd"] > 0
+    assert budgets["api_key"]["cost_usd"] == budgets["model"]["cost_usd"] == seen["cost_usd"]
+    assert budgets["api_key"]["requests"] == budgets["model"]["requests"] == 1
