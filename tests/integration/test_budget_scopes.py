@@ -206,6 +206,14 @@ def test_a_spent_key_or_model_budget_is_402_before_any_upstream(
                 chat_pb2.ChatMessage(role=chat_pb2.CHAT_ROLE_USER, content="hi")]))
         with pytest.raises(grpc.RpcError) as rpc:
             stub.CreateChatCompletion(request, metadata=(("authorization", f"Bearer {broke}"),))
+        seen = stub.GetUsage(gateway_service_pb2.GetUsageRequest(),
+                             metadata=(("authorization", f"Bearer {broke}"),))
+    assert [(b.scope, b.budget_usd, b.cost_usd, b.period) for b in seen.budgets] == [
+        (budgets_pb2.BUDGET_SCOPE_API_KEY, 0.5, 0.0, budgets_pb2.BUDGET_PERIOD_MONTHLY),
+        (budgets_pb2.BUDGET_SCOPE_MODEL, 0.5, 0.0, budgets_pb2.BUDGET_PERIOD_MONTHLY)]
+    assert seen.budgets[1].model == "claude/claude-x" and seen.budgets[0].api_key_id
+    assert not seen.HasField("monthly_budget_usd")
+    assert seen.budget_period == budgets_pb2.BUDGET_PERIOD_MONTHLY
     assert rpc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_info(rpc.value).reason == "BUDGET_EXCEEDED"
     assert openai_fake.requests == [] and anthropic_fake.requests == []  # none reached them
