@@ -6,8 +6,9 @@ They talk to a running gateway's gRPC port (``--grpc-target``, default
 
 ::
 
-    gateway tenants create acme --rpm 600 --tpm 200000 --budget 500 --model gpt-4o-mini
-    gateway keys create ten_1234 --name ci
+    gateway tenants create acme --rpm 600 --tpm 200000 --budget 500 --model gpt-4o-mini \
+        --model-budget gpt-4o=50
+    gateway keys create ten_1234 --name ci --budget 5 --period daily
     gateway keys rotate ten_1234
 """
 
@@ -23,7 +24,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from llmgateway.v1 import admin_service_pb2 as pb
-from llmgateway.v1 import admin_service_pb2_grpc
+from llmgateway.v1 import admin_service_pb2_grpc, budgets_pb2
 
 __all__ = ["add_admin_commands", "run_admin_command"]
 
@@ -32,6 +33,9 @@ _LIMIT_FLAGS = (
     ("rpm", "requests_per_minute", int), ("tpm", "tokens_per_minute", int),
     ("concurrency", "concurrent_requests", int), ("daily_tokens", "daily_token_quota", int),
 )
+
+
+_PERIODS = {"monthly": budgets_pb2.BUDGET_PERIOD_MONTHLY, "daily": budgets_pb2.BUDGET_PERIOD_DAILY}
 
 
 def _connection(parser: argparse.ArgumentParser, admin_key: str) -> None:
@@ -46,7 +50,13 @@ def _tenant_flags(parser: argparse.ArgumentParser) -> None:
                         help="an allowed model (repeat; none means all)")
     for flag, _, kind in _LIMIT_FLAGS:
         parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
-    parser.add_argument("--budget", type=float, help="monthly budget in USD")
+    parser.add_argument("--budget", type=float,
+                        help="budget in USD per period (monthly unless --period daily)")
+    parser.add_argument("--period", choices=sorted(_PERIODS),
+                        help="the period of --budget and --model-budget (default: monthly)")
+    parser.add_argument("--model-budget", action="append", default=[], metavar="MODEL=USD",
+                        help="a budget for one model, on top of the tenant's (repeat; "
+                             "USD 'none' removes it)")
     parser.add_argument("--default-provider")
     parser.add_argument("--fallback-provider", action="append", dest="fallback_providers")
     parser.add_argument("--provider-key", action="append", default=[], metavar="PROVIDER=KEY",
@@ -75,6 +85,11 @@ def add_admin_commands(commands: Any, admin_key: str) -> None:
     key_create.add_argument("tenant_id")
     key_create.add_argument("--name", default="")
     key_create.add_argument("--ttl", type=int, default=0, help="lifetime in seconds")
+    key_create.add_argument("--budget", type=float,
+                            help="the key's own budget in USD per period, on top of its "
+                                 "tenant's")
+    key_create.add_argument("--period", choices=sorted(_PERIODS), default="monthly",
+                            help="the period of --budget (default: monthly)")
     k.add_parser("list", help="list a tenant's keys").add_argument("tenant_id")
     k.add_parser("revoke", help="revoke a key").add_argument("key_id")
     rotate = k.add_parser("rotate", help="issue a new key and revoke the old one(s)")
@@ -97,6 +112,8 @@ def _spec(args: argparse.Namespace, base: pb.Tenant | None) -> pb.TenantSpec:
         spec.default_provider = base.default_provider
         spec.fallback_providers.extend(base.fallback_providers)
         spec.disabled = base.disabled
+        spec.model_budgets.update(base.model_budgets)
+        spec.budget_period = base.budget_period
     if args.models is not None:
         del spec.allowed_models[:]
         spec.allowed_models.extend(args.models)
@@ -106,6 +123,19 @@ def _spec(args: argparse.Namespace, base: pb.Tenant | None) -> pb.TenantSpec:
             setattr(spec.limits, field, value)
     if args.budget is not None:
         spec.monthly_budget_usd = args.budget
+    if args.period is not None:
+        spec.budget_period = _PERIODS[args.period]
+    for item in args.model_budget:
+        model, sep, usd = item.rpartition("=")
+        if not sep or not model:
+            raise SystemExit("--model-budget takes MODEL=USD")
+        if usd == "none":
+            spec.model_budgets.pop(model, None)
+            continue
+        try:
+            spec.model_budgets[model] = float(usd)
+        except ValueError:
+            raise SystemExit(f"--model-budget {model}=: '{usd}' is not an amount") from None
     if args.default_provider is not None:
         spec.default_provider = args.default_provider
     if args.fallback_providers is not None:
@@ -159,8 +189,12 @@ def _dispatch(args: argparse.Namespace, stub: Any, call: Callable[..., Any]) -> 
             tenant_id=args.tenant_id, tenant=_spec(args, current),
             remove_provider_credentials=args.remove_provider_key))
     if verb == "create":
-        return call(stub.CreateApiKey, pb.CreateApiKeyRequest(
-            tenant_id=args.tenant_id, name=args.name, ttl_seconds=args.ttl))
+        request = pb.CreateApiKeyRequest(tenant_id=args.tenant_id, name=args.name,
+                                         ttl_seconds=args.ttl,
+                                         budget_period=_PERIODS[args.period])
+        if args.budget is not None:
+            request.monthly_budget_usd = args.budget
+        return call(stub.CreateApiKey, request)
     if verb == "list":
         return call(stub.ListApiKeys, pb.ListApiKeysRequest(tenant_id=args.tenant_id))
     if verb == "revoke":

@@ -221,7 +221,8 @@ class AdminConfig:
 @dataclass(frozen=True, slots=True)
 class BudgetsConfig:
     """How budgets behave while Redis (their shared ledger) cannot be reached: ``closed``
-    refuses requests of tenants with a budget (503), ``local`` holds per replica."""
+    refuses requests that have a budget, their tenant's, key's or model's (503), ``local``
+    holds per replica."""
 
     on_redis_outage: Literal["closed", "local"] = "closed"
 

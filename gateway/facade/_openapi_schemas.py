@@ -348,6 +348,8 @@ def admin_schemas() -> dict[str, Schema]:
         "burst": integer(1), "requests_per_minute": integer(1), "tokens_per_minute": int64_in,
         "concurrent_requests": integer(1), "daily_token_quota": int64_in,
     }
+    periods = ("BUDGET_PERIOD_MONTHLY", "BUDGET_PERIOD_DAILY")
+    period_in = enum("BUDGET_PERIOD_UNSPECIFIED", *periods)
     spec = proto({
         "name": {"type": "string", "pattern": "\\S"},
         "allowed_models": arr(STR), "limits": proto(limits),
@@ -357,6 +359,11 @@ def admin_schemas() -> dict[str, Schema]:
                                  "description": "Provider name -> the tenant's own key "
                                  "(needs ENCRYPTION_KEY)."},
         "disabled": BOOL,
+        "model_budgets": {"type": "object",
+                          "additionalProperties": {"type": "number", "minimum": 0},
+                          "description": "Model name (as clients ask for it) -> USD per "
+                          "budget period, on top of the tenant's."},
+        "budget_period": period_in,
     }, ("name",))
     limits_out = {k: INT64_TEXT if k in ("tokens_per_minute", "daily_token_quota") else
                   (NUM if k == "requests_per_second" else INT) for k in limits}
@@ -364,11 +371,14 @@ def admin_schemas() -> dict[str, Schema]:
         "id": STR, "name": STR, "allowed_models": arr(STR), "limits": obj(limits_out),
         "monthly_budget_usd": NUM, "default_provider": STR, "fallback_providers": arr(STR),
         "provider_credentials": arr(STR), "disabled": BOOL, "created_at": TIMESTAMP,
-        "updated_at": TIMESTAMP,
+        "updated_at": TIMESTAMP, "model_budgets": {"type": "object",
+                                                   "additionalProperties": NUM},
+        "budget_period": enum(*periods),
     }, ("id", "name", "allowed_models", "default_provider", "fallback_providers",
         "provider_credentials", "disabled"))
     key = obj({"id": STR, "tenant_id": STR, "name": STR, "prefix": STR,
-               "created_at": TIMESTAMP, "revoked_at": TIMESTAMP, "expires_at": TIMESTAMP},
+               "created_at": TIMESTAMP, "revoked_at": TIMESTAMP, "expires_at": TIMESTAMP,
+               "monthly_budget_usd": NUM, "budget_period": enum(*periods)},
               ("id", "tenant_id", "name", "prefix"))
     states = ("CLOSED", "OPEN", "HALF_OPEN", "UNSPECIFIED")
     breaker = obj({"provider": STR,
@@ -396,7 +406,11 @@ def admin_schemas() -> dict[str, Schema]:
     return {
         "TenantSpec": spec,
         "CreateApiKeyBody": proto({"tenant_id": STR, "name": STR, "ttl_seconds": {"anyOf": [
-            integer(0, MAX_KEY_TTL), {"type": "string", "pattern": "^[0-9]{1,9}$"}]}}),
+            integer(0, MAX_KEY_TTL), {"type": "string", "pattern": "^[0-9]{1,9}$"}]},
+            "monthly_budget_usd": {"type": "number", "minimum": 0,
+                                   "description": "The key's own budget in USD per "
+                                   "budget_period, on top of its tenant's."},
+            "budget_period": period_in}),
         "RotateApiKeyBody": proto({"tenant_id": STR, "key_id": STR, "name": STR}),
         "Tenant": tenant, "ApiKey": key, "CircuitBreaker": breaker,
         "TenantAnswer": obj({"tenant": ref("Tenant")}, ("tenant",)),
@@ -519,7 +533,13 @@ def answer_schemas() -> dict[str, Schema]:
             "object": const("usage"), "tenant_id": STR, "period_start": INT,
             "requests": INT, "prompt_tokens": INT, "completion_tokens": INT,
             "total_tokens": INT, "cost_usd": NUM, "monthly_budget_usd": opt(NUM),
-            "budget_used_ratio": opt(NUM)}, ("object", "tenant_id", "period_start")),
+            "budget_used_ratio": opt(NUM), "budget_period": enum("monthly", "daily"),
+            "budgets": arr(obj({
+                "scope": enum("tenant", "api_key", "model"), "api_key_id": STR, "model": STR,
+                "period": enum("monthly", "daily"), "period_start": INT, "budget_usd": NUM,
+                "cost_usd": NUM, "requests": INT, "used_ratio": NUM},
+                ("scope", "period", "period_start", "budget_usd", "cost_usd")))},
+            ("object", "tenant_id", "period_start")),
         "Live": obj({"status": const("ok")}, ("status",)),
         "Readiness": obj({"status": enum("ready", "not_ready"), "reason": STR,
                           "checks": {"type": "object", "additionalProperties": STR},

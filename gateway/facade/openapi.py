@@ -255,7 +255,9 @@ def _inference_paths() -> dict[str, Schema]:
                           params=(response_id, *read)),
         },
         "/v1/usage": {"get": _op(
-            "getUsage", "The caller's usage and cost this month, against its budget.", "usage",
+            "getUsage",
+            "The caller's usage and cost this period, against each budget that applies.",
+            "usage",
             {**_ok("UsageReport", "The usage."), **_errors(*_READ_ERRORS)}, params=read)},
     }
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
-from llmgateway.v1 import chat_pb2, gateway_service_pb2, models_pb2
+from llmgateway.v1 import budgets_pb2, chat_pb2, gateway_service_pb2, models_pb2
 
 from gateway.facade.errors import ApiError
 
@@ -533,4 +533,20 @@ def usage_to_json(usage: gateway_service_pb2.GetUsageResponse) -> dict[str, Any]
                                if usage.HasField("monthly_budget_usd") else None),
         "budget_used_ratio": (usage.budget_used_ratio
                               if usage.HasField("budget_used_ratio") else None),
+        "budget_period": _PERIOD_NAMES.get(usage.budget_period, "monthly"),
+        "budgets": [{
+            "scope": _SCOPE_NAMES.get(b.scope, "tenant"),
+            **({"api_key_id": b.api_key_id} if b.api_key_id else {}),
+            **({"model": b.model} if b.model else {}),
+            "period": _PERIOD_NAMES.get(b.period, "monthly"), "period_start": b.period_start,
+            "budget_usd": b.budget_usd, "cost_usd": b.cost_usd, "requests": b.requests,
+            "used_ratio": b.used_ratio,
+        } for b in usage.budgets],
     }
+
+
+_PERIOD_NAMES = {budgets_pb2.BUDGET_PERIOD_MONTHLY: "monthly",
+                 budgets_pb2.BUDGET_PERIOD_DAILY: "daily"}
+_SCOPE_NAMES = {budgets_pb2.BUDGET_SCOPE_TENANT: "tenant",
+                budgets_pb2.BUDGET_SCOPE_API_KEY: "api_key",
+                budgets_pb2.BUDGET_SCOPE_MODEL: "model"}

@@ -80,6 +80,10 @@ OVERHEAD = Histogram("gateway_overhead_seconds",
 BUDGET_RATIO = Gauge("gateway_budget_usage_ratio",
                      "Share of the tenant's monthly budget spent.", ["tenant"],
                      multiprocess_mode="livemax")
+BUDGET_ALERTS = Counter("gateway_budget_alerts_total",
+                        "Budgets crossing an alert threshold (once per budget and period), by "
+                        "whose budget: tenant, api_key or model (the tenant's on one model).",
+                        ["tenant", "scope", "threshold"])
 INSTANCE = Gauge("gateway_instance_info", "Constant 1, labelled with what this instance is.",
                  ["version", "pod", "namespace"], multiprocess_mode="livemax")
 
@@ -178,6 +182,10 @@ def cache_lookup(hit: bool) -> None:
 
 def budget_ratio(tenant: str, ratio: float) -> None:
     _child(BUDGET_RATIO, tenant).set(ratio)
+
+
+def budget_alert(tenant: str, scope: str, threshold: float) -> None:
+    _child(BUDGET_ALERTS, tenant, scope, f"{threshold:g}").inc()
 
 
 def instance(version: str, pod: str, namespace: str) -> None:

@@ -22,7 +22,7 @@ from gateway.providers.keypool import KeyPool, KeySnapshot, KeyState
 from gateway.resilience import BreakerBoard, BreakerState
 from gateway.resilience.breaker import BreakerSnapshot
 from gateway.service.model_table import model_routes
-from gateway.service.tenant_admin import TenantAdmin
+from gateway.service.tenant_admin import TenantAdmin, budget_period, budget_usd
 from gateway.state.request_log import (
     Group,
     MemoryRequestLog,
@@ -179,8 +179,11 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         if request.ttl_seconds > MAX_KEY_TTL:  # an expiry past year 9999 has no Timestamp
             raise InvalidRequestError(f"'ttl_seconds' may be at most {MAX_KEY_TTL} (100 years)",
                                       param="ttl_seconds")
-        key, secret = await self._tenants.create_key(request.tenant_id, request.name,
-                                                     request.ttl_seconds)
+        budget = (budget_usd(request.monthly_budget_usd, "monthly_budget_usd")
+                  if request.HasField("monthly_budget_usd") else None)
+        key, secret = await self._tenants.create_key(
+            request.tenant_id, request.name, request.ttl_seconds, budget=budget,
+            period=budget_period(request.budget_period, "budget_period"))
         return admin_service_pb2.CreateApiKeyResponse(api_key=key, secret=secret)
 
     async def ListApiKeys(self, request: admin_service_pb2.ListApiKeysRequest,

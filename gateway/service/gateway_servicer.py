@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message as ProtoMessage
 from grpc import aio
 from llmgateway.v1 import (
+    budgets_pb2,
     chat_pb2,
     gateway_service_pb2,
     gateway_service_pb2_grpc,
@@ -53,7 +54,7 @@ from gateway.service.charge import (
 )
 from gateway.service.keepalive import keepalive
 from gateway.state.base import ConversationRecord, ConversationStore, ResponseCache
-from gateway.tenancy.admission import Admission, Admitted, Estimate
+from gateway.tenancy.admission import Admission, Admitted, Estimate, budgets_of
 from gateway.tenancy.auth import Identity, current_identity
 from gateway.tenancy.models import UsageRow
 from gateway.tenancy.pricing import Pricing
@@ -62,6 +63,10 @@ from gateway.tenancy.usage import Budgets
 __all__ = ["GatewayServicer"]
 
 R = TypeVar("R", bound=ProtoMessage)
+
+_PERIODS = {"monthly": budgets_pb2.BUDGET_PERIOD_MONTHLY, "daily": budgets_pb2.BUDGET_PERIOD_DAILY}
+_SCOPES = {"tenant": budgets_pb2.BUDGET_SCOPE_TENANT, "api_key": budgets_pb2.BUDGET_SCOPE_API_KEY,
+           "model": budgets_pb2.BUDGET_SCOPE_MODEL}
 DEFAULT_PING_INTERVAL = 10.0
 
 
@@ -250,7 +255,8 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             tenant_id=account, model=ctx.model, provider=ctx.provider,
             prompt_tokens=ctx.prompt_tokens, completion_tokens=ctx.completion_tokens,
             cost_usd=ctx.cost_usd, latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            status=ctx.status, request_id=ctx.request_id)
+            status=ctx.status, request_id=ctx.request_id,
+            api_key_id=admitted.identity.subject if admitted.identity.kind == "api_key" else "")
         await self._admission.settle(admitted, row)
 
     def _account(self, ctx: reqctx.RequestContext, served: Served, usage: Usage | None) -> None:
@@ -408,15 +414,25 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         account = identity.usage_account
         if not account:
             raise AuthenticationError("usage is tracked per tenant: authenticate with a key")
-        period, totals = await self._budgets.totals(account)
+        budgets = budgets_of(identity, None)
+        seen = [await self._budgets.totals(b) for b in budgets]
+        period, totals = seen[0]  # the tenant's own
+        own = budgets[0]
         response = gateway_service_pb2.GetUsageResponse(
             tenant_id=account, period_start=int(period), requests=totals.requests,
             prompt_tokens=totals.prompt_tokens, completion_tokens=totals.completion_tokens,
-            cost_usd=round(totals.cost_usd, 6))
-        budget = identity.tenant.monthly_budget_usd if identity.tenant is not None else None
-        if budget is not None:
-            response.monthly_budget_usd = budget
-            response.budget_used_ratio = totals.cost_usd / budget if budget else 1.0
+            cost_usd=round(totals.cost_usd, 6), budget_period=_PERIODS[own.period])
+        if own.usd is not None:
+            response.monthly_budget_usd = own.usd
+            response.budget_used_ratio = totals.cost_usd / own.usd if own.usd else 1.0
+        for budget, (start, spent) in zip(budgets, seen, strict=True):
+            if budget.usd is None:
+                continue
+            response.budgets.add(
+                scope=_SCOPES[budget.scope], api_key_id=budget.api_key_id, model=budget.model,
+                period=_PERIODS[budget.period], period_start=int(start), budget_usd=budget.usd,
+                cost_usd=round(spent.cost_usd, 6), requests=spent.requests,
+                used_ratio=spent.cost_usd / budget.usd if budget.usd else 1.0)
         return response
 
     # --- Anthropic's Messages API ----------------------------------------------------------

@@ -14,18 +14,39 @@ import time
 from collections.abc import Sequence
 
 from google.protobuf import timestamp_pb2
-from llmgateway.v1 import admin_service_pb2
+from llmgateway.v1 import admin_service_pb2, budgets_pb2
 
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.crypto import CredentialCipher
 from gateway.tenancy.keys import new_secret
-from gateway.tenancy.models import ApiKey, Limits, Tenant, TenantStore, new_id
+from gateway.tenancy.models import ApiKey, BudgetPeriod, Limits, Tenant, TenantStore, new_id
 
 __all__ = ["TenantAdmin"]
 
 _LIMIT_FIELDS = ("requests_per_second", "burst", "requests_per_minute", "tokens_per_minute",
                  "concurrent_requests", "daily_token_quota")
+
+
+_PERIODS: dict[BudgetPeriod, budgets_pb2.BudgetPeriod] = {
+    "monthly": budgets_pb2.BUDGET_PERIOD_MONTHLY, "daily": budgets_pb2.BUDGET_PERIOD_DAILY}
+
+
+def budget_period(value: budgets_pb2.BudgetPeriod, param: str) -> BudgetPeriod:
+    """The period a request names (unspecified: monthly)."""
+    if value == budgets_pb2.BUDGET_PERIOD_DAILY:
+        return "daily"
+    if value in (budgets_pb2.BUDGET_PERIOD_UNSPECIFIED, budgets_pb2.BUDGET_PERIOD_MONTHLY):
+        return "monthly"
+    raise InvalidRequestError(f"'{param}' must be BUDGET_PERIOD_MONTHLY or BUDGET_PERIOD_DAILY",
+                              param=param)
+
+
+def budget_usd(value: float, param: str) -> float:
+    if not 0 <= value < math.inf:
+        raise InvalidRequestError(f"'{param}' must be a finite amount, not negative",
+                                  param=param)
+    return value
 
 
 def _ts(unix: float | None) -> timestamp_pb2.Timestamp | None:
@@ -61,14 +82,19 @@ def tenant_to_proto(tenant: Tenant) -> admin_service_pb2.Tenant:
             setattr(out.limits, name, value)
     if tenant.monthly_budget_usd is not None:
         out.monthly_budget_usd = tenant.monthly_budget_usd
+    out.model_budgets.update(tenant.model_budgets)
+    out.budget_period = _PERIODS[tenant.budget_period]
     return out
 
 
 def key_to_proto(key: ApiKey) -> admin_service_pb2.ApiKey:
-    return admin_service_pb2.ApiKey(
+    out = admin_service_pb2.ApiKey(
         id=key.id, tenant_id=key.tenant_id, name=key.name, prefix=key.prefix,
         created_at=_ts(key.created_at), revoked_at=_ts(key.revoked_at),
-        expires_at=_ts(key.expires_at))
+        expires_at=_ts(key.expires_at), budget_period=_PERIODS[key.budget_period])
+    if key.monthly_budget_usd is not None:
+        out.monthly_budget_usd = key.monthly_budget_usd
+    return out
 
 
 class TenantAdmin:
@@ -101,9 +127,13 @@ class TenantAdmin:
         name = spec.name.strip()
         if not name:
             raise InvalidRequestError("'name' is required", param="name")
-        if spec.HasField("monthly_budget_usd") and not 0 <= spec.monthly_budget_usd < math.inf:
-            raise InvalidRequestError("'monthly_budget_usd' must be a finite amount, not negative",
-                                      param="monthly_budget_usd")
+        if spec.HasField("monthly_budget_usd"):
+            budget_usd(spec.monthly_budget_usd, "monthly_budget_usd")
+        for model, usd in spec.model_budgets.items():
+            if not model.strip():
+                raise InvalidRequestError("'model_budgets' names a model with an empty name",
+                                          param="model_budgets")
+            budget_usd(usd, f"model_budgets.{model}")
         for provider in (spec.default_provider, *spec.fallback_providers):
             if provider and provider not in self._providers:
                 raise InvalidRequestError(f"no provider named '{provider}'",
@@ -117,7 +147,9 @@ class TenantAdmin:
             fallback_providers=tuple(spec.fallback_providers),
             provider_keys=self._credentials(base.id, dict(spec.provider_credentials),
                                             dict(base.provider_keys)),
-            disabled=spec.disabled, updated_at=time.time())
+            disabled=spec.disabled, updated_at=time.time(),
+            model_budgets=dict(spec.model_budgets),
+            budget_period=budget_period(spec.budget_period, "budget_period"))
 
     async def _tenant(self, tenant_id: str) -> Tenant:
         tenant = await self._store.get_tenant(tenant_id) if tenant_id else None
@@ -151,13 +183,17 @@ class TenantAdmin:
             raise NotFoundError(f"no tenant '{tenant_id}'", param="tenant_id")
         self._auth.forget()
 
-    async def create_key(self, tenant_id: str, name: str,
-                         ttl: int) -> tuple[admin_service_pb2.ApiKey, str]:
+    async def create_key(self, tenant_id: str, name: str, ttl: int, *,
+                         budget: float | None = None,
+                         period: BudgetPeriod = "monthly"
+                         ) -> tuple[admin_service_pb2.ApiKey, str]:
+        """A new key; ``budget`` (USD per ``period``) is its own, on top of its tenant's."""
         await self._tenant(tenant_id)
         secret, key_hash, prefix = new_secret()
         now = time.time()
         key = ApiKey(id=new_id("key"), tenant_id=tenant_id, hash=key_hash, prefix=prefix,
-                     name=name, created_at=now, expires_at=now + ttl if ttl else None)
+                     name=name, created_at=now, expires_at=now + ttl if ttl else None,
+                     monthly_budget_usd=budget, budget_period=period)
         await self._store.add_key(key)
         return key_to_proto(key), secret
 
@@ -181,7 +217,13 @@ class TenantAdmin:
             if not active:
                 raise NotFoundError(f"no active API key '{key_id}' for this tenant",
                                     param="key_id")
-        new_key, secret = await self.create_key(tenant_id, name or "rotated", 0)
+        # One key replaced: its successor keeps its budget (a new period of spend, as a
+        # new key's usage is its own).
+        kept = active[0] if key_id else None
+        new_key, secret = await self.create_key(
+            tenant_id, name or "rotated", 0,
+            budget=kept.monthly_budget_usd if kept else None,
+            period=kept.budget_period if kept else "monthly")
         for key in active:
             await self._store.revoke_key(key.id)
         self._auth.forget()

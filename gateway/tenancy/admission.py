@@ -1,14 +1,16 @@
 """Admission: may this identity make this request now, and what it cost afterwards.
 
 :meth:`Admission.admit` runs before routing: the tenant's allowed models, its
-monthly budget (402 when spent), then the rate limits, per identity (the config's
-``rate_limit``) and per tenant (the tenant's limits), each one atomic check. It
-reserves the request's :class:`Estimate` (its tokens from tokens per minute and the
-daily quota, its cost from the budget), so a burst of concurrent requests cannot all
-pass on one reading. It hands back an :class:`Admitted` whose ``headers`` are the
-``X-RateLimit-*`` values and whose ``credentials`` are the tenant's own provider keys,
-decrypted. :meth:`Admission.settle` runs after the answer, stream or not: it gives back
-the concurrency slots and the reservations, charges the real tokens, records the usage
+budgets (the tenant's, the API key's and the tenant's for the model: 402 when the
+request does not fit one; see :func:`budgets_of`), then the rate limits, per identity
+(the config's ``rate_limit``) and per tenant (the tenant's limits), each one atomic
+check. It reserves the request's :class:`Estimate` (its tokens from tokens per minute
+and the daily quota, its cost from every budget, all or nothing), so a burst of
+concurrent requests cannot all pass on one reading. It hands back an :class:`Admitted`
+whose ``headers`` are the ``X-RateLimit-*`` values and whose ``credentials`` are the
+tenant's own provider keys, decrypted. :meth:`Admission.settle` runs after the answer,
+stream or not: it gives back the concurrency slots and the reservations, charges the
+real tokens, records the usage
 row and the spend.
 
 Example::
@@ -38,9 +40,10 @@ from gateway.tenancy.auth import Identity
 from gateway.tenancy.crypto import CredentialCipher, CredentialError
 from gateway.tenancy.limits import LimitDecision, RateLimiter
 from gateway.tenancy.models import Limits, UsageRow
-from gateway.tenancy.usage import Budgets, Hold, UsageRecorder
+from gateway.tenancy.usage import Budget, Budgets, Hold, UsageRecorder
 
-__all__ = ["DEFAULT_OUTPUT_RESERVATION", "Admission", "Admitted", "CostEstimator", "Estimate"]
+__all__ = ["DEFAULT_OUTPUT_RESERVATION", "Admission", "Admitted", "CostEstimator", "Estimate",
+           "budgets_of"]
 
 # Output tokens reserved for a request that sets no limit on its answer.
 DEFAULT_OUTPUT_RESERVATION = 1024
@@ -74,7 +77,30 @@ class Admitted:
     headers: dict[str, str] = field(default_factory=dict)
     credentials: Mapping[str, str] | None = None
     reserved_tokens: int = 0  # taken from each subject's token limits
-    hold: Hold | None = None  # the estimated cost held against the tenant's budget
+    hold: Hold | None = None  # the estimated cost held against the budgets
+    model: str = ""  # as asked for (the model budgets')
+
+
+def budgets_of(identity: Identity, model: str | None) -> list[Budget]:
+    """The budgets a request of ``identity`` for ``model`` counts in: its tenant's own
+    (always first, ``usd`` None when it has none: counted only), its API key's, and its
+    tenant's for that model (``model`` None: for every model, as ``/v1/usage`` shows).
+    Nobody to charge, no budgets."""
+    account = identity.usage_account
+    if not account:
+        return []
+    tenant = identity.tenant
+    period = tenant.budget_period if tenant is not None else "monthly"
+    out = [Budget(account, tenant.monthly_budget_usd if tenant is not None else None, period)]
+    key = identity.api_key
+    if key is not None and key.monthly_budget_usd is not None:
+        out.append(Budget(account, key.monthly_budget_usd, key.budget_period,
+                          api_key_id=key.id))
+    if tenant is not None:
+        out += [Budget(account, usd, period, model=name)
+                for name, usd in sorted(tenant.model_budgets.items())
+                if model is None or name == model]
+    return out
 
 
 def _headers(decision: LimitDecision) -> dict[str, str]:
@@ -108,12 +134,13 @@ class Admission:
                     estimate: Callable[[], Estimate] | None = None) -> Admitted:
         """``estimate`` (None: nothing is reserved) is made only when a budget or a token
         limit applies, and held until :meth:`settle`."""
-        admitted = Admitted(identity)
+        admitted = Admitted(identity, model=model)
         tenant = identity.tenant
         checks = self._checks(identity)
-        budget = tenant.monthly_budget_usd if tenant is not None else None
+        budgets = ([b for b in budgets_of(identity, model) if b.usd is not None]
+                   if tenant is not None else [])
         expected = None
-        if estimate is not None and (budget is not None or any(
+        if estimate is not None and (budgets or any(
                 limits.tokens_per_minute is not None or limits.daily_token_quota is not None
                 for _, limits in checks)):
             expected = estimate()
@@ -121,14 +148,14 @@ class Admission:
             if tenant.allowed_models and model not in tenant.allowed_models:
                 raise PermissionDeniedError(f"this tenant may not use the model '{model}'",
                                             param="model")
-            if budget is not None:
+            if budgets:
                 cost = 0.0
                 if expected is not None and self._cost is not None:
                     cost = self._cost(model, expected.prompt_tokens, expected.output_tokens)
-                admitted.hold = await self._budgets.reserve(tenant.id, budget, cost)
-                if admitted.hold is None:
-                    raise BudgetExceededError(
-                        "the tenant's monthly budget is spent", code="budget_exceeded")
+                hold = await self._budgets.reserve(budgets, cost)
+                if isinstance(hold, Budget):
+                    raise BudgetExceededError(f"{hold.label} is spent", code="budget_exceeded")
+                admitted.hold = hold
         admitted.reserved_tokens = expected.tokens if expected is not None else 0
         try:
             closest: LimitDecision | None = None
@@ -210,9 +237,7 @@ class Admission:
                                         row.cost_usd if row is not None else 0.0)
         if row is None:
             return
-        tenant = admitted.identity.tenant
         if row.tenant_id:
             self._recorder.record(row)
-            await self._budgets.add(row.tenant_id,
-                                    tenant.monthly_budget_usd if tenant is not None else None,
+            await self._budgets.add(budgets_of(admitted.identity, admitted.model),
                                     row.cost_usd)

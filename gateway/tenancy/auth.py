@@ -52,6 +52,7 @@ class Identity:
     tenant_id: str = ""
     tenant: Tenant | None = None
     roles: tuple[str, ...] = ()
+    api_key: ApiKey | None = None  # the tenant's key it called with (its own budget)
 
     @property
     def is_admin(self) -> bool:
@@ -175,7 +176,7 @@ class Authenticator:
         if tenant is not None and tenant.disabled:
             raise PermissionDeniedError("this tenant is disabled")
         return Identity(identity.kind, identity.subject, identity.tenant_id, tenant,
-                        identity.roles)
+                        identity.roles, identity.api_key)
 
     async def authenticate(self, token: str, client_ip: str) -> Identity:
         if not token:
@@ -201,7 +202,8 @@ class Authenticator:
             if not self.required:
                 return Identity("ip", client_ip)
             raise AuthenticationError("invalid API key")
-        return await self._with_tenant(Identity("api_key", key.id, key.tenant_id))
+        return await self._with_tenant(Identity("api_key", key.id, key.tenant_id,
+                                                api_key=key))
 
     async def _key(self, key_hash: str) -> ApiKey | None:
         hit, key = self._keys.get(key_hash)

@@ -1,7 +1,8 @@
 """The tenant store of one process: dicts, nothing durable, never unavailable.
 
-Usage is not kept row by row, which would grow with traffic, but summed per tenant per
-UTC day and forgotten after ``retention_days``. :meth:`MemoryTenantStore.usage_since`
+Usage is not kept row by row, which would grow with traffic, but summed per UTC day for
+each tenant, each of its API keys and each model it asked for, and forgotten after
+``retention_days``. :meth:`MemoryTenantStore.usage_since`
 is therefore exact when ``since`` falls on a UTC midnight (day quotas, month-to-date
 budgets); any other ``since`` counts its whole day.
 
@@ -46,7 +47,8 @@ class MemoryTenantStore:
         self._names: dict[str, str] = {}  # name -> id
         self._keys: dict[str, ApiKey] = {}
         self._hashes: dict[str, str] = {}  # hash -> key id
-        self._usage: dict[str, dict[int, _DayUsage]] = {}  # tenant id -> UTC day -> sums
+        # (tenant id, key id or "", model or "") -> UTC day -> sums
+        self._usage: dict[tuple[str, str, str], dict[int, _DayUsage]] = {}
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -129,22 +131,29 @@ class MemoryTenantStore:
         return key
 
     async def record_usage(self, rows: Sequence[UsageRow]) -> None:
-        touched: set[str] = set()
+        touched: set[tuple[str, str, str]] = set()
         for row in rows:
-            days = self._usage.setdefault(row.tenant_id, {})
-            day = days.setdefault(int(row.created_at // _DAY), _DayUsage())
-            day.requests += 1
-            day.prompt_tokens += row.prompt_tokens
-            day.completion_tokens += row.completion_tokens
-            day.cost_usd += row.cost_usd
-            touched.add(row.tenant_id)
-        for tenant_id in touched:
-            self._forget_old(self._usage[tenant_id])
+            accounts = [(row.tenant_id, "", ""), (row.tenant_id, "", row.model)]
+            if row.api_key_id:
+                accounts.append((row.tenant_id, row.api_key_id, ""))
+            for account in accounts:
+                days = self._usage.setdefault(account, {})
+                day = days.setdefault(int(row.created_at // _DAY), _DayUsage())
+                day.requests += 1
+                day.prompt_tokens += row.prompt_tokens
+                day.completion_tokens += row.completion_tokens
+                day.cost_usd += row.cost_usd
+                touched.add(account)
+        for account in touched:
+            self._forget_old(self._usage[account])
 
-    async def usage_since(self, tenant_id: str, since: float) -> UsageTotals:
+    async def usage_since(self, tenant_id: str, since: float, *, api_key_id: str = "",
+                          model: str = "") -> UsageTotals:
+        if api_key_id and model:  # not kept per key and model: no budget asks for it
+            raise ValueError("usage per key and model together is not kept")
         first = math.floor(since / _DAY)
         totals = _DayUsage()
-        for day, usage in self._usage.get(tenant_id, {}).items():
+        for day, usage in self._usage.get((tenant_id, api_key_id, model), {}).items():
             if day >= first:
                 totals.requests += usage.requests
                 totals.prompt_tokens += usage.prompt_tokens
@@ -163,5 +172,6 @@ class MemoryTenantStore:
 
 def _frozen(tenant: Tenant) -> Tenant:
     """A copy the caller cannot change through the mapping it passed in."""
-    return dataclasses.replace(tenant, provider_keys=types.MappingProxyType(
-        dict(tenant.provider_keys)))
+    return dataclasses.replace(
+        tenant, provider_keys=types.MappingProxyType(dict(tenant.provider_keys)),
+        model_budgets=types.MappingProxyType(dict(tenant.model_budgets)))

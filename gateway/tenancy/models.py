@@ -1,7 +1,8 @@
 """Tenancy's plain data and the store protocol.
 
-A tenant owns API keys, allowed models, limits, a monthly budget and, optionally,
-its own provider credentials (stored encrypted). Usage rows record every request.
+A tenant owns API keys, allowed models, limits, budgets (its own, per model, and per
+key, each monthly or daily) and, optionally, its own provider credentials (stored
+encrypted). Usage rows record every request.
 
 Example::
 
@@ -14,10 +15,11 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 __all__ = [
     "ApiKey",
+    "BudgetPeriod",
     "Limits",
     "Tenant",
     "TenantStore",
@@ -25,6 +27,10 @@ __all__ = [
     "UsageTotals",
     "new_id",
 ]
+
+
+# How often a budget starts again: the 1st of each month or each day, 00:00 UTC.
+BudgetPeriod = Literal["monthly", "daily"]
 
 
 def new_id(prefix: str) -> str:
@@ -50,7 +56,7 @@ class Tenant:
     name: str
     allowed_models: tuple[str, ...] = ()  # empty: every model
     limits: Limits = Limits()
-    monthly_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None  # per budget_period, despite the name
     default_provider: str = ""
     fallback_providers: tuple[str, ...] = ()
     # provider name -> credential, encrypted (AES-256-GCM, base64); never in clear here
@@ -58,6 +64,9 @@ class Tenant:
     disabled: bool = False
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    # model asked for -> USD per budget_period, on top of monthly_budget_usd
+    model_budgets: Mapping[str, float] = field(default_factory=dict)
+    budget_period: BudgetPeriod = "monthly"  # of monthly_budget_usd and model_budgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,8 @@ class ApiKey:
     created_at: float = field(default_factory=time.time)
     revoked_at: float | None = None
     expires_at: float | None = None
+    monthly_budget_usd: float | None = None  # the key's own, per budget_period
+    budget_period: BudgetPeriod = "monthly"
 
     def usable(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
@@ -91,6 +102,7 @@ class UsageRow:
     status: str
     request_id: str = ""
     created_at: float = field(default_factory=time.time)
+    api_key_id: str = ""  # the tenant's API key that made the request, if one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,4 +158,8 @@ class TenantStore(Protocol):
 
     async def record_usage(self, rows: Sequence[UsageRow]) -> None: ...
 
-    async def usage_since(self, tenant_id: str, since: float) -> UsageTotals: ...
+    async def usage_since(self, tenant_id: str, since: float, *, api_key_id: str = "",
+                          model: str = "") -> UsageTotals:
+        """The tenant's totals from ``since`` on; only one key's or one model's when named
+        (the model as the client asked for it)."""
+        ...

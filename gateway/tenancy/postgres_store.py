@@ -80,12 +80,24 @@ CREATE TABLE usage (
 );
 CREATE INDEX usage_tenant_id_created_at_idx ON usage (tenant_id, created_at);
 """),
+    (2, "budgets per key and per model, daily or monthly", """
+ALTER TABLE tenants
+    ADD COLUMN model_budgets  jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN budget_period  text NOT NULL DEFAULT 'monthly';
+ALTER TABLE api_keys
+    ADD COLUMN monthly_budget_usd  double precision,
+    ADD COLUMN budget_period       text NOT NULL DEFAULT 'monthly';
+ALTER TABLE usage ADD COLUMN api_key_id text NOT NULL DEFAULT '';
+CREATE INDEX usage_api_key_id_created_at_idx ON usage (api_key_id, created_at)
+    WHERE api_key_id <> '';
+"""),
 )
 
 _USAGE_COLUMNS = ("tenant_id", "model", "provider", "prompt_tokens", "completion_tokens",
-                  "cost_usd", "latency_ms", "status", "request_id", "created_at")
+                  "cost_usd", "latency_ms", "status", "request_id", "created_at", "api_key_id")
 _TENANT_VALUES = """allowed_models = $3, limits = $4::jsonb, monthly_budget_usd = $5,
-    default_provider = $6, fallback_providers = $7, provider_keys = $8::jsonb, disabled = $9"""
+    default_provider = $6, fallback_providers = $7, provider_keys = $8::jsonb, disabled = $9,
+    model_budgets = $10::jsonb, budget_period = $11"""
 # Expected failures of the link or the server; anything else is a bug and propagates.
 class PostgresTenantStore:
     """:class:`~gateway.tenancy.models.TenantStore` on PostgreSQL; see the module docstring.
@@ -125,8 +137,9 @@ class PostgresTenantStore:
                 row = await conn.fetchrow(
                     "INSERT INTO tenants (id, name, allowed_models, limits, monthly_budget_usd,"
                     " default_provider, fallback_providers, provider_keys, disabled,"
-                    " created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, $11)"
+                    " model_budgets, budget_period, created_at, updated_at)"
+                    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11,"
+                    " $12, $13)"
                     " RETURNING *",
                     *_tenant_args(tenant), _ts(tenant.created_at), _ts(tenant.updated_at))
         except asyncpg.UniqueViolationError as exc:
@@ -163,9 +176,11 @@ class PostgresTenantStore:
             async with self._db.connection() as conn:
                 await conn.execute(
                     "INSERT INTO api_keys (id, tenant_id, hash, prefix, name, created_at,"
-                    " revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    " revoked_at, expires_at, monthly_budget_usd, budget_period)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     key.id, key.tenant_id, key.hash, key.prefix, key.name, _ts(key.created_at),
-                    _ts_or_none(key.revoked_at), _ts_or_none(key.expires_at))
+                    _ts_or_none(key.revoked_at), _ts_or_none(key.expires_at),
+                    key.monthly_budget_usd, key.budget_period)
         except asyncpg.UniqueViolationError:
             raise AlreadyExistsError("this API key already exists") from None
         except asyncpg.ForeignKeyViolationError:
@@ -193,22 +208,31 @@ class PostgresTenantStore:
         if not rows:
             return
         records = [(r.tenant_id, r.model, r.provider, r.prompt_tokens, r.completion_tokens,
-                    r.cost_usd, r.latency_ms, r.status, r.request_id, _ts(r.created_at))
+                    r.cost_usd, r.latency_ms, r.status, r.request_id, _ts(r.created_at),
+                    r.api_key_id)
                    for r in rows]
         async with self._db.connection() as conn, conn.transaction():
             await conn.copy_records_to_table("usage", records=records, columns=_USAGE_COLUMNS)
 
-    async def usage_since(self, tenant_id: str, since: float) -> UsageTotals:
+    async def usage_since(self, tenant_id: str, since: float, *, api_key_id: str = "",
+                          model: str = "") -> UsageTotals:
+        where, args = "tenant_id = $1 AND created_at >= $2", [tenant_id, _ts(since)]
+        if api_key_id:
+            args.append(api_key_id)
+            where += f" AND api_key_id = ${len(args)}"
+        if model:
+            args.append(model)
+            where += f" AND model = ${len(args)}"
         async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 "SELECT count(*) AS requests,"
                 " coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"
                 " coalesce(sum(completion_tokens), 0) AS completion_tokens,"
                 " coalesce(sum(cost_usd), 0) AS cost_usd"
-                " FROM usage WHERE tenant_id = $1 AND created_at >= $2",
-                tenant_id, _ts(since))
+                f" FROM usage WHERE {where}", *args)
         return UsageTotals(int(row["requests"]), int(row["prompt_tokens"]),
                            int(row["completion_tokens"]), float(row["cost_usd"]))
+
 
 def _tenant_exists(exc: Exception, tenant: Tenant) -> AlreadyExistsError:
     if getattr(exc, "constraint_name", "") == "tenants_pkey":
@@ -219,7 +243,8 @@ def _tenant_exists(exc: Exception, tenant: Tenant) -> AlreadyExistsError:
 def _tenant_args(t: Tenant) -> tuple[Any, ...]:
     return (t.id, t.name, list(t.allowed_models), json.dumps(dataclasses.asdict(t.limits)),
             t.monthly_budget_usd, t.default_provider, list(t.fallback_providers),
-            json.dumps(dict(t.provider_keys)), t.disabled)
+            json.dumps(dict(t.provider_keys)), t.disabled, json.dumps(dict(t.model_budgets)),
+            t.budget_period)
 
 
 def _tenant(row: Any) -> Tenant:
@@ -231,14 +256,16 @@ def _tenant(row: Any) -> Tenant:
         monthly_budget_usd=row["monthly_budget_usd"], default_provider=row["default_provider"],
         fallback_providers=tuple(row["fallback_providers"]),
         provider_keys=json.loads(row["provider_keys"]), disabled=row["disabled"],
-        created_at=row["created_at"].timestamp(), updated_at=row["updated_at"].timestamp())
+        created_at=row["created_at"].timestamp(), updated_at=row["updated_at"].timestamp(),
+        model_budgets=json.loads(row["model_budgets"]), budget_period=row["budget_period"])
 
 
 def _key(row: Any) -> ApiKey:
     return ApiKey(
         id=row["id"], tenant_id=row["tenant_id"], hash=row["hash"], prefix=row["prefix"],
         name=row["name"], created_at=row["created_at"].timestamp(),
-        revoked_at=_float_or_none(row["revoked_at"]), expires_at=_float_or_none(row["expires_at"]))
+        revoked_at=_float_or_none(row["revoked_at"]), expires_at=_float_or_none(row["expires_at"]),
+        monthly_budget_usd=row["monthly_budget_usd"], budget_period=row["budget_period"])
 
 
 def _ts(value: float) -> datetime:

@@ -33,7 +33,7 @@ def slow(extra: str = "") -> str:
 
 
 def burst(urls: list[str], key: str, n: int, text: str = LONG,
-          max_tokens: int | None = None) -> Counter[int]:
+          max_tokens: int | None = None, model: str = "mock-1") -> Counter[int]:
     """``n`` chat requests at once, spread over ``urls``: how many got each status."""
 
     async def run() -> list[int]:
@@ -42,7 +42,7 @@ def burst(urls: list[str], key: str, n: int, text: str = LONG,
                 r = await client.post(
                     urls[i % len(urls)] + "/v1/chat/completions",
                     headers={"Authorization": f"Bearer {key}"},
-                    json={"model": "mock-1", "messages": [{"role": "user", "content": text}],
+                    json={"model": model, "messages": [{"role": "user", "content": text}],
                           **({"max_tokens": max_tokens} if max_tokens else {})})
                 return r.status_code
             return await asyncio.gather(*(one(i) for i in range(n)))

@@ -147,7 +147,8 @@ def test_the_cli_manages_tenants_and_keys(gateway_factory: Factory) -> None:
     def cli(*args: str) -> dict:  # type: ignore[type-arg]
         out = subprocess.run([sys.executable, "-m", "gateway", *args, "--grpc-target",
                               gw.grpc_target], capture_output=True, text=True, cwd=ROOT,
-                             env={"GATEWAY_ADMIN_KEY": ADMIN, "PATH": "/usr/bin:/bin"},
+                             env={"GATEWAY_ADMIN_KEY": ADMIN, "PATH": "/usr/bin:/bin",
+                                  "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}"},
                              check=True, timeout=30)
         return json.loads(out.stdout)  # type: ignore[no-any-return]
 

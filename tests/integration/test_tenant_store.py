@@ -48,10 +48,11 @@ def api_key(tenant_id: str, secret: str, **fields: object) -> ApiKey:
 
 
 def usage(tenant_id: str, at: float, prompt: int = 10, completion: int = 5,
-          cost: float = 0.25) -> UsageRow:
-    return UsageRow(tenant_id=tenant_id, model="gpt-4o-mini", provider="openai",
+          cost: float = 0.25, model: str = "gpt-4o-mini", api_key_id: str = "") -> UsageRow:
+    return UsageRow(tenant_id=tenant_id, model=model, provider="openai",
                     prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
-                    latency_ms=12.5, status="ok", request_id=new_id("req"), created_at=at)
+                    latency_ms=12.5, status="ok", request_id=new_id("req"), created_at=at,
+                    api_key_id=api_key_id)
 
 
 def same_tenant(a: Tenant, b: Tenant) -> None:
@@ -197,6 +198,48 @@ async def test_usage_totals_since_a_time(store: TenantStore) -> None:
     assert (empty.requests, empty.prompt_tokens, empty.cost_usd) == (0, 0, 0.0)
 
 
+async def test_budgets_per_key_and_model_round_trip(store: TenantStore) -> None:
+    acme = await store.create_tenant(tenant("acme", monthly_budget_usd=10.0,
+                                            model_budgets={"gpt-4o": 2.5, "o1": 0.0},
+                                            budget_period="daily"))
+    fetched = await store.get_tenant(acme.id)
+    assert fetched is not None and dict(fetched.model_budgets) == {"gpt-4o": 2.5, "o1": 0.0}
+    assert fetched.budget_period == "daily"
+    changed = await store.update_tenant(dataclasses.replace(
+        fetched, model_budgets={"gpt-4o": 3.0}, budget_period="monthly"))
+    assert changed is not None and dict(changed.model_budgets) == {"gpt-4o": 3.0}
+    assert changed.budget_period == "monthly"
+    capped = api_key(acme.id, "sk-capped", monthly_budget_usd=1.5, budget_period="daily")
+    plain = api_key(acme.id, "sk-plain")
+    await store.add_key(capped)
+    await store.add_key(plain)
+    got = await store.key_by_hash(capped.hash)
+    assert got is not None and (got.monthly_budget_usd, got.budget_period) == (1.5, "daily")
+    got = await store.key_by_hash(plain.hash)
+    assert got is not None and (got.monthly_budget_usd, got.budget_period) == (None, "monthly")
+    assert [k.monthly_budget_usd for k in await store.list_keys(acme.id)] == [1.5, None]
+
+
+async def test_usage_totals_per_key_and_per_model(store: TenantStore) -> None:
+    acme = await store.create_tenant(tenant("acme"))
+    since = time.time() // DAY * DAY
+    await store.record_usage([
+        usage(acme.id, since, cost=1.0, model="gpt-4o", api_key_id="key_a"),
+        usage(acme.id, since + 1, cost=2.0, model="gpt-4o", api_key_id="key_b"),
+        usage(acme.id, since + 2, cost=4.0, model="o1", api_key_id="key_a"),
+        usage(acme.id, since - 1, cost=8.0, model="gpt-4o", api_key_id="key_a"),  # yesterday
+        usage(acme.id, since + 3, cost=16.0, model="gpt-4o"),  # a static key or a token
+        usage("ten_other", since, cost=32.0, model="gpt-4o", api_key_id="key_a"),
+    ])
+    assert (await store.usage_since(acme.id, since)).cost_usd == 23.0
+    by_key = await store.usage_since(acme.id, since, api_key_id="key_a")
+    assert (by_key.requests, by_key.cost_usd) == (2, 5.0)
+    by_model = await store.usage_since(acme.id, since, model="gpt-4o")
+    assert (by_model.requests, by_model.cost_usd) == (3, 19.0)
+    assert (await store.usage_since(acme.id, since - DAY, model="gpt-4o")).cost_usd == 27.0
+    assert (await store.usage_since(acme.id, since, api_key_id="key_c")).requests == 0
+
+
 async def test_provider_keys_round_trip_as_stored_ciphertexts(store: TenantStore) -> None:
     cipher = CredentialCipher(os.urandom(32))
     acme = tenant("acme")
@@ -265,6 +308,32 @@ async def test_only_new_migrations_are_applied(postgres_dsn: str) -> None:
     async with PostgresTenantStore(postgres_dsn) as store:  # unknown columns do no harm
         await store.create_tenant(tenant("acme"))
     assert len(await migration_rows(postgres_dsn)) == len(MIGRATIONS) + 2
+
+
+async def test_a_database_of_the_first_schema_is_upgraded(postgres_dsn: str) -> None:
+    """Tenants, keys and usage written before per-key and per-model budgets existed read
+    back with none of them (monthly), and usage rows without a key."""
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await apply_migrations(conn, "tenancy", MIGRATIONS[:1])
+        await conn.execute("INSERT INTO tenants (id, name, monthly_budget_usd)"
+                           " VALUES ('ten_old', 'old', 5)")
+        await conn.execute("INSERT INTO api_keys (id, tenant_id, hash, prefix)"
+                           " VALUES ('key_old', 'ten_old', 'h-old', 'sk-old')")
+        await conn.execute("INSERT INTO usage (tenant_id, model, provider, prompt_tokens,"
+                           " completion_tokens, cost_usd, latency_ms, status)"
+                           " VALUES ('ten_old', 'gpt-4o', 'openai', 1, 1, 0.5, 1, 'ok')")
+    finally:
+        await conn.close()
+    async with PostgresTenantStore(postgres_dsn) as store:
+        old = await store.get_tenant("ten_old")
+        assert old is not None and old.monthly_budget_usd == 5
+        assert (dict(old.model_budgets), old.budget_period) == ({}, "monthly")
+        key = await store.key_by_hash("h-old")
+        assert key is not None and (key.monthly_budget_usd, key.budget_period) == (
+            None, "monthly")
+        assert (await store.usage_since("ten_old", 0, model="gpt-4o")).cost_usd == 0.5
+        assert (await store.usage_since("ten_old", 0, api_key_id="key_old")).requests == 0
 
 
 async def test_data_outlives_the_store_object(postgres_dsn: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.postgres import PostgresPool
 from gateway.errors import UnavailableError
 from gateway.tenancy.postgres_store import PostgresTenantStore
-from gateway.tenancy.usage import Budgets
+from gateway.tenancy.usage import Budget, Budgets
 from tests.inprocess import InProcessGateway
 from tests.servers import PostgresServer
 
@@ -48,15 +48,16 @@ async def test_counting_spend_never_fails_a_served_request() -> None:
     budgets = Budgets(store, refresh=5.0, clock=lambda: now[0])
     try:
         await store.start()
-        await budgets.add("ten_a", 10.0, 1.0)  # reads the store's total, adds
+        await budgets.add([Budget("ten_a", 10.0)], 1.0)  # reads the store's total, adds
         await asyncio.to_thread(server.stop)
         now[0] += 6  # a refresh is due while the store is down
-        await budgets.add("ten_a", 10.0, 2.0)  # must not raise
-        await budgets.add("ten_b", None, 1.0)  # nothing known of ten_b: nothing to add to
+        await budgets.add([Budget("ten_a", 10.0)], 2.0)  # must not raise
+        await budgets.add([Budget("ten_b", None)], 1.0)  # nothing known of ten_b: nothing to add to
         await asyncio.to_thread(server.start)
         now[0] += 6
-        await budgets.add("ten_a", 10.0, 0.5)  # refreshed from the store again
-        assert (await budgets.totals("ten_a"))[1].cost_usd == 0.5  # no rows were written
+        await budgets.add([Budget("ten_a", 10.0)], 0.5)  # refreshed from the store again
+        # no rows were written
+        assert (await budgets.totals(Budget("ten_a", 10.0)))[1].cost_usd == 0.5
     finally:
         await store.aclose()
         server.close()

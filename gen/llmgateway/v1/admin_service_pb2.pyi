@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from llmgateway.v1 import budgets_pb2 as _budgets_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -60,7 +61,14 @@ class TenantLimits(_message.Message):
     def __init__(self, requests_per_second: _Optional[float] = ..., burst: _Optional[int] = ..., requests_per_minute: _Optional[int] = ..., tokens_per_minute: _Optional[int] = ..., concurrent_requests: _Optional[int] = ..., daily_token_quota: _Optional[int] = ...) -> None: ...
 
 class Tenant(_message.Message):
-    __slots__ = ("id", "name", "allowed_models", "limits", "monthly_budget_usd", "default_provider", "fallback_providers", "provider_credentials", "disabled", "created_at", "updated_at")
+    __slots__ = ("id", "name", "allowed_models", "limits", "monthly_budget_usd", "default_provider", "fallback_providers", "provider_credentials", "disabled", "created_at", "updated_at", "model_budgets", "budget_period")
+    class ModelBudgetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +80,8 @@ class Tenant(_message.Message):
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
@@ -83,10 +93,12 @@ class Tenant(_message.Message):
     disabled: bool
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[TenantLimits, _Mapping]] = ..., monthly_budget_usd: _Optional[float] = ..., default_provider: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[str]] = ..., provider_credentials: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    model_budgets: _containers.ScalarMap[str, float]
+    budget_period: _budgets_pb2.BudgetPeriod
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[TenantLimits, _Mapping]] = ..., monthly_budget_usd: _Optional[float] = ..., default_provider: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[str]] = ..., provider_credentials: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_budgets: _Optional[_Mapping[str, float]] = ..., budget_period: _Optional[_Union[_budgets_pb2.BudgetPeriod, str]] = ...) -> None: ...
 
 class TenantSpec(_message.Message):
-    __slots__ = ("name", "allowed_models", "limits", "monthly_budget_usd", "default_provider", "fallback_providers", "provider_credentials", "disabled")
+    __slots__ = ("name", "allowed_models", "limits", "monthly_budget_usd", "default_provider", "fallback_providers", "provider_credentials", "disabled", "model_budgets", "budget_period")
     class ProviderCredentialsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +106,13 @@ class TenantSpec(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ModelBudgetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +121,8 @@ class TenantSpec(_message.Message):
     FALLBACK_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
     name: str
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
     limits: TenantLimits
@@ -110,7 +131,9 @@ class TenantSpec(_message.Message):
     fallback_providers: _containers.RepeatedScalarFieldContainer[str]
     provider_credentials: _containers.ScalarMap[str, str]
     disabled: bool
-    def __init__(self, name: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[TenantLimits, _Mapping]] = ..., monthly_budget_usd: _Optional[float] = ..., default_provider: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[str]] = ..., provider_credentials: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    model_budgets: _containers.ScalarMap[str, float]
+    budget_period: _budgets_pb2.BudgetPeriod
+    def __init__(self, name: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[TenantLimits, _Mapping]] = ..., monthly_budget_usd: _Optional[float] = ..., default_provider: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[str]] = ..., provider_credentials: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ..., model_budgets: _Optional[_Mapping[str, float]] = ..., budget_period: _Optional[_Union[_budgets_pb2.BudgetPeriod, str]] = ...) -> None: ...
 
 class CreateTenantRequest(_message.Message):
     __slots__ = ("tenant",)
@@ -173,7 +196,7 @@ class DeleteTenantResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "tenant_id", "name", "prefix", "created_at", "revoked_at", "expires_at")
+    __slots__ = ("id", "tenant_id", "name", "prefix", "created_at", "revoked_at", "expires_at", "monthly_budget_usd", "budget_period")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +204,8 @@ class ApiKey(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant_id: str
     name: str
@@ -188,17 +213,23 @@ class ApiKey(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     revoked_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    monthly_budget_usd: float
+    budget_period: _budgets_pb2.BudgetPeriod
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., monthly_budget_usd: _Optional[float] = ..., budget_period: _Optional[_Union[_budgets_pb2.BudgetPeriod, str]] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("tenant_id", "name", "ttl_seconds")
+    __slots__ = ("tenant_id", "name", "ttl_seconds", "monthly_budget_usd", "budget_period")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     name: str
     ttl_seconds: int
-    def __init__(self, tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    monthly_budget_usd: float
+    budget_period: _budgets_pb2.BudgetPeriod
+    def __init__(self, tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., monthly_budget_usd: _Optional[float] = ..., budget_period: _Optional[_Union[_budgets_pb2.BudgetPeriod, str]] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
     __slots__ = ("api_key", "secret")

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from llmgateway.v1 import budgets_pb2 as llmgateway_dot_v1_dot_budgets__pb2
 from llmgateway.v1 import chat_pb2 as llmgateway_dot_v1_dot_chat__pb2
 from llmgateway.v1 import embeddings_pb2 as llmgateway_dot_v1_dot_embeddings__pb2
 from llmgateway.v1 import messages_pb2 as llmgateway_dot_v1_dot_messages__pb2
@@ -29,7 +30,7 @@ from llmgateway.v1 import models_pb2 as llmgateway_dot_v1_dot_models__pb2
 from llmgateway.v1 import responses_pb2 as llmgateway_dot_v1_dot_responses__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmgateway/v1/gateway_service.proto\x12\rllmgateway.v1\x1a\x18llmgateway/v1/chat.proto\x1a\x1ellmgateway/v1/embeddings.proto\x1a\x1cllmgateway/v1/messages.proto\x1a\x1allmgateway/v1/models.proto\x1a\x1dllmgateway/v1/responses.proto\"J\n\x1b\x43reateChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\"Q\n\x1c\x43reateChatCompletionResponse\x12\x31\n\ncompletion\x18\x01 \x01(\x0b\x32\x1d.llmgateway.v1.ChatCompletion\"a\n\x1bStreamChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"Q\n\x1cStreamChatCompletionResponse\x12\x31\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".llmgateway.v1.ChatCompletionChunk\"n\n\x17\x43reateEmbeddingsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x17\n\ndimensions\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04user\x18\x04 \x01(\tB\r\n\x0b_dimensions\"\xa9\x01\n\x18\x43reateEmbeddingsResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\nembeddings\x18\x02 \x03(\x0b\x32\x18.llmgateway.v1.Embedding\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12+\n\x07gateway\x18\x04 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"\x13\n\x11ListModelsRequest\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"7\n\x10GetModelResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.llmgateway.v1.Model\"\x11\n\x0fGetUsageRequest\"\xff\x01\n\x10GetUsageResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cperiod_start\x18\x02 \x01(\x03\x12\x10\n\x08requests\x18\x03 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x1f\n\x12monthly_budget_usd\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11\x62udget_used_ratio\x18\x08 \x01(\x01H\x01\x88\x01\x01\x42\x15\n\x13_monthly_budget_usdB\x14\n\x12_budget_used_ratio\"\xf0\x04\n\x0fResponseRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12)\n\x05input\x18\x02 \x03(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12\"\n\x05tools\x18\x04 \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\x05 \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12\x18\n\x0btemperature\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1e\n\x11max_output_tokens\x18\x08 \x01(\x05H\x02\x88\x01\x01\x12\x32\n\x0btext_format\x18\t \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x12\n\x05store\x18\n \x01(\x08H\x03\x88\x01\x01\x12>\n\x08metadata\x18\x0b \x03(\x0b\x32,.llmgateway.v1.ResponseRequest.MetadataEntry\x12\x1c\n\x14previous_response_id\x18\x0c \x01(\t\x12 \n\x13parallel_tool_calls\x18\r \x01(\x08H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\x0e \x01(\t\x12\x12\n\nextra_json\x18\x0f \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokensB\x08\n\x06_storeB\x16\n\x14_parallel_tool_calls\"H\n\x15\x43reateResponseRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.ResponseRequest\"C\n\x16\x43reateResponseResponse\x12)\n\x08response\x18\x01 \x01(\x0b\x32\x17.llmgateway.v1.Response\"H\n\x15StreamResponseRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.ResponseRequest\"E\n\x16StreamResponseResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.llmgateway.v1.ResponseEvent\")\n\x12GetResponseRequest\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\"@\n\x13GetResponseResponse\x12)\n\x08response\x18\x01 \x01(\x0b\x32\x17.llmgateway.v1.Response\",\n\x15\x44\x65leteResponseRequest\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\">\n\x16\x44\x65leteResponseResponse\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"z\n\x14\x43reateMessageRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"v\n\x15\x43reateMessageResponse\x12\x30\n\x07message\x18\x01 \x01(\x0b\x32\x1f.llmgateway.v1.AssistantMessage\x12+\n\x07gateway\x18\x02 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"z\n\x14StreamMessageRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"I\n\x15StreamMessageResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.llmgateway.v1.MessageStreamEvent\"\x7f\n\x19\x43ountMessageTokensRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"E\n\x1a\x43ountMessageTokensResponse\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x11\n\testimated\x18\x02 \x01(\x08\x32\xe0\t\n\x0eGatewayService\x12o\n\x14\x43reateChatCompletion\x12*.llmgateway.v1.CreateChatCompletionRequest\x1a+.llmgateway.v1.CreateChatCompletionResponse\x12q\n\x14StreamChatCompletion\x12*.llmgateway.v1.StreamChatCompletionRequest\x1a+.llmgateway.v1.StreamChatCompletionResponse0\x01\x12\x63\n\x10\x43reateEmbeddings\x12&.llmgateway.v1.CreateEmbeddingsRequest\x1a\'.llmgateway.v1.CreateEmbeddingsResponse\x12Q\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\x12K\n\x08GetModel\x12\x1e.llmgateway.v1.GetModelRequest\x1a\x1f.llmgateway.v1.GetModelResponse\x12K\n\x08GetUsage\x12\x1e.llmgateway.v1.GetUsageRequest\x1a\x1f.llmgateway.v1.GetUsageResponse\x12]\n\x0e\x43reateResponse\x12$.llmgateway.v1.CreateResponseRequest\x1a%.llmgateway.v1.CreateResponseResponse\x12_\n\x0eStreamResponse\x12$.llmgateway.v1.StreamResponseRequest\x1a%.llmgateway.v1.StreamResponseResponse0\x01\x12T\n\x0bGetResponse\x12!.llmgateway.v1.GetResponseRequest\x1a\".llmgateway.v1.GetResponseResponse\x12]\n\x0e\x44\x65leteResponse\x12$.llmgateway.v1.DeleteResponseRequest\x1a%.llmgateway.v1.DeleteResponseResponse\x12Z\n\rCreateMessage\x12#.llmgateway.v1.CreateMessageRequest\x1a$.llmgateway.v1.CreateMessageResponse\x12\\\n\rStreamMessage\x12#.llmgateway.v1.StreamMessageRequest\x1a$.llmgateway.v1.StreamMessageResponse0\x01\x12i\n\x12\x43ountMessageTokens\x12(.llmgateway.v1.CountMessageTokensRequest\x1a).llmgateway.v1.CountMessageTokensResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmgateway/v1/gateway_service.proto\x12\rllmgateway.v1\x1a\x1bllmgateway/v1/budgets.proto\x1a\x18llmgateway/v1/chat.proto\x1a\x1ellmgateway/v1/embeddings.proto\x1a\x1cllmgateway/v1/messages.proto\x1a\x1allmgateway/v1/models.proto\x1a\x1dllmgateway/v1/responses.proto\"J\n\x1b\x43reateChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\"Q\n\x1c\x43reateChatCompletionResponse\x12\x31\n\ncompletion\x18\x01 \x01(\x0b\x32\x1d.llmgateway.v1.ChatCompletion\"a\n\x1bStreamChatCompletionRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.llmgateway.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"Q\n\x1cStreamChatCompletionResponse\x12\x31\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".llmgateway.v1.ChatCompletionChunk\"n\n\x17\x43reateEmbeddingsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x17\n\ndimensions\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04user\x18\x04 \x01(\tB\r\n\x0b_dimensions\"\xa9\x01\n\x18\x43reateEmbeddingsResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\nembeddings\x18\x02 \x03(\x0b\x32\x18.llmgateway.v1.Embedding\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12+\n\x07gateway\x18\x04 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"\x13\n\x11ListModelsRequest\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"7\n\x10GetModelResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.llmgateway.v1.Model\"\x11\n\x0fGetUsageRequest\"\xe0\x02\n\x10GetUsageResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cperiod_start\x18\x02 \x01(\x03\x12\x10\n\x08requests\x18\x03 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x1f\n\x12monthly_budget_usd\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11\x62udget_used_ratio\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x32\n\rbudget_period\x18\t \x01(\x0e\x32\x1b.llmgateway.v1.BudgetPeriod\x12+\n\x07\x62udgets\x18\n \x03(\x0b\x32\x1a.llmgateway.v1.BudgetUsageB\x15\n\x13_monthly_budget_usdB\x14\n\x12_budget_used_ratio\"\xf0\x04\n\x0fResponseRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12)\n\x05input\x18\x02 \x03(\x0b\x32\x1a.llmgateway.v1.ChatMessage\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12\"\n\x05tools\x18\x04 \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\x05 \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12\x18\n\x0btemperature\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1e\n\x11max_output_tokens\x18\x08 \x01(\x05H\x02\x88\x01\x01\x12\x32\n\x0btext_format\x18\t \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x12\n\x05store\x18\n \x01(\x08H\x03\x88\x01\x01\x12>\n\x08metadata\x18\x0b \x03(\x0b\x32,.llmgateway.v1.ResponseRequest.MetadataEntry\x12\x1c\n\x14previous_response_id\x18\x0c \x01(\t\x12 \n\x13parallel_tool_calls\x18\r \x01(\x08H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\x0e \x01(\t\x12\x12\n\nextra_json\x18\x0f \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokensB\x08\n\x06_storeB\x16\n\x14_parallel_tool_calls\"H\n\x15\x43reateResponseRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.ResponseRequest\"C\n\x16\x43reateResponseResponse\x12)\n\x08response\x18\x01 \x01(\x0b\x32\x17.llmgateway.v1.Response\"H\n\x15StreamResponseRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.ResponseRequest\"E\n\x16StreamResponseResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.llmgateway.v1.ResponseEvent\")\n\x12GetResponseRequest\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\"@\n\x13GetResponseResponse\x12)\n\x08response\x18\x01 \x01(\x0b\x32\x17.llmgateway.v1.Response\",\n\x15\x44\x65leteResponseRequest\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\">\n\x16\x44\x65leteResponseResponse\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"z\n\x14\x43reateMessageRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"v\n\x15\x43reateMessageResponse\x12\x30\n\x07message\x18\x01 \x01(\x0b\x32\x1f.llmgateway.v1.AssistantMessage\x12+\n\x07gateway\x18\x02 \x01(\x0b\x32\x1a.llmgateway.v1.GatewayInfo\"z\n\x14StreamMessageRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"I\n\x15StreamMessageResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.llmgateway.v1.MessageStreamEvent\"\x7f\n\x19\x43ountMessageTokensRequest\x12/\n\x07request\x18\x01 \x01(\x0b\x32\x1e.llmgateway.v1.MessagesRequest\x12\x19\n\x11\x61nthropic_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61nthropic_beta\x18\x03 \x03(\t\"E\n\x1a\x43ountMessageTokensResponse\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x11\n\testimated\x18\x02 \x01(\x08\x32\xe0\t\n\x0eGatewayService\x12o\n\x14\x43reateChatCompletion\x12*.llmgateway.v1.CreateChatCompletionRequest\x1a+.llmgateway.v1.CreateChatCompletionResponse\x12q\n\x14StreamChatCompletion\x12*.llmgateway.v1.StreamChatCompletionRequest\x1a+.llmgateway.v1.StreamChatCompletionResponse0\x01\x12\x63\n\x10\x43reateEmbeddings\x12&.llmgateway.v1.CreateEmbeddingsRequest\x1a\'.llmgateway.v1.CreateEmbeddingsResponse\x12Q\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\x12K\n\x08GetModel\x12\x1e.llmgateway.v1.GetModelRequest\x1a\x1f.llmgateway.v1.GetModelResponse\x12K\n\x08GetUsage\x12\x1e.llmgateway.v1.GetUsageRequest\x1a\x1f.llmgateway.v1.GetUsageResponse\x12]\n\x0e\x43reateResponse\x12$.llmgateway.v1.CreateResponseRequest\x1a%.llmgateway.v1.CreateResponseResponse\x12_\n\x0eStreamResponse\x12$.llmgateway.v1.StreamResponseRequest\x1a%.llmgateway.v1.StreamResponseResponse0\x01\x12T\n\x0bGetResponse\x12!.llmgateway.v1.GetResponseRequest\x1a\".llmgateway.v1.GetResponseResponse\x12]\n\x0e\x44\x65leteResponse\x12$.llmgateway.v1.DeleteResponseRequest\x1a%.llmgateway.v1.DeleteResponseResponse\x12Z\n\rCreateMessage\x12#.llmgateway.v1.CreateMessageRequest\x1a$.llmgateway.v1.CreateMessageResponse\x12\\\n\rStreamMessage\x12#.llmgateway.v1.StreamMessageRequest\x1a$.llmgateway.v1.StreamMessageResponse0\x01\x12i\n\x12\x43ountMessageTokens\x12(.llmgateway.v1.CountMessageTokensRequest\x1a).llmgateway.v1.CountMessageTokensResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,62 +39,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESPONSEREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=201
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=275
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=277
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=358
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=360
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=457
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=459
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=540
-  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_start=542
-  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_end=652
-  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_start=655
-  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_end=824
-  _globals['_LISTMODELSREQUEST']._serialized_start=826
-  _globals['_LISTMODELSREQUEST']._serialized_end=845
-  _globals['_LISTMODELSRESPONSE']._serialized_start=847
-  _globals['_LISTMODELSRESPONSE']._serialized_end=905
-  _globals['_GETMODELREQUEST']._serialized_start=907
-  _globals['_GETMODELREQUEST']._serialized_end=942
-  _globals['_GETMODELRESPONSE']._serialized_start=944
-  _globals['_GETMODELRESPONSE']._serialized_end=999
-  _globals['_GETUSAGEREQUEST']._serialized_start=1001
-  _globals['_GETUSAGEREQUEST']._serialized_end=1018
-  _globals['_GETUSAGERESPONSE']._serialized_start=1021
-  _globals['_GETUSAGERESPONSE']._serialized_end=1276
-  _globals['_RESPONSEREQUEST']._serialized_start=1279
-  _globals['_RESPONSEREQUEST']._serialized_end=1903
-  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_start=1774
-  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_end=1821
-  _globals['_CREATERESPONSEREQUEST']._serialized_start=1905
-  _globals['_CREATERESPONSEREQUEST']._serialized_end=1977
-  _globals['_CREATERESPONSERESPONSE']._serialized_start=1979
-  _globals['_CREATERESPONSERESPONSE']._serialized_end=2046
-  _globals['_STREAMRESPONSEREQUEST']._serialized_start=2048
-  _globals['_STREAMRESPONSEREQUEST']._serialized_end=2120
-  _globals['_STREAMRESPONSERESPONSE']._serialized_start=2122
-  _globals['_STREAMRESPONSERESPONSE']._serialized_end=2191
-  _globals['_GETRESPONSEREQUEST']._serialized_start=2193
-  _globals['_GETRESPONSEREQUEST']._serialized_end=2234
-  _globals['_GETRESPONSERESPONSE']._serialized_start=2236
-  _globals['_GETRESPONSERESPONSE']._serialized_end=2300
-  _globals['_DELETERESPONSEREQUEST']._serialized_start=2302
-  _globals['_DELETERESPONSEREQUEST']._serialized_end=2346
-  _globals['_DELETERESPONSERESPONSE']._serialized_start=2348
-  _globals['_DELETERESPONSERESPONSE']._serialized_end=2410
-  _globals['_CREATEMESSAGEREQUEST']._serialized_start=2412
-  _globals['_CREATEMESSAGEREQUEST']._serialized_end=2534
-  _globals['_CREATEMESSAGERESPONSE']._serialized_start=2536
-  _globals['_CREATEMESSAGERESPONSE']._serialized_end=2654
-  _globals['_STREAMMESSAGEREQUEST']._serialized_start=2656
-  _globals['_STREAMMESSAGEREQUEST']._serialized_end=2778
-  _globals['_STREAMMESSAGERESPONSE']._serialized_start=2780
-  _globals['_STREAMMESSAGERESPONSE']._serialized_end=2853
-  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_start=2855
-  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_end=2982
-  _globals['_COUNTMESSAGETOKENSRESPONSE']._serialized_start=2984
-  _globals['_COUNTMESSAGETOKENSRESPONSE']._serialized_end=3053
-  _globals['_GATEWAYSERVICE']._serialized_start=3056
-  _globals['_GATEWAYSERVICE']._serialized_end=4304
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=230
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=304
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=306
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=387
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=389
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=486
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=488
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=569
+  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_start=571
+  _globals['_CREATEEMBEDDINGSREQUEST']._serialized_end=681
+  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_start=684
+  _globals['_CREATEEMBEDDINGSRESPONSE']._serialized_end=853
+  _globals['_LISTMODELSREQUEST']._serialized_start=855
+  _globals['_LISTMODELSREQUEST']._serialized_end=874
+  _globals['_LISTMODELSRESPONSE']._serialized_start=876
+  _globals['_LISTMODELSRESPONSE']._serialized_end=934
+  _globals['_GETMODELREQUEST']._serialized_start=936
+  _globals['_GETMODELREQUEST']._serialized_end=971
+  _globals['_GETMODELRESPONSE']._serialized_start=973
+  _globals['_GETMODELRESPONSE']._serialized_end=1028
+  _globals['_GETUSAGEREQUEST']._serialized_start=1030
+  _globals['_GETUSAGEREQUEST']._serialized_end=1047
+  _globals['_GETUSAGERESPONSE']._serialized_start=1050
+  _globals['_GETUSAGERESPONSE']._serialized_end=1402
+  _globals['_RESPONSEREQUEST']._serialized_start=1405
+  _globals['_RESPONSEREQUEST']._serialized_end=2029
+  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_start=1900
+  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_end=1947
+  _globals['_CREATERESPONSEREQUEST']._serialized_start=2031
+  _globals['_CREATERESPONSEREQUEST']._serialized_end=2103
+  _globals['_CREATERESPONSERESPONSE']._serialized_start=2105
+  _globals['_CREATERESPONSERESPONSE']._serialized_end=2172
+  _globals['_STREAMRESPONSEREQUEST']._serialized_start=2174
+  _globals['_STREAMRESPONSEREQUEST']._serialized_end=2246
+  _globals['_STREAMRESPONSERESPONSE']._serialized_start=2248
+  _globals['_STREAMRESPONSERESPONSE']._serialized_end=2317
+  _globals['_GETRESPONSEREQUEST']._serialized_start=2319
+  _globals['_GETRESPONSEREQUEST']._serialized_end=2360
+  _globals['_GETRESPONSERESPONSE']._serialized_start=2362
+  _globals['_GETRESPONSERESPONSE']._serialized_end=2426
+  _globals['_DELETERESPONSEREQUEST']._serialized_start=2428
+  _globals['_DELETERESPONSEREQUEST']._serialized_end=2472
+  _globals['_DELETERESPONSERESPONSE']._serialized_start=2474
+  _globals['_DELETERESPONSERESPONSE']._serialized_end=2536
+  _globals['_CREATEMESSAGEREQUEST']._serialized_start=2538
+  _globals['_CREATEMESSAGEREQUEST']._serialized_end=2660
+  _globals['_CREATEMESSAGERESPONSE']._serialized_start=2662
+  _globals['_CREATEMESSAGERESPONSE']._serialized_end=2780
+  _globals['_STREAMMESSAGEREQUEST']._serialized_start=2782
+  _globals['_STREAMMESSAGEREQUEST']._serialized_end=2904
+  _globals['_STREAMMESSAGERESPONSE']._serialized_start=2906
+  _globals['_STREAMMESSAGERESPONSE']._serialized_end=2979
+  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_start=2981
+  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_end=3108
+  _globals['_COUNTMESSAGETOKENSRESPONSE']._serialized_start=3110
+  _globals['_COUNTMESSAGETOKENSRESPONSE']._serialized_end=3179
+  _globals['_GATEWAYSERVICE']._serialized_start=3182
+  _globals['_GATEWAYSERVICE']._serialized_end=4430
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from llmgateway.v1 import budgets_pb2 as _budgets_pb2
 from llmgateway.v1 import chat_pb2 as _chat_pb2
 from llmgateway.v1 import embeddings_pb2 as _embeddings_pb2
 from llmgateway.v1 import messages_pb2 as _messages_pb2
@@ -88,7 +89,7 @@ class GetUsageRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetUsageResponse(_message.Message):
-    __slots__ = ("tenant_id", "period_start", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "monthly_budget_usd", "budget_used_ratio")
+    __slots__ = ("tenant_id", "period_start", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "monthly_budget_usd", "budget_used_ratio", "budget_period", "budgets")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_START_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +98,8 @@ class GetUsageResponse(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     MONTHLY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
     BUDGET_USED_RATIO_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     period_start: int
     requests: int
@@ -105,7 +108,9 @@ class GetUsageResponse(_message.Message):
     cost_usd: float
     monthly_budget_usd: float
     budget_used_ratio: float
-    def __init__(self, tenant_id: _Optional[str] = ..., period_start: _Optional[int] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., monthly_budget_usd: _Optional[float] = ..., budget_used_ratio: _Optional[float] = ...) -> None: ...
+    budget_period: _budgets_pb2.BudgetPeriod
+    budgets: _containers.RepeatedCompositeFieldContainer[_budgets_pb2.BudgetUsage]
+    def __init__(self, tenant_id: _Optional[str] = ..., period_start: _Optional[int] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., monthly_budget_usd: _Optional[float] = ..., budget_used_ratio: _Optional[float] = ..., budget_period: _Optional[_Union[_budgets_pb2.BudgetPeriod, str]] = ..., budgets: _Optional[_Iterable[_Union[_budgets_pb2.BudgetUsage, _Mapping]]] = ...) -> None: ...
 
 class ResponseRequest(_message.Message):
     __slots__ = ("model", "input", "instructions", "tools", "tool_choice", "temperature", "top_p", "max_output_tokens", "text_format", "store", "metadata", "previous_response_id", "parallel_tool_calls", "user", "extra_json")
