@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.backends.redis_failures import unreachable
+from gateway.backends.redis_failures import Outage, unreachable
 from gateway.errors import GatewayError, UnavailableError
 from gateway.observability import metrics
 from gateway.tenancy.budget_ledger import Account, RedisBudgetLedger
@@ -54,7 +54,6 @@ FLUSH_INTERVAL = 1.0
 BATCH = 500
 MAX_PENDING = 100_000
 ALERT_RATIOS = (0.8, 0.95)
-RETRY_LEDGER_AFTER = 2.0  # seconds on this replica's own holds after a Redis failure
 
 
 def month_start(now: float) -> float:
@@ -187,8 +186,11 @@ class Budgets:
                  wall: Callable[[], float] = time.time):
         self._ledger = ledger
         self._on_outage = on_outage
-        self._ledger_down_until = 0.0
-        self.degraded = False  # the shared ledger unreachable: holds are this replica's
+        self._outage = Outage(
+            log, down="redis unreachable: budgets are " + (
+                "refused (budgets.on_redis_outage: closed)" if on_outage == "closed"
+                else "held per replica") + " until it is back",
+            back="redis reachable again: budgets are shared", clock=clock)
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(6) + "-"  # hold ids unique across replicas
         self._store = store
@@ -238,7 +240,7 @@ class Budgets:
         now = self._wall()
         starts = tuple(period_start(now, b.period) for b in budgets)
         limits = [b.usd or 0.0 for b in budgets]
-        if self._ledger is not None and self._clock() >= self._ledger_down_until:
+        if self._ledger is not None and self._outage.usable():
             hold = f"{self._prefix}{next(self._ids):x}"
             accounts = [Account(b.tenant_id, b.account, start, budget=limit, seed=seed,
                                 days=31 if b.period == "monthly" else 1)
@@ -249,9 +251,9 @@ class Budgets:
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                self._ledger_failed(exc)
+                self._outage.failed(exc)
             else:
-                self._ledger_recovered()
+                self._outage.recovered()
                 if refused:
                     return budgets[refused - 1]
                 return Hold(tuple(budgets), starts, cost, hold)
@@ -281,7 +283,7 @@ class Budgets:
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                self._ledger_failed(exc)
+                self._outage.failed(exc)
             return
         if hold.cost <= 0:
             return
@@ -293,19 +295,10 @@ class Budgets:
             else:
                 self._held.pop(name, None)
 
-    def _ledger_failed(self, exc: Exception) -> None:
-        self._ledger_down_until = self._clock() + RETRY_LEDGER_AFTER
-        if not self.degraded:
-            self.degraded = True
-            log.warning("redis unreachable: budgets are " + (
-                "refused (budgets.on_redis_outage: closed)" if self._on_outage == "closed"
-                else "held per replica") + " until it is back",
-                extra={"fields": {"error": type(exc).__name__}})
-
-    def _ledger_recovered(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.info("redis reachable again: budgets are shared")
+    @property
+    def degraded(self) -> bool:
+        """The shared ledger unreachable: holds are this replica's (or refused)."""
+        return self._outage.degraded
 
     async def add(self, budgets: Sequence[Budget], cost: float) -> None:
         """Count a served request's cost in each of its ``budgets``. Runs after the
