@@ -68,7 +68,7 @@ def test_a_tenants_budgets_are_set_on_its_form_and_kept_by_the_next_save(
     expect(budgeted).to_contain_text("$50.00 / day")
     expect(budgeted).to_contain_text("mock-1: $12.50 / day")
     expect(budgeted).to_contain_text("mock-2: $1,000.00 / day")
-    shots(page, "tenants")
+    shots(page, "tenants-budgets")
 
     # Another field changed and saved: the budgets stay, on the form and in the API.
     budgeted.get_by_role("button", name="Edit").click()
@@ -117,7 +117,7 @@ def test_a_key_made_with_a_budget_lists_it_and_keeps_it_when_rotated(
     page.get_by_label("Name").fill("plain")
     page.get_by_role("button", name="Create key").click()
     expect(row(page, "plain")).to_contain_text("none")
-    shots(page, "keys")
+    shots(page, "keys-budgets")
     keys = admin_api(ui_gateway, "GET", f"/tenants/{tenant['id']}/keys").json()["api_keys"]
     intern = next(k for k in keys if k["name"] == "intern")
     assert intern["monthly_budget_usd"] == 5
