@@ -178,6 +178,20 @@ def test_saving_a_tenants_form_keeps_what_the_form_does_not_show() -> None:
     assert {f.name for f in pb.TenantSpec.DESCRIPTOR.fields} == handled
 
 
+def test_the_tenant_form_shows_numbers_in_full_so_save_keeps_them() -> None:
+    tenant = pb.Tenant(name="acme", monthly_budget_usd=1234567,
+                       limits=pb.TenantLimits(requests_per_second=1234.5678901),
+                       model_budgets={"m": 0.123456789})
+    values = tenant_values(tenant)
+    assert values["monthly_budget_usd"] == "1234567"
+    assert values["requests_per_second"] == "1234.5678901"
+    assert values["model_budgets"] == "m = 0.123456789"
+    spec, problems = tenant_spec(values, tenant)
+    assert not problems and spec.monthly_budget_usd == 1234567
+    assert spec.limits.requests_per_second == 1234.5678901
+    assert spec.model_budgets["m"] == 0.123456789
+
+
 def test_the_key_form_reads_its_budget() -> None:
     assert key_budget({"monthly_budget_usd": " 5 ", "budget_period": "daily"}) == (
         5, budgets_pb2.BUDGET_PERIOD_DAILY, [])

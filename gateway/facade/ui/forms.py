@@ -83,7 +83,11 @@ def tenant_values(tenant: pb.Tenant) -> dict[str, str]:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """``value`` as a field shows it: in full, so that Save gives back the same number
+    (``1234567.5``, never ``1.23457e+06``), without a trailing ``.0``."""
+    if not isinstance(value, float):
+        return str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def tenant_spec(form: Mapping[str, str], current: pb.Tenant | None = None
