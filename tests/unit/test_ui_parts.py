@@ -4,11 +4,13 @@ cookies and the request checks. The pages themselves are tested in a browser (te
 from __future__ import annotations
 
 import pytest
+from llmgateway.v1 import admin_service_pb2 as pb
+from llmgateway.v1 import budgets_pb2
 
 from gateway.clientip import TrustedProxies
 from gateway.facade.ui import fmt
 from gateway.facade.ui.charts import HEIGHT, TOP, line_chart, nice_top
-from gateway.facade.ui.forms import tenant_spec, tenant_values
+from gateway.facade.ui.forms import key_budget, model_budgets, tenant_spec, tenant_values
 from gateway.facade.ui.guard import cookie_value, cross_site, over_tls, session_cookie
 from gateway.facade.ui.sessions import MemorySessions, tokens_match
 from gateway.facade.ui.site import _local
@@ -101,7 +103,7 @@ def test_the_tenant_form_makes_a_spec_and_names_each_problem() -> None:
     assert problems == ["Name: required.", "Requests per second: must be 0 or more.",
                         "Burst: must be a whole number, got '1.5'.",
                         "Concurrent requests: too large.",
-                        "Monthly budget (USD): must be 0 or more."]
+                        "Monthly budget (USD per period): must be 0 or more."]
 
 
 def test_the_tenant_form_is_filled_from_a_tenant() -> None:
@@ -115,6 +117,87 @@ def test_the_tenant_form_is_filled_from_a_tenant() -> None:
     spec, problems = tenant_spec(values)
     assert not problems and spec.limits.burst == 20 and list(spec.allowed_models) == ["m1",
                                                                                      "m2"]
+
+
+def test_model_budgets_are_read_one_a_line_and_each_wrong_line_is_named() -> None:
+    assert model_budgets("gpt-4o = 50\n\n  o1=$1,200.5  \nm=x = 0\n") == (
+        {"gpt-4o": 50, "o1": 1200.5, "m=x": 0}, [])
+    assert model_budgets("") == ({}, []) and model_budgets(" \n\n") == ({}, [])
+    budgets, problems = model_budgets("a = 1\nb = -2\na = 3\nc\n = 4\nd = ten\ne =\n"
+                                      "f = nan\ng = inf")
+    assert budgets == {"a": 1}
+    assert problems == ["Model budgets, line 2 (b): must be 0 or more.",
+                        "Model budgets, line 3: a is already on line 1.",
+                        "Model budgets, line 4: write it as model = USD, got 'c'.",
+                        "Model budgets, line 5: the model's name is missing.",
+                        "Model budgets, line 6 (d): must be a number, got 'ten'.",
+                        "Model budgets, line 7 (e): the amount is missing.",
+                        "Model budgets, line 8 (f): must be 0 or more.",
+                        "Model budgets, line 9 (g): must be 0 or more."]
+
+
+def test_the_tenant_form_sets_the_budget_period_and_model_budgets() -> None:
+    spec, problems = tenant_spec({"name": "acme", "budget_period": "daily",
+                                  "model_budgets": "gpt-4o = 5"})
+    assert not problems and spec.budget_period == budgets_pb2.BUDGET_PERIOD_DAILY
+    assert dict(spec.model_budgets) == {"gpt-4o": 5}
+    spec, problems = tenant_spec({"name": "acme", "budget_period": "weekly",
+                                  "model_budgets": "x = -1"})
+    assert problems == ["Budget period: must be Monthly or Daily.",
+                        "Model budgets, line 1 (x): must be 0 or more."]
+
+
+def test_saving_a_tenants_form_keeps_what_the_form_does_not_show() -> None:
+    tenant = pb.Tenant(
+        id="ten_1", name="acme", allowed_models=["m1"], monthly_budget_usd=50,
+        limits=pb.TenantLimits(burst=20), default_provider="mock",
+        fallback_providers=["other"], provider_credentials=["mock"], disabled=True,
+        model_budgets={"m1": 12.5, "<b>": 0}, budget_period=budgets_pb2.BUDGET_PERIOD_DAILY)
+    values = tenant_values(tenant)
+    assert values["budget_period"] == "daily"
+    assert values["model_budgets"] == "<b> = 0\nm1 = 12.5"
+    spec, problems = tenant_spec(values, tenant)
+    assert not problems
+    assert spec == pb.TenantSpec(
+        name="acme", allowed_models=["m1"], monthly_budget_usd=50,
+        limits=pb.TenantLimits(burst=20), default_provider="mock",
+        fallback_providers=["other"], disabled=True, model_budgets={"m1": 12.5, "<b>": 0},
+        budget_period=budgets_pb2.BUDGET_PERIOD_DAILY)
+    # A field the answer lacks is kept as it is; one it has empty is emptied.
+    spec, _ = tenant_spec({"name": "acme"}, tenant)
+    assert dict(spec.model_budgets) == {"m1": 12.5, "<b>": 0}
+    assert spec.budget_period == budgets_pb2.BUDGET_PERIOD_DAILY
+    spec, _ = tenant_spec({"name": "acme", "model_budgets": "", "budget_period": "monthly"},
+                          tenant)
+    assert not spec.model_budgets and spec.budget_period == budgets_pb2.BUDGET_PERIOD_MONTHLY
+    # Every field of a spec is either on the form, or kept from the tenant above, or (the
+    # credentials) kept by the admin API: a new field must be added to one of these.
+    handled = {"name", "allowed_models", "limits", "monthly_budget_usd", "default_provider",
+               "disabled", "model_budgets", "budget_period", "fallback_providers",
+               "provider_credentials"}
+    assert {f.name for f in pb.TenantSpec.DESCRIPTOR.fields} == handled
+
+
+def test_the_tenant_form_shows_numbers_in_full_so_save_keeps_them() -> None:
+    tenant = pb.Tenant(name="acme", monthly_budget_usd=1234567,
+                       limits=pb.TenantLimits(requests_per_second=1234.5678901),
+                       model_budgets={"m": 0.123456789})
+    values = tenant_values(tenant)
+    assert values["monthly_budget_usd"] == "1234567"
+    assert values["requests_per_second"] == "1234.5678901"
+    assert values["model_budgets"] == "m = 0.123456789"
+    spec, problems = tenant_spec(values, tenant)
+    assert not problems and spec.monthly_budget_usd == 1234567
+    assert spec.limits.requests_per_second == 1234.5678901
+    assert spec.model_budgets["m"] == 0.123456789
+
+
+def test_the_key_form_reads_its_budget() -> None:
+    assert key_budget({"monthly_budget_usd": " 5 ", "budget_period": "daily"}) == (
+        5, budgets_pb2.BUDGET_PERIOD_DAILY, [])
+    assert key_budget({}) == (None, budgets_pb2.BUDGET_PERIOD_MONTHLY, [])
+    assert key_budget({"monthly_budget_usd": "-1", "budget_period": "hourly"})[2] == [
+        "Budget (USD): must be 0 or more.", "Budget period: must be Monthly or Daily."]
 
 
 def test_cookies() -> None:

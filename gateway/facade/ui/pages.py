@@ -26,7 +26,16 @@ from quart import Response
 
 from gateway.facade.errors import ApiError
 from gateway.facade.ui import fmt
-from gateway.facade.ui.forms import FIELDS, LIMITS, tenant_spec, tenant_values
+from gateway.facade.ui.forms import (
+    BUDGET,
+    KEY_BUDGET,
+    LIMITS,
+    PERIODS,
+    key_budget,
+    per,
+    tenant_spec,
+    tenant_values,
+)
 from gateway.facade.ui.models import models
 from gateway.facade.ui.overview import overview
 from gateway.facade.ui.playground import playground, playground_stream
@@ -87,7 +96,8 @@ class Pages:
         answer = await visit.api.call(visit.api.stub.ListTenants, pb.ListTenantsRequest())
         tenants = sorted(answer.tenants, key=lambda t: t.name.lower())
         return await visit.render("tenants.html", title="Tenants", tenants=tenants,
-                                  summaries={t.id: _limits(t) for t in tenants})
+                                  summaries={t.id: _limits(t) for t in tenants},
+                                  budgets={t.id: _budgets(t) for t in tenants})
 
     async def new_tenant(self, visit: Visit) -> Response:
         values: Mapping[str, str] = {}
@@ -115,9 +125,8 @@ class Pages:
         values: Mapping[str, str] = tenant_values(tenant)
         problems: list[str] = []
         if visit.form:
-            spec, problems = tenant_spec(visit.form)
+            spec, problems = tenant_spec(visit.form, tenant)  # keeps what is not on it
             values = visit.form
-            spec.fallback_providers.extend(tenant.fallback_providers)  # not on the form
             if not problems:
                 try:
                     await call(stub.UpdateTenant, pb.UpdateTenantRequest(tenant_id=tenant_id,
@@ -142,7 +151,8 @@ class Pages:
             _models(visit))
         return await visit.render(
             "tenant_form.html", title=heading, heading=heading, submit=submit,
-            values=values, problems=problems, action=action, fields=FIELDS,
+            values=values, problems=problems, action=action, limits=LIMITS, budget=BUDGET,
+            periods=PERIODS,
             providers=[p.name for p in providers.providers], models=models)
 
     async def delete_tenant(self, visit: Visit) -> Response:
@@ -160,13 +170,26 @@ class Pages:
     async def keys(self, visit: Visit) -> Response:
         tenant_id = visit.params["tenant_id"]
         call, stub = visit.api.call, visit.api.stub
+        problems: list[str] = []
         if visit.form:
+            budget, period, problems = key_budget(visit.form)
             ttl = visit.form.get("ttl_seconds", "")
-            answer = await call(stub.CreateApiKey, pb.CreateApiKeyRequest(
+            create = pb.CreateApiKeyRequest(
                 tenant_id=tenant_id, name=visit.form.get("name", "").strip(),
-                ttl_seconds=int(ttl) if ttl.isdigit() else 0))
-            return _reveal(visit, tenant_id, answer.api_key.name or answer.api_key.prefix,
-                           answer.secret, "Key created.")
+                ttl_seconds=int(ttl) if ttl.isdigit() else 0, budget_period=period)
+            if budget is not None:
+                create.monthly_budget_usd = budget
+            if not problems:
+                try:
+                    answer = await call(stub.CreateApiKey, create)
+                except ApiError as exc:
+                    if exc.status != 400:
+                        raise
+                    problems = [exc.message]
+                else:
+                    return _reveal(visit, tenant_id,
+                                   answer.api_key.name or answer.api_key.prefix,
+                                   answer.secret, "Key created.")
         tenant, keys = await asyncio.gather(
             call(stub.GetTenant, pb.GetTenantRequest(tenant_id=tenant_id)),
             call(stub.ListApiKeys, pb.ListApiKeysRequest(tenant_id=tenant_id)))
@@ -178,7 +201,9 @@ class Pages:
         rows = sorted(keys.api_keys, key=lambda k: -_seconds(k.created_at))
         return await visit.render(
             "keys.html", title=f"Keys of {tenant.tenant.name}", tenant=tenant.tenant,
-            keys=[(k, _key_state(k, now)) for k in rows], reveal=reveal, ttls=_TTLS)
+            keys=[(k, _key_state(k, now), _key_budget(k)) for k in rows], reveal=reveal,
+            ttls=_TTLS, problems=problems, values=visit.form, budget=KEY_BUDGET,
+            periods=PERIODS)
 
     async def revoke_key(self, visit: Visit) -> Response:
         tenant_id, key_id = visit.params["tenant_id"], visit.params["key_id"]
@@ -255,6 +280,23 @@ def _limits(tenant: pb.Tenant) -> list[str]:
             value = getattr(tenant.limits, field.name)
             shown.append(f"{field.label}: {fmt.count(value) if field.whole else f'{value:g}'}")
     return shown
+
+
+def _budgets(tenant: pb.Tenant) -> tuple[str, list[str]]:
+    """The tenant's budget (``$50.00 / day``; empty: none) and its models' budgets
+    (``gpt-4o: $5.00 / day``)."""
+    every = per(tenant.budget_period)
+    own = (f"{fmt.money(tenant.monthly_budget_usd)} / {every}"
+           if tenant.HasField("monthly_budget_usd") else "")
+    return own, [f"{model}: {fmt.money(usd)} / {every}"
+                 for model, usd in sorted(tenant.model_budgets.items())]
+
+
+def _key_budget(key: pb.ApiKey) -> str:
+    """The key's own budget, ``$5.00 / day``; empty: none."""
+    if not key.HasField("monthly_budget_usd"):
+        return ""
+    return f"{fmt.money(key.monthly_budget_usd)} / {per(key.budget_period)}"
 
 
 def _key_state(key: pb.ApiKey, now: float) -> str:
