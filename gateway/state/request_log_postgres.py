@@ -132,10 +132,11 @@ _UPSERT = """INSERT INTO {table} AS m (""" + ", ".join(_MINUTE_COLUMNS) + """)
         prompt_tokens = m.prompt_tokens + excluded.prompt_tokens,
         completion_tokens = m.completion_tokens + excluded.completion_tokens,
         cost_usd = m.cost_usd + excluded.cost_usd"""
-# A series whose steps hold whole blocks of ten minutes reads request_blocks (a day of
-# every tenant, model and provider: ~14,000 rows, not ~70,000), and the minutes after the
-# last whole block from request_minutes.
+# A series whose steps are whole blocks of ten minutes reads request_blocks (a day of
+# every tenant, model and provider: ~14,000 rows, not ~70,000) for the blocks inside its
+# steps, and request_minutes for the rest (_plan).
 BLOCK = 600
+MAX_LISTED = 20_000  # blocks and minutes named in one series' reads, at most
 # ctid = ANY(ARRAY(...)): a TID scan of the batch, where IN (SELECT ...) may scan the table.
 _GROUPS = ("tenant", "model", "provider")  # what a series may be grouped by
 # (table, column, seconds kept past its retention): a block goes once all its minutes have.
@@ -338,7 +339,8 @@ class PostgresRequestLog:
     async def _minutes(self, since: float, until: float, step: int, tenant: str, model: str,
                        group: Group) -> list[MinuteAggregate]:
         """The minutes of a series summed in the database, one row per step and group value
-        (a day of every tenant, model and provider is a few thousand rows, not ~100,000).
+        (a day of every tenant, model and provider is a few thousand rows, not ~100,000),
+        from the ten-minute blocks where whole ones fall inside the steps (:func:`_plan`).
 
         Each row carries the first minute of its step, which :func:`fold` puts back in the
         same step: minute ``m`` is in step ``floor((60 m - since) / step)``, which is
@@ -346,18 +348,18 @@ class PostgresRequestLog:
         exact for whole seconds), not ``extract`` (numeric): half the time of the query."""
         if not self._migrated:
             raise UnavailableError("request log unavailable (not started)")
-        # From request_blocks when every step holds whole blocks: the steps start on a
-        # block's start and are whole blocks long; the minutes after the last whole block
-        # before ``until`` come from request_minutes.
-        reads = [("request_minutes", since // MINUTE * MINUTE, until)]
-        if since % BLOCK == 0 and step % BLOCK == 0 and (end := until // BLOCK * BLOCK) > since:
-            reads = [("request_blocks", since, end), ("request_minutes", end, until)]
+        plan = _plan(since, until, step)
         rows = []
         async with self._db.connection() as conn:
-            for table, first, last in reads:
-                if first < last:
-                    rows += await conn.fetch(*_sum_sql(table, first, last, since, step, tenant,
-                                                       model, group))
+            if plan is None:  # every minute of the range
+                rows += await conn.fetch(*_sum_sql("request_minutes", since, step, tenant, model,
+                                                   group, span=(since // MINUTE * MINUTE, until)))
+            else:
+                for table, listed in zip(("request_blocks", "request_minutes"), plan,
+                                         strict=True):
+                    if listed:
+                        rows += await conn.fetch(*_sum_sql(table, since, step, tenant, model,
+                                                           group, listed=listed))
         return [MinuteAggregate(int(r[0].timestamp()) // MINUTE, r[1], r[2], r[3], r[4], r[5],
                                 r[6], list(r[7]), r[8], r[9], r[10]) for r in rows]
 
@@ -411,12 +413,41 @@ def select_sql(where: RequestFilter, limit: int,
             f" ORDER BY at DESC, request_id DESC LIMIT ${len(args)}"), args
 
 
-def _sum_sql(table: str, first: float, last: float, since: float, step: int, tenant: str,
-             model: str, group: Group) -> tuple[Any, ...]:
-    """The statement and arguments that sum ``table``'s rows from ``first`` to ``last`` into
-    one row per step and group value."""
-    args: list[Any] = [_ts(first), _ts(last), math.ceil(since), step]
-    conditions = ["minute >= $1", "minute < $2"]
+def _plan(since: float, until: float, step: int) -> tuple[list[int], list[int]] | None:
+    """Where a series of steps of whole blocks reads: the blocks (unix seconds) wholly inside
+    it and inside one step each, from request_blocks, and the other minutes of it (the
+    ragged ends, the blocks a step boundary cuts), from request_minutes. None: read every
+    minute (steps not whole blocks, or lists too long to send)."""
+    if step % BLOCK:
+        return None
+    anchor, first = math.ceil(since), int(since // MINUTE * MINUTE)  # as _minutes groups
+    last_minute = BLOCK - MINUTE
+    blocks: list[int] = []
+    minutes: list[int] = []
+    for block in range(first // BLOCK * BLOCK, math.ceil(until), BLOCK):
+        if (block >= first and block + last_minute < until
+                and (block - anchor) // step == (block + last_minute - anchor) // step):
+            blocks.append(block)
+        else:
+            minutes += (m for m in range(block, block + BLOCK, MINUTE) if first <= m < until)
+        if len(blocks) + len(minutes) > MAX_LISTED:
+            return None
+    return blocks, minutes
+
+
+def _sum_sql(table: str, since: float, step: int, tenant: str, model: str, group: Group, *,
+             span: tuple[float, float] = (0.0, 0.0), listed: Sequence[int] = ()
+             ) -> tuple[Any, ...]:
+    """The statement and arguments that sum ``table``'s rows into one row per step and
+    group value: the rows of the minutes (blocks) ``listed`` (unix seconds), else those
+    from ``span[0]`` to ``span[1]``."""
+    args: list[Any] = [math.ceil(since), step]
+    if listed:
+        args.append([_ts(at) for at in listed])
+        conditions = ["minute = ANY($3::timestamptz[])"]
+    else:
+        args += [_ts(span[0]), _ts(span[1])]
+        conditions = ["minute >= $3", "minute < $4"]
     for column, value in (("tenant", tenant), ("model", model)):
         if value:
             args.append(_text(value))
@@ -430,7 +461,7 @@ def _sum_sql(table: str, first: float, last: float, since: float, step: int, ten
             f" sum(errors)::bigint, sum(latency_ms_sum), ARRAY[{buckets}],"
             f" sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_usd)"
             f" FROM {table} WHERE {' AND '.join(conditions)}"
-            f" GROUP BY floor((date_part('epoch', minute) - $3) / $4){grouped}", *args)
+            f" GROUP BY floor((date_part('epoch', minute) - $1) / $2){grouped}", *args)
 
 
 def _blocks(deltas: dict[Key, MinuteAggregate]) -> list[MinuteAggregate]:

@@ -222,9 +222,10 @@ async def test_series_survive_a_restart_and_count_unwritten_deltas_once(
 async def test_series_of_whole_ten_minutes_read_blocks_built_from_older_minutes_too(
     postgres_dsn: str,
 ) -> None:
-    """A step of whole blocks of ten minutes, starting on one, sums request_blocks (a fifth
-    of the rows of a day's request_minutes, or less); the minutes a database held before
-    the blocks existed are summed into blocks by the migration that adds them."""
+    """Steps of whole blocks of ten minutes sum request_blocks (a fifth of the rows of a
+    day's request_minutes, or less) for the blocks inside a step, request_minutes for the
+    rest; the minutes a database held before the blocks existed are summed into blocks by
+    the migration that adds them."""
     reference = MemoryRequestLog()
     older = [rec(i) for i in range(900)]  # T0 to T0 + 300 s
     for record in older:
@@ -254,7 +255,10 @@ async def test_series_of_whole_ten_minutes_read_blocks_built_from_older_minutes_
         # Blocks, then the minutes after the last whole block (from T0 + 600 s on).
         cases: tuple[tuple[float, float, int, Group], ...] = (
             (T0, T0 + 930.5, 600, "tenant"), (T0, T0 + 3600, 1800, "model"),
-            (T0, T0 + 3600, 3600, ""))
+            (T0, T0 + 3600, 3600, ""),
+            # Steps off the blocks: the blocks a step boundary cuts are read by the minute.
+            (T0 + 130.5, T0 + 2900, 1800, "tenant"), (T0 + 59.5, T0 + 3600, 1200, "model"),
+            (T0 - 7200, T0 + 700, 3600, "provider"))
         for since, until, step, group in cases:
             assert await points(log, since, until, step, group) == await points(
                 reference, since, until, step, group)
@@ -267,7 +271,10 @@ async def test_series_of_whole_ten_minutes_read_blocks_built_from_older_minutes_
         assert await points(log, T0, T0 + 3600, 1800, "model") == await points(
             reference, T0, T0 + 3600, 1800, "model")
         assert sum(p.requests for p in await log.series(T0, T0 + 3600, 600)) == 3000
-        assert await log.series(T0 + 60, T0 + 3600, 600) == []  # not on a block: minutes
+        assert await log.series(T0 + 60, T0 + 3600, 600) == []  # every block cut: minutes
+        whole = [r for r in reference._minutes.values() if T0 + 600 <= r.minute * 60 < T0 + 1800]
+        assert sum(p.requests for p in await log.series(T0 + 60, T0 + 3600, 1800)) == sum(
+            r.requests for r in whole)  # the blocks inside the first step: from T0 + 600
     finally:
         await log.aclose()
 
