@@ -7,11 +7,12 @@
   round so that each side meets the same drift; each row keeps its median round, and the
   cost is the median of the rounds' ratios against "off" (req/s and CPU per request).
 - ``pages``: PostgreSQL filled with :data:`PAGE_ROWS` requests over the last day (bulk
-  COPY: 12 tenants, 4 models, 2 providers, 3% errors, and the aggregates of each minute and
-  each ten-minute block), then, on a fresh gateway (its memory holds nothing, so every read
-  goes to PostgreSQL), each UI page and admin REST route timed :data:`PAGE_RUNS` times
-  signed in as admin, p50/p95 against :data:`PAGE_TARGET_MS`; and EXPLAIN ANALYZE of each
-  filter's listing statement, to see that it uses an index.
+  COPY: 12 tenants, 4 models, 2 providers, 3% errors, and the aggregates of each minute,
+  each ten-minute block and each minute's totals), then, on a fresh gateway (its memory
+  holds nothing, so every read goes to PostgreSQL), each UI page and admin REST route
+  timed :data:`PAGE_RUNS` times signed in as admin, p50/p95 against
+  :data:`PAGE_TARGET_MS`; and EXPLAIN ANALYZE of each filter's listing statement, to see
+  that it uses an index.
 
 PostgreSQL is started as the tests start it (tests/servers.py: fsync off) and moved to the
 load core, like Redis.
@@ -183,6 +184,7 @@ async def _fill(dsn: str, rows: int) -> dict[str, Any]:
         PostgresRequestLog,
         _blocks,
         _minute_row,
+        _rolled,
         _row,
     )
 
@@ -204,13 +206,14 @@ async def _fill(dsn: str, rows: int) -> dict[str, Any]:
             columns=("at", "request_id", "method", "tenant", "model", "provider", "status",
                      "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "stream"))
         for table, aggregates in (("request_minutes", list(minutes.values())),
-                                  ("request_blocks", _blocks(minutes))):
+                                  ("request_blocks", _blocks(minutes)),
+                                  ("request_totals", _rolled(minutes, 1, by_names=False))):
             await conn.copy_records_to_table(
                 table, records=[_minute_row(m) for m in aggregates],
                 columns=("minute", "tenant", "model", "provider", "requests", "errors",
                          "latency_ms_sum", "latency_buckets", "prompt_tokens",
                          "completion_tokens", "cost_usd"))
-        for table in ("request_log", "request_minutes", "request_blocks"):
+        for table in ("request_log", "request_minutes", "request_blocks", "request_totals"):
             await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await conn.close()

@@ -101,7 +101,7 @@ CREATE TABLE request_minutes (
     PRIMARY KEY (minute, tenant, model, provider)
 );
 """),
-    (2, "ten-minute aggregates, from the minute ones", """
+    (2, "ten-minute aggregates and each minute's totals, from the minute aggregates", """
 CREATE TABLE request_blocks (LIKE request_minutes INCLUDING ALL);
 INSERT INTO request_blocks
 SELECT to_timestamp(floor(date_part('epoch', minute) / 600) * 600), tenant, model, provider,
@@ -109,6 +109,13 @@ SELECT to_timestamp(floor(date_part('epoch', minute) / 600) * 600), tenant, mode
         f"coalesce(sum(latency_buckets[{i}]), 0)::bigint" for i in range(1, 15)) + """],
        sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
 FROM request_minutes GROUP BY 1, 2, 3, 4;
+CREATE TABLE request_totals (LIKE request_minutes INCLUDING ALL);
+INSERT INTO request_totals
+SELECT minute, '', '', '',
+       sum(requests), sum(errors), sum(latency_ms_sum), ARRAY[""" + ", ".join(
+        f"coalesce(sum(latency_buckets[{i}]), 0)::bigint" for i in range(1, 15)) + """],
+       sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
+FROM request_minutes GROUP BY 1;
 """),
 )
 
@@ -132,16 +139,17 @@ _UPSERT = """INSERT INTO {table} AS m (""" + ", ".join(_MINUTE_COLUMNS) + """)
         prompt_tokens = m.prompt_tokens + excluded.prompt_tokens,
         completion_tokens = m.completion_tokens + excluded.completion_tokens,
         cost_usd = m.cost_usd + excluded.cost_usd"""
-# A series whose steps are whole blocks of ten minutes reads request_blocks (a day of
-# every tenant, model and provider: ~14,000 rows, not ~70,000) for the blocks inside its
-# steps, and request_minutes for the rest (_plan).
+# A series of every request (no group, no filter) reads request_totals: one row a minute.
+# Else one whose steps are whole blocks of ten minutes reads request_blocks (a day of every
+# tenant, model and provider: ~14,000 rows, not ~70,000) for the blocks inside its steps,
+# and request_minutes for the rest (_plan).
 BLOCK = 600
 MAX_LISTED = 20_000  # blocks and minutes named in one series' reads, at most
 # ctid = ANY(ARRAY(...)): a TID scan of the batch, where IN (SELECT ...) may scan the table.
 _GROUPS = ("tenant", "model", "provider")  # what a series may be grouped by
 # (table, column, seconds kept past its retention): a block goes once all its minutes have.
 _SWEEPS = (("request_log", "at", 0), ("request_minutes", "minute", 0),
-           ("request_blocks", "minute", BLOCK - MINUTE))
+           ("request_blocks", "minute", BLOCK - MINUTE), ("request_totals", "minute", 0))
 
 Key = tuple[int, str, str, str]  # minute, tenant, model, provider
 
@@ -282,7 +290,7 @@ class PostgresRequestLog:
         ``aggregate_retention`` now; return how many of each (minute rows)."""
         now = self._clock()
         counts = []
-        kept = (self.retention, self.aggregate_retention, self.aggregate_retention)
+        kept = (self.retention, *[self.aggregate_retention] * 3)
         async with self._db.connection() as conn:
             for (table, column, grace), keep in zip(_SWEEPS, kept, strict=True):
                 sql = (f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table}"
@@ -316,8 +324,10 @@ class PostgresRequestLog:
                 # and never deadlock.
                 await conn.executemany(_UPSERT.format(table="request_minutes"),
                                        sorted(_minute_row(d) for d in deltas.values()))
-                await conn.executemany(_UPSERT.format(table="request_blocks"),
-                                       sorted(_minute_row(d) for d in _blocks(deltas)))
+                for table, rolled in (("request_blocks", _blocks(deltas)),
+                                      ("request_totals", _rolled(deltas, 1, by_names=False))):
+                    await conn.executemany(_UPSERT.format(table=table),
+                                           sorted(_minute_row(d) for d in rolled))
 
     def _restore(self, deltas: dict[Key, MinuteAggregate]) -> None:
         """Put deltas that were not written back in front of the ones added since."""
@@ -340,7 +350,8 @@ class PostgresRequestLog:
                        group: Group) -> list[MinuteAggregate]:
         """The minutes of a series summed in the database, one row per step and group value
         (a day of every tenant, model and provider is a few thousand rows, not ~100,000),
-        from the ten-minute blocks where whole ones fall inside the steps (:func:`_plan`).
+        from each minute's totals when nothing is grouped or filtered, else from the
+        ten-minute blocks where whole ones fall inside the steps (:func:`_plan`).
 
         Each row carries the first minute of its step, which :func:`fold` puts back in the
         same step: minute ``m`` is in step ``floor((60 m - since) / step)``, which is
@@ -348,10 +359,12 @@ class PostgresRequestLog:
         exact for whole seconds), not ``extract`` (numeric): half the time of the query."""
         if not self._migrated:
             raise UnavailableError("request log unavailable (not started)")
-        plan = _plan(since, until, step)
         rows = []
         async with self._db.connection() as conn:
-            if plan is None:  # every minute of the range
+            if not (group or tenant or model):  # one row a minute: 1,440 a day
+                rows += await conn.fetch(*_sum_sql("request_totals", since, step, "", "", "",
+                                                   span=(since // MINUTE * MINUTE, until)))
+            elif (plan := _plan(since, until, step)) is None:  # every minute of the range
                 rows += await conn.fetch(*_sum_sql("request_minutes", since, step, tenant, model,
                                                    group, span=(since // MINUTE * MINUTE, until)))
             else:
@@ -466,15 +479,22 @@ def _sum_sql(table: str, since: float, step: int, tenant: str, model: str, group
 
 def _blocks(deltas: dict[Key, MinuteAggregate]) -> list[MinuteAggregate]:
     """The minute deltas summed per block of ten minutes (``minute``: the block's first)."""
-    blocks: dict[Key, MinuteAggregate] = {}
-    per_block = BLOCK // MINUTE
-    for (minute, *names), delta in deltas.items():
-        key = (minute // per_block * per_block, names[0], names[1], names[2])
-        block = blocks.get(key)
-        if block is None:
-            block = blocks[key] = MinuteAggregate(*key)
-        block.merge(delta)
-    return list(blocks.values())
+    return _rolled(deltas, BLOCK // MINUTE, by_names=True)
+
+
+def _rolled(deltas: dict[Key, MinuteAggregate], minutes: int, *,
+            by_names: bool) -> list[MinuteAggregate]:
+    """The minute deltas summed per ``minutes`` minutes, per tenant, model and provider
+    (``by_names``) or all in one (names empty: request_totals)."""
+    out: dict[Key, MinuteAggregate] = {}
+    for (minute, tenant, model, provider), delta in deltas.items():
+        key = ((minute // minutes * minutes, tenant, model, provider) if by_names
+               else (minute // minutes * minutes, "", "", ""))
+        rolled = out.get(key)
+        if rolled is None:
+            rolled = out[key] = MinuteAggregate(*key)
+        rolled.merge(delta)
+    return list(out.values())
 
 
 def _row(r: RequestRecord) -> tuple[Any, ...]:

@@ -219,13 +219,14 @@ async def test_series_survive_a_restart_and_count_unwritten_deltas_once(
         await again.aclose()
 
 
-async def test_series_of_whole_ten_minutes_read_blocks_built_from_older_minutes_too(
+async def test_series_read_totals_and_blocks_built_from_older_minutes_too(
     postgres_dsn: str,
 ) -> None:
-    """Steps of whole blocks of ten minutes sum request_blocks (a fifth of the rows of a
-    day's request_minutes, or less) for the blocks inside a step, request_minutes for the
-    rest; the minutes a database held before the blocks existed are summed into blocks by
-    the migration that adds them."""
+    """A series of everything sums request_totals (a row a minute); else steps of whole
+    blocks of ten minutes sum request_blocks (a fifth of the rows of a day's
+    request_minutes, or less) for the blocks inside a step, request_minutes for the rest.
+    The minutes a database held before these tables existed are summed into them by the
+    migration that adds them."""
     reference = MemoryRequestLog()
     older = [rec(i) for i in range(900)]  # T0 to T0 + 300 s
     for record in older:
@@ -266,15 +267,24 @@ async def test_series_of_whole_ten_minutes_read_blocks_built_from_older_minutes_
         conn = await asyncpg.connect(postgres_dsn)
         try:
             await conn.execute("DELETE FROM request_minutes")
+            assert await points(log, T0, T0 + 3600, 1800, "model") == await points(
+                reference, T0, T0 + 3600, 1800, "model")
+            assert sum(p.requests for p in await log.series(T0, T0 + 3600, 600,
+                                                            group="tenant")) == 3000
+            # Every block cut by a step boundary: all from the minutes, gone.
+            assert await log.series(T0 + 60, T0 + 3600, 600, group="tenant") == []
+            whole = [r for r in reference._minutes.values()
+                     if T0 + 600 <= r.minute * 60 < T0 + 1800]
+            assert sum(p.requests for p in await log.series(
+                T0 + 60, T0 + 3600, 1800, model="gpt")) == sum(
+                r.requests for r in whole if r.model == "gpt")  # the first step's blocks
+            # Nothing grouped or filtered: each minute's totals, whatever the steps.
+            await conn.execute("DELETE FROM request_blocks")
+            assert await points(log, T0 + 59.5, T0 + 3600, 60, "") == await points(
+                reference, T0 + 59.5, T0 + 3600, 60, "")
+            assert await log.series(T0, T0 + 3600, 1800, group="model") == []
         finally:
             await conn.close()
-        assert await points(log, T0, T0 + 3600, 1800, "model") == await points(
-            reference, T0, T0 + 3600, 1800, "model")
-        assert sum(p.requests for p in await log.series(T0, T0 + 3600, 600)) == 3000
-        assert await log.series(T0 + 60, T0 + 3600, 600) == []  # every block cut: minutes
-        whole = [r for r in reference._minutes.values() if T0 + 600 <= r.minute * 60 < T0 + 1800]
-        assert sum(p.requests for p in await log.series(T0 + 60, T0 + 3600, 1800)) == sum(
-            r.requests for r in whole)  # the blocks inside the first step: from T0 + 600
     finally:
         await log.aclose()
 
