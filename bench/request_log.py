@@ -6,6 +6,11 @@ A throwaway PostgreSQL cluster (tests/servers.py: fsync off) is filled through
 providers, 2% errors; ~34,500 minute rows), then each read is timed ``--runs`` times from
 a fresh log object, so memory answers nothing and everything is read from the tables.
 
+It first measures what recording costs this process: CPU per record (user + system, from
+``getrusage``) of :meth:`MemoryRequestLog.record`, and of :meth:`PostgresRequestLog.record`
+and its batched writes (``flush``), next to building the record itself. bench/run.py's
+``logcost`` phase measures the same on a serving gateway (docs/performance.md, change 22).
+
     .venv/bin/python bench/request_log.py [--rows 100000] [--runs 7]
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import sys
 import time
@@ -23,7 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 
-from gateway.state.request_log import RequestFilter, RequestRecord  # noqa: E402
+from gateway.state.request_log import (  # noqa: E402
+    MemoryRequestLog,
+    RequestFilter,
+    RequestRecord,
+)
 from gateway.state.request_log_postgres import PostgresRequestLog  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 
@@ -49,9 +59,43 @@ async def timed(runs: int, read: Callable[[], Awaitable[object]]) -> str:
             f"max {max(took):.1f}")
 
 
+def cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+async def recording(dsn: str, count: int = 50_000) -> None:
+    """CPU µs per record: building it, keeping it in memory, queueing it for PostgreSQL and
+    writing it there (this process's side: rows, COPY, aggregate upserts). The records
+    come 1,000 a second, as at the bench's REST c=64: most share their minute's aggregate."""
+    now = time.time()
+    started = cpu_s()
+    records = [record(i, 1000 * DAY, now) for i in range(count)]  # at: i / 1000 s
+    built = cpu_s()
+    memory = MemoryRequestLog()
+    for r in records:
+        memory.record(r)
+    kept = cpu_s()
+    log = PostgresRequestLog(dsn, interval=3600, max_pending=count)
+    await log.start()
+    queued = cpu_s()
+    for r in records:
+        log.record(r)
+    written = cpu_s()
+    await log.flush()
+    done = cpu_s()
+    await log.aclose()
+    per = 1e6 / count
+    print(f"recording, CPU per record: building it {(built - started) * per:.2f} µs; in memory "
+          f"{(kept - built) * per:.2f} µs; in memory + queued for PostgreSQL "
+          f"{(written - queued) * per:.2f} µs, then written {(done - written) * per:.2f} µs "
+          f"(batches of 500, {count:,} records at 1,000 a second)")
+
+
 async def main(rows: int, runs: int) -> None:
     server = PostgresServer().start()
     try:
+        await recording(server.create_database("recording"))
         dsn = server.create_database("bench")
         now = time.time()
         writer = PostgresRequestLog(dsn, interval=3600, max_pending=rows)

@@ -14,6 +14,10 @@ Example::
     .venv/bin/python bench/run.py --only rest,grpc --duration 20
     .venv/bin/python bench/run.py --skip memory,litellm --chart
     .venv/bin/python bench/run.py --check          # CI: seconds; fails on gross regressions
+    .venv/bin/python bench/run.py --only logcost,pages   # the request log's cost, its pages
+
+``logcost`` and ``pages`` (bench/_logged.py: the request log's cost and its pages' speed
+with 100,000 requests in PostgreSQL) run only when named: each takes minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from _loads import (  # noqa: F401 (some re-exported for bench/profile_hot_path.
     streams,
     wrk,
 )
+from _logged import PHASE_STEPS as LOG_STEPS
+from _logged import cost_targets, page_targets, pages_table
 from _phases import (
     CURVE,
     PHASES,
@@ -73,13 +79,17 @@ RECORDED = BENCH / "recorded.json"
 DOCS_CHART = ROOT / "docs" / "performance-chart.svg"
 
 
+OPT_IN = tuple(name for name, _ in LOG_STEPS)  # only when named in --only
+
+
 def _phases(only: str, skip: str) -> set[str]:
     chosen = set(PHASES)
     if only:
         chosen = {p.strip() for p in only.split(",") if p.strip()}
     chosen -= {p.strip() for p in skip.split(",") if p.strip()}
-    if unknown := chosen - set(PHASES):
-        raise SystemExit(f"unknown phase(s) {sorted(unknown)}; phases: {', '.join(PHASES)}")
+    if unknown := chosen - set(PHASES) - set(OPT_IN):
+        raise SystemExit(f"unknown phase(s) {sorted(unknown)}; phases: "
+                         f"{', '.join(PHASES + OPT_IN)}")
     return chosen
 
 
@@ -95,6 +105,7 @@ def run(b: Bench) -> None:
             ({"observed", "redis"}, limits),
             ({"workers"}, workers),
             ({"memory"}, memory),
+            *(({name}, step) for name, step in LOG_STEPS),
         ]
         for phases, step in steps:
             if phases & b.phases:
@@ -145,7 +156,8 @@ def main() -> int:
                     help="RSS read after the first and after the total count of requests")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 1 s per measurement, no sweep, 1,000/5,000 requests")
-    ap.add_argument("--only", default="", help=f"comma-separated phases: {', '.join(PHASES)}")
+    ap.add_argument("--only", default="", help=f"comma-separated phases: {', '.join(PHASES)}; "
+                    f"only when named: {', '.join(OPT_IN)}")
     ap.add_argument("--skip", default="", help="comma-separated phases to leave out")
     ap.add_argument("--chart", action="store_true",
                     help=f"also write the chart to {DOCS_CHART.relative_to(ROOT)}")
@@ -199,10 +211,13 @@ def main() -> int:
     if sweep:
         print("concurrency sweep, each cell req/s / p50 ms / p99 ms:\n")
         print(sweep_table(sweep) + "\n")
+    if page_md := pages_table(b.facts):
+        print(page_md + "\n")
     for key, value in extra.items():
         print(f"{key}: {value}")
     print()
-    for line in targets(rows, b.facts, extra):
+    for line in [*targets(rows, b.facts, extra), *cost_targets(b.facts),
+                 *page_targets(b.facts)]:
         print("target: " + line)
     if sink := b.facts.get("otlp_sink"):
         print(f"OTLP sink received {sink.get('calls', 0)} export calls, "
@@ -237,7 +252,8 @@ def main() -> int:
         "series": sweep,
         "derived": extra,
         "facts": b.facts,
-        "targets": targets(rows, b.facts, extra),
+        "targets": [*targets(rows, b.facts, extra), *cost_targets(b.facts),
+                    *page_targets(b.facts)],
         "table": md,
         "notes": b.notes,
     }

@@ -57,7 +57,7 @@ from gateway.service.interceptors import Guard
 from gateway.service.local_channel import LocalChannel
 from gateway.service.tenant_admin import TenantAdmin
 from gateway.state.factory import build_conversation_store, build_response_cache
-from gateway.state.request_log import MemoryRequestLog, RequestLog
+from gateway.state.request_log import MemoryRequestLog, NoRequestLog, RequestLog
 from gateway.tenancy.admission import Admission
 from gateway.tenancy.auth import Authenticator
 from gateway.tenancy.budget_ledger import RedisBudgetLedger
@@ -293,7 +293,9 @@ class Gateway:
         await self._opened("conversation store", conversations)
         logged = s.request_log
         request_log: RequestLog = MemoryRequestLog(capacity=logged.memory_records)
-        if s.database.url:  # closed after the gRPC server (built later): nothing is missed
+        if not logged.enabled:
+            request_log = NoRequestLog()
+        elif s.database.url:  # closed after the gRPC server (built later): nothing is missed
             from gateway.state.request_log_postgres import PostgresRequestLog
             request_log = PostgresRequestLog(
                 s.database.url, memory_records=logged.memory_records,

@@ -164,6 +164,7 @@ class CacheConfig:
 class RequestLogConfig:
     """The request log behind the admin API's ListRequests and GetUsageSeries."""
 
+    enabled: bool = True  # off: nothing recorded, the log and its series answer empty
     memory_records: int = 10_000  # the last N requests kept in memory
     # With database.url: how long PostgreSQL keeps each request, and its minute aggregates.
     retention: Duration = Duration(7 * 86400)

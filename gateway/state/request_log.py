@@ -32,6 +32,7 @@ __all__ = [
     "LATENCY_BOUNDS_MS",
     "MemoryRequestLog",
     "MinuteAggregate",
+    "NoRequestLog",
     "RequestFilter",
     "RequestLog",
     "RequestRecord",
@@ -279,6 +280,27 @@ class MemoryRequestLog:
                      tenant: str = "", model: str = "") -> list[SeriesPoint]:
         return fold(in_series(self._minutes.values(), since, until, tenant, model), since,
                     step, group)
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class NoRequestLog:
+    """``request_log.enabled: false``: nothing is kept; listings and series answer empty."""
+
+    def record(self, record: RequestRecord) -> None:
+        return None
+
+    async def query(self, where: RequestFilter, limit: int,
+                    before: tuple[float, str] | None = None) -> list[RequestRecord]:
+        return []
+
+    async def series(self, since: float, until: float, step: int, *, group: Group = "",
+                     tenant: str = "", model: str = "") -> list[SeriesPoint]:
+        return []
 
     async def start(self) -> None:
         return None

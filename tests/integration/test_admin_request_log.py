@@ -94,3 +94,20 @@ def test_grpc_calls_are_logged_and_listed_over_grpc(gateway_factory: Factory) ->
             group_by=admin_service_pb2.USAGE_SERIES_GROUP_TENANT),
             metadata=(("authorization", f"Bearer {ADMIN}"),), timeout=10)
         assert sum(p.requests for p in series.points) == 1
+
+
+def test_a_disabled_log_keeps_nothing_and_serves_as_before(channel_factory: Factory) -> None:
+    gw = channel_factory(keyed("request_log: {enabled: false}\n"),
+                         env={"GATEWAY_ADMIN_KEY": ADMIN})
+    _, key = new_tenant(gw)
+    with openai.OpenAI(base_url=gw.http_url + "/v1", api_key=key, max_retries=0) as client:
+        answer = client.chat.completions.create(
+            model="mock-1", messages=[{"role": "user", "content": SECRET_PROMPT}])
+    assert answer.choices[0].message.content
+
+    page = admin_get(gw.http_url, "/admin/requests")
+    assert page.status_code == 200, page.text
+    assert page.json().get("requests", []) == []
+    series = admin_get(gw.http_url, "/admin/usage/series")
+    assert series.status_code == 200, series.text
+    assert series.json().get("points", []) == []

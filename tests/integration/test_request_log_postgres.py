@@ -16,8 +16,15 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from gateway.state.request_log import MemoryRequestLog, RequestFilter, RequestRecord
-from gateway.state.request_log_postgres import MIGRATIONS, PostgresRequestLog
+from gateway.backends.postgres import PostgresPool
+from gateway.state.request_log import Group, MemoryRequestLog, RequestFilter, RequestRecord
+from gateway.state.request_log_postgres import (
+    _UPSERT,
+    COMPONENT,
+    MIGRATIONS,
+    PostgresRequestLog,
+    _minute_row,
+)
 from gateway.state.sql_store import SqlConversationStore
 from gateway.tenancy.postgres_store import PostgresTenantStore
 from tests.inprocess import start_in_process
@@ -210,6 +217,76 @@ async def test_series_survive_a_restart_and_count_unwritten_deltas_once(
                                                        model="gpt")]
     finally:
         await again.aclose()
+
+
+async def test_series_read_totals_and_blocks_built_from_older_minutes_too(
+    postgres_dsn: str,
+) -> None:
+    """A series of everything sums request_totals (a row a minute); else steps of whole
+    blocks of ten minutes sum request_blocks (a fifth of the rows of a day's
+    request_minutes, or less) for the blocks inside a step, request_minutes for the rest.
+    The minutes a database held before these tables existed are summed into them by the
+    migration that adds them."""
+    reference = MemoryRequestLog()
+    older = [rec(i) for i in range(900)]  # T0 to T0 + 300 s
+    for record in older:
+        reference.record(record)
+    first = PostgresPool(postgres_dsn, name="request log", component=COMPONENT,
+                         migrations=MIGRATIONS[:1])
+    await first.start()  # the database as the log's first version left it
+    async with first.connection() as conn:
+        await conn.executemany(_UPSERT.format(table="request_minutes"),
+                               [_minute_row(m) for m in reference._minutes.values()])
+    await first.aclose()
+
+    log = PostgresRequestLog(postgres_dsn, interval=3600)
+    await log.start()
+    try:
+        for i in range(900, 3000):  # on to T0 + 1000 s
+            log.record(rec(i))
+            reference.record(rec(i))
+        await log.flush()
+
+        async def points(source: PostgresRequestLog | MemoryRequestLog, since: float,
+                         until: float, step: int, group: Group) -> list[tuple[object, ...]]:
+            found = await source.series(since, until, step, group=group)
+            return [(p.at, p.key, p.requests, p.errors, p.latency_buckets, p.prompt_tokens,
+                     p.completion_tokens, round(p.cost_usd, 9)) for p in found]
+
+        # Blocks, then the minutes after the last whole block (from T0 + 600 s on).
+        cases: tuple[tuple[float, float, int, Group], ...] = (
+            (T0, T0 + 930.5, 600, "tenant"), (T0, T0 + 3600, 1800, "model"),
+            (T0, T0 + 3600, 3600, ""),
+            # Steps off the blocks: the blocks a step boundary cuts are read by the minute.
+            (T0 + 130.5, T0 + 2900, 1800, "tenant"), (T0 + 59.5, T0 + 3600, 1200, "model"),
+            (T0 - 7200, T0 + 700, 3600, "provider"))
+        for since, until, step, group in cases:
+            assert await points(log, since, until, step, group) == await points(
+                reference, since, until, step, group)
+        # With the minutes gone, the aligned series still answer: they read the blocks.
+        conn = await asyncpg.connect(postgres_dsn)
+        try:
+            await conn.execute("DELETE FROM request_minutes")
+            assert await points(log, T0, T0 + 3600, 1800, "model") == await points(
+                reference, T0, T0 + 3600, 1800, "model")
+            assert sum(p.requests for p in await log.series(T0, T0 + 3600, 600,
+                                                            group="tenant")) == 3000
+            # Every block cut by a step boundary: all from the minutes, gone.
+            assert await log.series(T0 + 60, T0 + 3600, 600, group="tenant") == []
+            whole = [r for r in reference._minutes.values()
+                     if T0 + 600 <= r.minute * 60 < T0 + 1800]
+            assert sum(p.requests for p in await log.series(
+                T0 + 60, T0 + 3600, 1800, model="gpt")) == sum(
+                r.requests for r in whole if r.model == "gpt")  # the first step's blocks
+            # Nothing grouped or filtered: each minute's totals, whatever the steps.
+            await conn.execute("DELETE FROM request_blocks")
+            assert await points(log, T0 + 59.5, T0 + 3600, 60, "") == await points(
+                reference, T0 + 59.5, T0 + 3600, 60, "")
+            assert await log.series(T0, T0 + 3600, 1800, group="model") == []
+        finally:
+            await conn.close()
+    finally:
+        await log.aclose()
 
 
 async def test_retention_deletes_old_rows_and_aggregates_in_batches(postgres_dsn: str) -> None:

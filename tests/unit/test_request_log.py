@@ -87,3 +87,25 @@ async def test_old_minutes_are_dropped() -> None:
     log.record(rec(0))
     log.record(rec(0, at=T0 + 3 * 86400))  # three days on: the first minute is gone
     assert [p.at for p in await log.series(T0, T0 + 4 * 86400, 86400)] == [T0 + 3 * 86400]
+
+
+def test_a_series_plan_covers_each_minute_once_and_no_block_across_a_step() -> None:
+    """Where a PostgreSQL series reads (request_log_postgres._plan): the blocks and the
+    minutes listed are every minute of the range exactly once, and no block read whole
+    straddles a step boundary; steps that are not whole blocks read every minute."""
+    from gateway.state.request_log_postgres import BLOCK, _plan
+
+    day = 1_800_000_000 // 86400 * 86400
+    assert _plan(day, day + 3600, 60) is None
+    assert _plan(day, day + 3600, 900) is None
+    blocks, minutes = _plan(day, day + 3600 + 125, 1800) or ([], [])
+    assert blocks == list(range(day, day + 3600, BLOCK))
+    assert minutes == [day + 3600, day + 3660, day + 3720]  # the ragged end
+    for since, until, step in ((day + 130.5, day + 7000, 1800), (day + 59.5, day + 3600, 1200),
+                               (day - 7200, day + 700, 3600), (day + 60, day + 3600, 600)):
+        blocks, minutes = _plan(since, until, step) or ([], [])
+        covered = sorted([m for b in blocks for m in range(b, b + BLOCK, 60)] + minutes)
+        first = int(since // 60 * 60)
+        assert covered == list(range(first, int(until - 1) // 60 * 60 + 60, 60)), since
+        anchor = -(-since // 1)
+        assert all((b - anchor) // step == (b + BLOCK - 60 - anchor) // step for b in blocks)
