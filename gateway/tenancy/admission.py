@@ -9,9 +9,8 @@ and the daily quota, its cost from every budget, all or nothing), so a burst of
 concurrent requests cannot all pass on one reading. It hands back an :class:`Admitted`
 whose ``headers`` are the ``X-RateLimit-*`` values and whose ``credentials`` are the
 tenant's own provider keys, decrypted. :meth:`Admission.settle` runs after the answer,
-stream or not: it gives back the concurrency slots and the reservations, charges the
-real tokens, records the usage
-row and the spend.
+stream or not: it gives back the concurrency slots and the reservations and charges the
+real tokens, all in one round trip to Redis, then records the usage row and the spend.
 
 Example::
 
@@ -24,9 +23,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import (
@@ -201,40 +201,43 @@ class Admission:
             raise UnavailableError("this tenant's provider credentials cannot be opened; "
                                    "an administrator must set them again") from None
 
-    async def _release(self, admitted: Admitted) -> None:
-        for subject, _, lease in admitted.leases:
-            if lease:
-                await self._limiter.release(subject, lease)
+    def _releases(self, admitted: Admitted) -> list[Awaitable[None]]:
+        """The calls that give the slots back (the leases are forgotten here)."""
+        calls: list[Awaitable[None]] = [self._limiter.release(subject, lease)
+                                         for subject, _, lease in admitted.leases if lease]
         admitted.leases.clear()
+        return calls
 
     async def _unreserve(self, admitted: Admitted) -> None:
         """Slots and reservations back (a request that used nothing)."""
-        leases = list(admitted.leases)
-        await self._release(admitted)
-        await self._settle_reservations(admitted, leases, 0, 0.0)
+        await self._give_back(admitted, 0, 0.0)
 
-    async def _settle_reservations(self, admitted: Admitted,
-                                   leases: list[tuple[str, Limits, str]], used: int,
-                                   cost: float) -> None:
-        """Each subject charged the tokens used less those reserved (negative: a refund);
-        the budget's hold settled to the real cost."""
+    async def _give_back(self, admitted: Admitted, used: int, cost: float) -> None:
+        """Slots back, each subject charged the tokens used less those reserved (negative:
+        a refund), the budgets' hold settled to the real cost: every call at once, so the
+        settlement costs one round trip to Redis however many limits and budgets apply."""
+        leases = list(admitted.leases)
+        calls = self._releases(admitted)
         delta = used - admitted.reserved_tokens
         admitted.reserved_tokens = 0
         if delta:
-            for subject, limits, _ in leases:
-                await self._limiter.charge(subject, limits, delta)
+            calls += [self._limiter.charge(subject, limits, delta)
+                      for subject, limits, _ in leases]
         hold, admitted.hold = admitted.hold, None
         if hold is not None:
-            await self._budgets.settle(hold, cost)
+            calls.append(self._budgets.settle(hold, cost))
+        if len(calls) == 1:
+            await calls[0]
+        elif calls:
+            for outcome in await asyncio.gather(*calls, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     async def settle(self, admitted: Admitted, row: UsageRow | None) -> None:
         """After the answer (or the failure): slots and reservations back, tokens charged,
         usage recorded."""
-        leases = list(admitted.leases)
-        await self._release(admitted)
         used = row.prompt_tokens + row.completion_tokens if row is not None else 0
-        await self._settle_reservations(admitted, leases, used,
-                                        row.cost_usd if row is not None else 0.0)
+        await self._give_back(admitted, used, row.cost_usd if row is not None else 0.0)
         if row is None:
             return
         if row.tenant_id:
