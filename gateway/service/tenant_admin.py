@@ -217,11 +217,11 @@ class TenantAdmin:
             if not active:
                 raise NotFoundError(f"no active API key '{key_id}' for this tenant",
                                     param="key_id")
-        # One key replaced: its successor keeps its budget (a new period of spend, as a
-        # new key's usage is its own).
+        # One key replaced: its successor keeps its name, unless one is given, and its
+        # budget (a new period of spend, as a new key's usage is its own).
         kept = active[0] if key_id else None
         new_key, secret = await self.create_key(
-            tenant_id, name or "rotated", 0,
+            tenant_id, name or (kept.name if kept and kept.name else "rotated"), 0,
             budget=kept.monthly_budget_usd if kept else None,
             period=kept.budget_period if kept else "monthly")
         for key in active:

@@ -287,6 +287,7 @@ def test_admin_rest_grpc_and_cli_set_the_budgets(gateway_factory: Factory) -> No
         (7.25, "BUDGET_PERIOD_DAILY")]
     rotated = admin(gw, "POST", f"/tenants/{tenant_id}/rotate-key", {"key_id": record["id"]})
     assert rotated.json()["api_key"]["monthly_budget_usd"] == 7.25  # the successor keeps it
+    assert rotated.json()["api_key"]["name"] == "k"  # and its name, when none is given
 
     for body, param in (({"monthly_budget_usd": -1}, "monthly_budget_usd"),
                         ({"monthly_budget_usd": "lots"}, None),

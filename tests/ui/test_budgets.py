@@ -51,7 +51,7 @@ def test_a_tenants_budgets_are_set_on_its_form_and_kept_by_the_next_save(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tenants").click()
     page.get_by_role("button", name="New tenant").click()
     page.get_by_label("Name", exact=True).fill("budgeted")
-    page.get_by_label("Monthly budget").fill("50")
+    page.get_by_label("Budget (USD)").fill("50")
     page.get_by_label("Budget period").select_option(label="Daily")
     # What is wrong is named by line, and what was typed stays.
     page.get_by_label("Model budgets").fill("mock-1 = 12.5\nmock-2 = -1\nmock-1 = 3\nhalf")

@@ -49,7 +49,7 @@ def create_tenant(page: Page, name: str, **limits: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tenants").click()
     page.get_by_role("button", name="New tenant").click()
     page.get_by_label("Name").fill(name)
-    labels = {"rps": "Requests per second", "burst": "Burst", "budget": "Monthly budget",
+    labels = {"rps": "Requests per second", "burst": "Burst", "budget": "Budget (USD)",
               "models": "Allowed models"}
     for key, value in limits.items():
         page.get_by_label(labels[key]).fill(value)

@@ -103,7 +103,7 @@ def test_the_tenant_form_makes_a_spec_and_names_each_problem() -> None:
     assert problems == ["Name: required.", "Requests per second: must be 0 or more.",
                         "Burst: must be a whole number, got '1.5'.",
                         "Concurrent requests: too large.",
-                        "Monthly budget (USD per period): must be 0 or more."]
+                        "Budget (USD): must be 0 or more."]
 
 
 def test_the_tenant_form_is_filled_from_a_tenant() -> None:

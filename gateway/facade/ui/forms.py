@@ -41,7 +41,7 @@ LIMITS = (
     Field("daily_token_quota", "Daily token quota", True),
 )
 # The API's field keeps "monthly" in its name whatever the period (docs/tenancy.md).
-BUDGET = Field("monthly_budget_usd", "Monthly budget (USD per period)", False,
+BUDGET = Field("monthly_budget_usd", "Budget (USD)", False,
                "Spend allowed per budget period (a calendar month, or a UTC day when the "
                "period is Daily); requests past it are refused.")
 KEY_BUDGET = Field("monthly_budget_usd", "Budget (USD)", False,

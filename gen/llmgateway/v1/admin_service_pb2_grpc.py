@@ -178,7 +178,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RotateApiKey(self, request, context):
-        """Revoke a key (or every active key of the tenant) and issue one new key.
+        """Revoke a key (or every active key of the tenant) and issue one new key; replacing one
+        key, the new one keeps its name (unless one is given) and its budget.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
