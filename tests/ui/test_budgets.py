@@ -125,9 +125,10 @@ def test_a_key_made_with_a_budget_lists_it_and_keeps_it_when_rotated(
 
     row(page, "intern").get_by_role("button", name="Rotate").click()
     expect(page.get_by_role("status")).to_contain_text("rotated")
-    # The successor (named "rotated" by the API) has the budget of the key it replaces.
-    expect(row(page, "rotated").filter(has_text="active")).to_contain_text("$5.00 / day")
-    expect(row(page, "intern")).to_contain_text("revoked")
+    # The successor keeps the name and the budget of the key it replaces.
+    expect(row(page, "intern").filter(has_text="active")).to_contain_text("$5.00 / day")
+    expect(row(page, "intern").filter(has_text="revoked")).to_have_count(1)
+    expect(row(page, "rotated")).to_have_count(0)
 
 
 @pytest.mark.parametrize("model", ["<script>window.__pwned = 1</script>",
