@@ -60,6 +60,9 @@ KEY_RESTS = Counter("gateway_provider_key_rests_total",
                     "Times a pool key was put to rest by an upstream 429.", ["provider", "key"])
 RATE_LIMIT_FAIL_OPEN = Counter("gateway_rate_limit_fail_open_total",
                                "Requests admitted unchecked because Redis could not be reached.")
+REQUEST_LOG_DROPPED = Counter(
+    "gateway_request_log_dropped_total",
+    "Request log rows never written to the database: its queue was full while it was away.")
 RATE_LIMIT_HITS = Counter("gateway_rate_limit_hits_total",
                           "Requests refused by a rate limit or quota.", ["scope"])
 TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "model", "type"])
@@ -174,6 +177,10 @@ def rate_limited(scope: str) -> None:
 
 def rate_limit_fail_open() -> None:
     RATE_LIMIT_FAIL_OPEN.inc()
+
+
+def request_log_dropped() -> None:
+    REQUEST_LOG_DROPPED.inc()
 
 
 def cache_lookup(hit: bool) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 from gateway.backends.postgres import Migration, PostgresPool
 from gateway.errors import UnavailableError
+from gateway.observability import metrics
 from gateway.state.request_log import (
     LATENCY_BOUNDS_MS,
     MINUTE,
@@ -204,6 +205,7 @@ class PostgresRequestLog:
             delta.add(record)
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
+            metrics.request_log_dropped()
             if not self._dropping:
                 self._dropping = True
                 log.warning("request log rows dropped: the database is unavailable and "

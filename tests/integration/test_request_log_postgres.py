@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.backends.postgres import PostgresPool
 from gateway.state.request_log import Group, MemoryRequestLog, RequestFilter, RequestRecord
@@ -362,6 +363,7 @@ async def test_a_full_queue_drops_counts_and_says_so_once(
     dsn = f"postgresql://gw:secret-pw@127.0.0.1:{closed_port()}/gateway"
     log = PostgresRequestLog(dsn, interval=0.05, max_pending=50, connect_timeout=0.5)
     await log.start()
+    before = REGISTRY.get_sample_value("gateway_request_log_dropped_total") or 0.0
     with caplog.at_level(logging.WARNING, logger="gateway.state"):
         for i in range(80):
             log.record(rec(i))
@@ -369,6 +371,7 @@ async def test_a_full_queue_drops_counts_and_says_so_once(
         for i in range(80, 90):
             log.record(rec(i))
     assert (log.pending, log.dropped) == (50, 40)
+    assert REGISTRY.get_sample_value("gateway_request_log_dropped_total") == before + 40
     said = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(said) == 1
     assert sum(p.requests for p in await log.series(T0, T0 + 3600, 60)) == 90
