@@ -29,7 +29,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from gateway.errors import UnavailableError
 
-__all__ = ["Migration", "PostgresPool", "apply_migrations", "check_dsn"]
+__all__ = ["MAX_TEXT", "Migration", "PostgresPool", "apply_migrations", "check_dsn", "pg_text"]
 
 log = logging.getLogger("gateway.postgres")
 
@@ -46,6 +46,19 @@ UNREACHABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalCl
                OSError, TimeoutError)
 # Constraint violations are the caller's to name (a duplicate name is a 409, not a 503).
 _CALLERS = (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError)
+
+
+MAX_TEXT = 256  # characters of a name kept: a btree index entry holds ~2,700 bytes
+
+
+def pg_text(value: str) -> str:
+    """What PostgreSQL's text and its indexes take of a name a client chose (a model): no
+    NUL, no lone surrogate, at most :data:`MAX_TEXT` characters. Else the row's whole batch
+    would fail, and fail again at every retry."""
+    if len(value) > MAX_TEXT or not value.isascii() or "\x00" in value:
+        value = value[:MAX_TEXT].replace("\x00", "\ufffd")
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def check_dsn(dsn: str) -> str:

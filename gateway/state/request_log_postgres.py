@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.backends.postgres import Migration, PostgresPool
+from gateway.backends.postgres import Migration, PostgresPool, pg_text
 from gateway.errors import UnavailableError
 from gateway.observability import metrics
 from gateway.state.request_log import (
@@ -62,7 +62,6 @@ MAX_PENDING = 100_000  # rows waiting for the database, at most
 MAX_DELTAS = 200_000  # minute x tenant x model x provider deltas waiting, at most
 SWEEP_INTERVAL = 300.0
 SWEEP_BATCH = 5000  # rows per DELETE, so a large backlog never holds one long lock
-MAX_TEXT = 256  # characters of a name kept: a btree index entry holds ~2,700 bytes
 
 # (version, description, SQL). Append only: a released migration never changes.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -413,7 +412,7 @@ def select_sql(where: RequestFilter, limit: int,
     args: list[Any] = []
     for column in _FILTERS:
         if value := getattr(where, column):
-            args.append(_text(value))
+            args.append(pg_text(value))
             conditions.append(f"{column} = ${len(args)}")
     for bound, op in ((where.since, ">="), (where.until, "<")):
         if bound:
@@ -465,7 +464,7 @@ def _sum_sql(table: str, since: float, step: int, tenant: str, model: str, group
         conditions = ["minute >= $3", "minute < $4"]
     for column, value in (("tenant", tenant), ("model", model)):
         if value:
-            args.append(_text(value))
+            args.append(pg_text(value))
             conditions.append(f"{column} = ${len(args)}")
     keys = [column if column == group else "''" for column in _GROUPS]
     grouped = "".join(f", {column}" for column in _GROUPS if column == group)
@@ -500,24 +499,15 @@ def _rolled(deltas: dict[Key, MinuteAggregate], minutes: int, *,
 
 
 def _row(r: RequestRecord) -> tuple[Any, ...]:
-    return (_ts(r.at), r.request_id, r.method, _text(r.tenant), _text(r.model),
-            _text(r.provider), r.status, r.latency_ms, r.prompt_tokens, r.completion_tokens,
+    return (_ts(r.at), r.request_id, r.method, pg_text(r.tenant), pg_text(r.model),
+            pg_text(r.provider), r.status, r.latency_ms, r.prompt_tokens, r.completion_tokens,
             r.cost_usd, r.stream)
 
 
 def _minute_row(d: MinuteAggregate) -> tuple[Any, ...]:
-    return (_ts(d.minute * MINUTE), _text(d.tenant), _text(d.model), _text(d.provider),
+    return (_ts(d.minute * MINUTE), pg_text(d.tenant), pg_text(d.model), pg_text(d.provider),
             d.requests, d.errors, d.latency_ms_sum, d.latency_buckets, d.prompt_tokens,
             d.completion_tokens, d.cost_usd)
-
-
-def _text(value: str) -> str:
-    """What PostgreSQL's text and its indexes take of a name a client chose: no NUL, no
-    lone surrogate, at most MAX_TEXT characters (else the batch would fail every retry)."""
-    if len(value) > MAX_TEXT or not value.isascii() or "\x00" in value:
-        value = value[:MAX_TEXT].replace("\x00", "\ufffd")
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
 
 
 def _ts(value: float) -> datetime:

@@ -28,7 +28,7 @@ from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]
 
-from gateway.backends.postgres import Migration, PostgresPool
+from gateway.backends.postgres import Migration, PostgresPool, pg_text
 from gateway.errors import AlreadyExistsError, NotFoundError
 from gateway.tenancy.models import ApiKey, Limits, Tenant, UsageRow, UsageTotals
 
@@ -207,7 +207,7 @@ class PostgresTenantStore:
     async def record_usage(self, rows: Sequence[UsageRow]) -> None:
         if not rows:
             return
-        records = [(r.tenant_id, r.model, r.provider, r.prompt_tokens, r.completion_tokens,
+        records = [(r.tenant_id, pg_text(r.model), r.provider, r.prompt_tokens, r.completion_tokens,
                     r.cost_usd, r.latency_ms, r.status, r.request_id, _ts(r.created_at),
                     r.api_key_id)
                    for r in rows]

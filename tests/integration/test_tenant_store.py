@@ -240,6 +240,19 @@ async def test_usage_totals_per_key_and_per_model(store: TenantStore) -> None:
     assert (await store.usage_since(acme.id, since, api_key_id="key_c")).requests == 0
 
 
+async def test_usage_with_any_model_name_a_client_sent_is_recorded(store: TenantStore) -> None:
+    """The model of a usage row is the name the client asked for: a NUL, a lone surrogate or
+    a name past any index's bound must not fail the batch (it would, at every retry, and no
+    usage of the replica would be written again)."""
+    acme = await store.create_tenant(tenant("acme"))
+    since = time.time() // DAY * DAY
+    await store.record_usage([usage(acme.id, since, cost=1.0, model="a\x00b"),
+                              usage(acme.id, since, cost=2.0, model="lone \ud800"),
+                              usage(acme.id, since, cost=4.0, model="m" * 5000),
+                              usage(acme.id, since, cost=8.0)])
+    assert (await store.usage_since(acme.id, since)).cost_usd == 15.0
+
+
 async def test_provider_keys_round_trip_as_stored_ciphertexts(store: TenantStore) -> None:
     cipher = CredentialCipher(os.urandom(32))
     acme = tenant("acme")
