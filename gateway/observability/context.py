@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 __all__ = ["RequestContext", "current", "new_request_id", "valid_request_id"]
@@ -30,6 +31,12 @@ class RequestContext:
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (unary calls)
     stream: bool = False
     known_model: bool = False  # ``model`` is configured or was served (see metrics)
+    deadline_at: float | None = None  # the caller's deadline, on time.monotonic()
+
+    def past_deadline(self) -> bool:
+        """A call cancelled now was cancelled by its deadline (grpc cancels the handler
+        when the deadline passes, which may come before our own timeout says so)."""
+        return self.deadline_at is not None and time.monotonic() >= self.deadline_at - 0.01
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

@@ -245,7 +245,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         if isinstance(failure, GatewayError):
             ctx.status = failure.grpc_code.name
         elif isinstance(failure, asyncio.CancelledError):
-            ctx.status = "CANCELLED"
+            ctx.status = "DEADLINE_EXCEEDED" if ctx.past_deadline() else "CANCELLED"
         elif failure is not None:
             ctx.status = "INTERNAL"
         account = admitted.identity.usage_account

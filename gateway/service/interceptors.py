@@ -167,6 +167,8 @@ def _finish(ctx: reqctx.RequestContext, started: float, trace_id: str, span_id: 
 def _open(method: str, context: aio.ServicerContext,
           metadata: CallMetadata) -> reqctx.RequestContext:
     ctx = reqctx.RequestContext(request_id=_request_id(metadata), method=method)
+    if (remaining := context.time_remaining()) is not None:
+        ctx.deadline_at = time.monotonic() + remaining
     context.set_trailing_metadata((("x-request-id", ctx.request_id),))
     return ctx
 
