@@ -229,7 +229,10 @@ class Admission:
         if len(calls) == 1:
             await calls[0]
         elif calls:
-            for outcome in await asyncio.gather(*calls, return_exceptions=True):
+            # Shielded: this runs in the ``finally`` of requests being cancelled, and a
+            # second cancellation must not cancel a release before it ran (a slot lost).
+            settled = asyncio.gather(*calls, return_exceptions=True)
+            for outcome in await asyncio.shield(settled):
                 if isinstance(outcome, BaseException):
                     raise outcome
 
