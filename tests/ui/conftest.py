@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Route,
+    expect,
     sync_playwright,
 )
 
@@ -162,6 +163,28 @@ def signed_in(watch: Watched, path: str = "/ui/") -> Page:
     sign_in(page, path=path)
     page.get_by_role("button", name="Sign out").wait_for()
     return page
+
+
+# Every input, select and textarea has a label; every button and link has a name.
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, a[href]')].filter(el => {
+      if (el.matches('input, select, textarea')) {
+        return !(el.labels && el.labels.length) && !el.getAttribute('aria-label');
+      }
+      return !(el.getAttribute('aria-label') || el.textContent.trim());
+    }).map(el => el.outerHTML)"""
+# The page is no wider than the window (no sideways scrolling but inside table regions).
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def check_labelled_and_fitting(page: Page, paths: Sequence[str],
+                               viewport: dict[str, int] | None) -> None:
+    """Each of ``paths``: every control labelled, no sideways scrolling, the navigation."""
+    for path in paths:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.evaluate(OVERFLOW) <= 0, (path, viewport)
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
 def admin_api(gw: InProcessGateway, method: str, path: str,

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.inprocess import InProcessGateway
-from tests.ui.conftest import NARROW, Watched, admin_api, signed_in
+from tests.ui.conftest import NARROW, Watched, admin_api, check_labelled_and_fitting, signed_in
 
 # A browser loads the machine: scripts/test.sh runs these alone, after the rest.
 pytestmark = pytest.mark.serial
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.serial
 Watch = Callable[..., Watched]
 Shots = Callable[[Page, str], None]
 
-# Every input, select and textarea has a label; every button and link has a name.
-_UNLABELLED = """() => [...document.querySelectorAll(
-    'input:not([type=hidden]), select, textarea, button, a[href]')].filter(el => {
-      if (el.matches('input, select, textarea')) {
-        return !(el.labels && el.labels.length) && !el.getAttribute('aria-label');
-      }
-      return !(el.getAttribute('aria-label') || el.textContent.trim());
-    }).map(el => el.outerHTML)"""
-# The page is no wider than the window (no sideways scrolling but inside table regions).
-_OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 
 
 def chat(gw: InProcessGateway, key: str, model: str = "mock-1") -> str:
@@ -252,11 +242,7 @@ def test_every_page_labels_its_controls_and_fits_400_px(watched: Watch,
              "/ui/requests", "/ui/providers")
     for viewport in (None, NARROW):
         page = signed_in(watched(viewport=viewport) if viewport else watched())
-        for path in paths:
-            page.goto(path)
-            assert page.evaluate(_UNLABELLED) == [], path
-            assert page.evaluate(_OVERFLOW) <= 0, (path, viewport)
-            expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        check_labelled_and_fitting(page, paths, viewport)
         if viewport:
             page.goto("/ui/")
             shots(page, "overview-narrow")

@@ -21,8 +21,16 @@ from playwright.sync_api import Page, expect
 from tests.fakes.openai import FakeOpenAI, stream_events
 from tests.fakes.server import Reply
 from tests.inprocess import InProcessGateway, start_in_process
-from tests.ui.conftest import ADMIN, NARROW, Watched, admin_api, signed_in, ui_config
-from tests.ui.test_pages import _OVERFLOW, _UNLABELLED, chat, row
+from tests.ui.conftest import (
+    ADMIN,
+    NARROW,
+    Watched,
+    admin_api,
+    check_labelled_and_fitting,
+    signed_in,
+    ui_config,
+)
+from tests.ui.test_pages import chat, row
 
 pytestmark = pytest.mark.serial
 
@@ -322,11 +330,7 @@ def test_the_new_pages_label_their_controls_and_fit_400_px(
              "/ui/playground")
     for viewport in (None, NARROW):
         page = signed_in(watched(viewport=viewport) if viewport else watched())
-        for path in paths:
-            page.goto(path)
-            assert page.evaluate(_UNLABELLED) == [], path
-            assert page.evaluate(_OVERFLOW) <= 0, (path, viewport)
-            expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        check_labelled_and_fitting(page, paths, viewport)
         if viewport:
             page.goto("/ui/usage")
             shots(page, "usage-narrow")
